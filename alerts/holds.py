@@ -1,0 +1,114 @@
+"""Alert and hold records in Redis: deduplication, one active hold per account, queries.
+
+Keys (under a configurable prefix):
+  alert:{alert_id}          the alert JSON (its presence means "already emitted")
+  alerts:queue              sorted set of alert ids by detection time (officer queue)
+  hold:{hold_id}            the hold JSON, latest state
+  hold:{hold_id}:alerts     set of alert ids attached to the hold
+  hold:account:{account}    "{hold_id}|{expires_ms}" while a hold is active
+  holds:expiry              sorted set of active hold ids by expiry time
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import msgspec
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from alerts.model import Alert, HoldInstruction, encoder
+from alerts.routing import Outputs
+
+ALERT_TTL_S = 90 * 86_400
+
+
+class AlertStore:
+    def __init__(self, redis: Redis, prefix: str = "txmon:") -> None:
+        self.redis = redis
+        self.p = prefix
+
+    async def deduplicate(self, out: Outputs, now: datetime) -> Outputs:
+        """Drop alerts already emitted; attach new alerts to a hold already active on the account.
+
+        One round trip. Returns what is new: those alerts, their police
+        reports, and holds for accounts without an active hold.
+        """
+        if not out.alerts:
+            return out
+        pipe = self.redis.pipeline(transaction=False)
+        for a in out.alerts:
+            pipe.exists(f"{self.p}alert:{a.alert_id}")
+        for h in out.holds:
+            pipe.get(f"{self.p}hold:account:{h.account_id}")
+        replies = await pipe.execute()
+        seen = {a.alert_id for a, r in zip(out.alerts, replies, strict=False) if r}
+        active = {
+            h.account_id: raw
+            for h, raw in zip(out.holds, replies[len(out.alerts) :], strict=True)
+            if raw is not None and _still_active(raw, now)
+        }
+        fresh = Outputs()
+        fresh.alerts = [a for a in out.alerts if a.alert_id not in seen]
+        fresh.police = [p for p in out.police if p.report_id not in seen]
+        new_ids = {a.alert_id for a in fresh.alerts}
+        for hold in out.holds:
+            hold.alert_ids = [i for i in hold.alert_ids if i in new_ids]
+            if not hold.alert_ids:
+                continue
+            existing = active.get(hold.account_id)
+            if existing is None:
+                fresh.holds.append(hold)
+                continue
+            existing_id = _decode(existing).split("|", 1)[0]
+            for a in fresh.alerts:
+                if a.hold_id == hold.hold_id:
+                    a.hold_id = existing_id
+            for p in fresh.police:
+                if p.hold_id == hold.hold_id:
+                    p.hold_id = existing_id
+        return fresh
+
+    def record(self, pipe: Pipeline, out: Outputs, now: datetime) -> None:
+        """Queue the writes that make ``out`` queryable (run with the state write)."""
+        for a in out.alerts:
+            pipe.set(f"{self.p}alert:{a.alert_id}", encoder.encode(a), ex=ALERT_TTL_S)
+            pipe.zadd(f"{self.p}alerts:queue", {a.alert_id: now.timestamp()})
+            if a.hold_id is not None:
+                pipe.sadd(f"{self.p}hold:{a.hold_id}:alerts", a.alert_id)
+        for h in out.holds:
+            expires = datetime.fromisoformat(h.expires_at)
+            pipe.set(f"{self.p}hold:{h.hold_id}", encoder.encode(h))
+            pipe.set(f"{self.p}hold:account:{h.account_id}", f"{h.hold_id}|{int(expires.timestamp() * 1000)}")
+            pipe.zadd(f"{self.p}holds:expiry", {h.hold_id: expires.timestamp()})
+
+    async def active_hold(self, account_id: str, now: datetime) -> HoldInstruction | None:
+        raw = await self.redis.get(f"{self.p}hold:account:{account_id}")
+        if raw is None or not _still_active(raw, now):
+            return None
+        return await self.hold(_decode(raw).split("|", 1)[0])
+
+    async def hold(self, hold_id: str) -> HoldInstruction | None:
+        raw = await self.redis.get(f"{self.p}hold:{hold_id}")
+        if raw is None:
+            return None
+        hold = msgspec.json.decode(raw, type=HoldInstruction)
+        members = await self.redis.smembers(f"{self.p}hold:{hold_id}:alerts")
+        hold.alert_ids = sorted({*hold.alert_ids, *(_decode(m) for m in members)})
+        return hold
+
+    async def alerts(self, alert_ids: Sequence[str]) -> list[Alert]:
+        if not alert_ids:
+            return []
+        raws = await self.redis.mget([f"{self.p}alert:{i}" for i in alert_ids])
+        return [msgspec.json.decode(r, type=Alert) for r in raws if r is not None]
+
+
+def _decode(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _still_active(raw: bytes | str, now: datetime) -> bool:
+    _, _, expires_ms = _decode(raw).partition("|")
+    return expires_ms.isdigit() and int(expires_ms) > now.timestamp() * 1000

@@ -1,0 +1,96 @@
+"""What txmon tells the world: alerts (bank channel), police reports, hold instructions.
+
+Ids are deterministic, so the same input event redelivered yields the same
+alert id and hold id; every consumer can deduplicate on them.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+from typing import Any, Literal
+
+import msgspec
+
+HoldStatus = Literal["active", "released", "confirmed", "extended", "expired"]
+
+
+def alert_id(rule_id: str, event_id: str) -> str:
+    """>>> alert_id("R2", "evt-1") == alert_id("R2", "evt-1")
+    True
+    """
+    digest = blake2b(f"{rule_id}\x1f{event_id}".encode(), digest_size=10).hexdigest()
+    return f"A-{rule_id}-{digest}"
+
+
+def hold_id_for(first_alert_id: str) -> str:
+    return "H-" + first_alert_id.removeprefix("A-")
+
+
+class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Bank channel: one rule hit on one event, with full evidence for fraud officers."""
+
+    alert_id: str
+    rule_id: str
+    rule_name: str
+    ruleset_version: str
+    account_id: str
+    event_id: str
+    event_type: str
+    event_ts: str
+    detected_at: str
+    action: str
+    severity: str
+    channels: list[str]
+    reason_vi: str
+    reason_en: str
+    evidence: dict[str, Any]
+    event: dict[str, Any]
+    hold_id: str | None = None
+    bank_code: str = ""
+
+
+class PoliceReport(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Police channel: what Hanoi plan III.1/III.8 asks banks to share, and no more.
+
+    Account, bank, amounts, counterparties, IPs, devices, times and the rule's
+    reasons; no names, phone numbers, ID numbers or free-text descriptions.
+    """
+
+    report_id: str
+    idempotency_key: str
+    kind: Literal["rule_hit", "confirmed_fraud"]
+    reporting_bank: str
+    account_id: str
+    rule_id: str
+    severity: str
+    reason_vi: str
+    reason_en: str
+    event_ts: str
+    reported_at: str
+    amount_vnd: int | None = None
+    counterparty_account: str | None = None
+    counterparty_bank: str | None = None
+    ip: str | None = None
+    ip_country: str | None = None
+    device_id: str | None = None
+    hold_id: str | None = None
+
+
+class HoldInstruction(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Holds topic: core banking pauses (or resumes) the account's outgoing transactions."""
+
+    hold_id: str
+    account_id: str
+    status: HoldStatus
+    transition: str
+    reason_vi: str
+    reason_en: str
+    alert_ids: list[str]
+    created_at: str
+    expires_at: str
+    updated_at: str
+    updated_by: str = "txmon"
+    bank_code: str = ""
+
+
+encoder = msgspec.json.Encoder()

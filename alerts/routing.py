@@ -1,0 +1,123 @@
+"""Turn rule hits into alerts, police reports and hold instructions.
+
+One alert per hit; one hold per account per batch however many hold-worthy
+hits it has (the first hit names it); a police report only for hits routed to
+the police channel, with only the fields ``PoliceReport`` allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from alerts.model import Alert, HoldInstruction, PoliceReport, alert_id, hold_id_for
+from rules.model import Action, Channel, RuleHit
+from rules.text import VN_TZ, iso
+
+
+@dataclass(slots=True)
+class Outputs:
+    alerts: list[Alert] = field(default_factory=list)
+    police: list[PoliceReport] = field(default_factory=list)
+    holds: list[HoldInstruction] = field(default_factory=list)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(VN_TZ).isoformat(timespec="milliseconds")
+
+
+def build_outputs(
+    hits: Sequence[RuleHit],
+    events: Sequence[Any],
+    *,
+    now: datetime,
+    bank_code: str,
+    hold_duration_s: int,
+) -> Outputs:
+    """Alerts, police reports and new holds for ``hits`` (before deduplication)."""
+    out = Outputs()
+    holds: dict[str, HoldInstruction] = {}
+    detected = _stamp(now)
+    for hit in hits:
+        event = msgspec.structs.asdict(events[hit.row])
+        event_type = type(events[hit.row]).__name__
+        aid = alert_id(hit.rule_id, hit.event_id)
+        hold_id = None
+        if hit.action in (Action.HOLD, Action.FREEZE):
+            hold = holds.get(hit.account_id)
+            if hold is None:
+                hold = HoldInstruction(
+                    hold_id=hold_id_for(aid),
+                    account_id=hit.account_id,
+                    status="active",
+                    transition="placed",
+                    reason_vi=hit.reason_vi,
+                    reason_en=hit.reason_en,
+                    alert_ids=[],
+                    created_at=detected,
+                    expires_at=_stamp(now + timedelta(seconds=hold_duration_s)),
+                    updated_at=detected,
+                    bank_code=bank_code,
+                )
+                holds[hit.account_id] = hold
+            hold.alert_ids.append(aid)
+            hold_id = hold.hold_id
+        event["ts"] = iso(hit.ts_ms)
+        out.alerts.append(
+            Alert(
+                alert_id=aid,
+                rule_id=hit.rule_id,
+                rule_name=hit.rule_name,
+                ruleset_version=hit.ruleset_version,
+                account_id=hit.account_id,
+                event_id=hit.event_id,
+                event_type=event_type,
+                event_ts=iso(hit.ts_ms),
+                detected_at=detected,
+                action=str(hit.action),
+                severity=str(hit.severity),
+                channels=[str(c) for c in hit.channels],
+                reason_vi=hit.reason_vi,
+                reason_en=hit.reason_en,
+                evidence=hit.evidence,
+                event=event,
+                hold_id=hold_id,
+                bank_code=bank_code,
+            )
+        )
+        if Channel.POLICE in hit.channels:
+            out.police.append(police_report(out.alerts[-1], event, bank_code, detected))
+    out.holds = list(holds.values())
+    return out
+
+
+def police_report(alert: Alert, event: dict[str, Any], bank_code: str, reported_at: str) -> PoliceReport:
+    is_transfer = alert.event_type == "Transfer"
+    return PoliceReport(
+        report_id=alert.alert_id,
+        idempotency_key=f"{bank_code}:{alert.alert_id}",
+        kind="rule_hit",
+        reporting_bank=bank_code,
+        account_id=alert.account_id,
+        rule_id=alert.rule_id,
+        severity=alert.severity,
+        reason_vi=alert.reason_vi,
+        reason_en=alert.reason_en,
+        event_ts=alert.event_ts,
+        reported_at=reported_at,
+        amount_vnd=event.get("amount") if is_transfer else None,
+        counterparty_account=event.get("dest_account") if is_transfer else None,
+        counterparty_bank=event.get("dest_bank") if is_transfer else None,
+        ip=event.get("ip"),
+        ip_country=alert.evidence.get("ip_country"),
+        device_id=event.get("device_id"),
+        hold_id=alert.hold_id,
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC)

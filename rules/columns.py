@@ -1,0 +1,65 @@
+"""A batch of events as numpy columns: what every rule evaluator reads.
+
+The codec in ``streams`` builds it from decoded events; back-testing builds it
+from a file. Strings (accounts, devices) are factorised to integer codes so
+rules compare integers, not strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+# Event type codes, in the order of streams.events.EVENT_TYPES.
+LOGIN, TRANSFER, OTP_PHONE_CHANGE, DEVICE_BINDING, BIOMETRIC, ID_DOCUMENT_CHANGE = range(6)
+KIND_NAMES = (
+    "login",
+    "transfer",
+    "otp_phone_change",
+    "device_binding",
+    "biometric_verification",
+    "id_document_change",
+)
+KIND_CODE = {name: code for code, name in enumerate(KIND_NAMES)}
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+I8 = npt.NDArray[np.int8]
+Bools = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Columns of one batch, one row per valid event, in arrival order.
+
+    ``account`` and ``device`` index ``accounts`` / ``devices`` (-1: no device).
+    ``bio`` is 1 for a matched biometric verification, 0 for not matched, -1
+    for other event types. ``events`` keeps the decoded objects for evidence.
+    """
+
+    kind: I8
+    ts_ms: I64
+    account: I32
+    accounts: list[str]
+    device: I32
+    devices: list[str]
+    ip: list[str | None]
+    amount: I64
+    bio: I8
+    event_id: list[str]
+    events: Sequence[Any]
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+def factorize(values: Sequence[str | None]) -> tuple[I32, list[str]]:
+    """Map strings to dense codes in first-seen order; ``None`` becomes -1."""
+    index: dict[str, int] = {}
+    setdefault = index.setdefault
+    codes = [-1 if v is None else setdefault(v, len(index)) for v in values]
+    return np.fromiter(codes, np.int32, len(codes)), list(index)

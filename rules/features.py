@@ -1,0 +1,155 @@
+"""Per-row facts derived once per batch and shared by the rules.
+
+Each fact combines what earlier rows of the same batch show with what the
+account's stored state says about the time before the batch, so a rule sees
+the account exactly as if events were judged one by one in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from rules.columns import BIOMETRIC, LOGIN, OTP_PHONE_CHANGE, TRANSFER, EventBatch, factorize
+from rules.state import AccountState
+from rules.window import pair_keys, prior_in_group
+
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+
+
+class BatchContext:
+    """Columns plus derived per-row facts for one batch (computed lazily, once)."""
+
+    def __init__(
+        self,
+        batch: EventBatch,
+        states: Sequence[AccountState | None],
+        countries: npt.NDArray[np.str_],
+        home_countries: frozenset[str],
+    ) -> None:
+        self.batch = batch
+        self.states = states
+        self.countries = countries
+        self.home_countries = home_countries
+        self._empty = AccountState()
+
+    def _state(self, account: int) -> AccountState:
+        return self.states[account] or self._empty
+
+    def _per_account(self, values: Sequence[int]) -> Ints:
+        """Expand one value per account to one value per row."""
+        return np.asarray(values, dtype=np.int64)[self.batch.account]
+
+    @cached_property
+    def is_transfer(self) -> Bools:
+        return self.batch.kind == TRANSFER
+
+    @cached_property
+    def is_login_or_transfer(self) -> Bools:
+        return self.is_transfer | (self.batch.kind == LOGIN)
+
+    @cached_property
+    def has_device(self) -> Bools:
+        return self.batch.device >= 0
+
+    @cached_property
+    def device_pair(self) -> Ints:
+        return pair_keys(self.batch.account, self.batch.device)
+
+    def _state_pairs(self, devices_of: Sequence[Sequence[str]]) -> Ints:
+        """Pair keys (as ``device_pair`` builds them) of stored devices present in the batch."""
+        code = {d: i for i, d in enumerate(self.batch.devices)}
+        width = int(self.batch.device.max(initial=0)) + 2
+        keys = [a * width + code[d] + 1 for a, ds in enumerate(devices_of) for d in ds if d in code]
+        return np.asarray(keys, dtype=np.int64)
+
+    # --- OTP phone change -------------------------------------------------
+    @cached_property
+    def _prior_otp(self) -> Ints:
+        return prior_in_group(self.batch.account, self.batch.kind == OTP_PHONE_CHANGE)
+
+    @cached_property
+    def otp_change_ms(self) -> Ints:
+        """Time of the account's last OTP-phone change before each row (0: none known)."""
+        stored = self._per_account([self._state(a).otp_change_ms for a in range(len(self.states))])
+        prior = self._prior_otp
+        return np.where(prior >= 0, self.batch.ts_ms[np.maximum(prior, 0)], stored)
+
+    @cached_property
+    def otp_confirmed(self) -> Bools:
+        """A matched biometric came after the last OTP-phone change (before this row)."""
+        b = self.batch
+        prior_bio = prior_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1))
+        stored_bio = self._per_account([self._state(a).bio_match_ms for a in range(len(self.states))])
+        prior_otp = self._prior_otp
+        # Rows of the batch come after anything stored, so in-batch order decides first.
+        both_in_batch = (prior_bio >= 0) & (prior_otp >= 0)
+        bio_after_stored_otp = (prior_bio >= 0) & (prior_otp < 0)
+        only_stored = (prior_bio < 0) & (prior_otp < 0)
+        return (
+            (both_in_batch & (prior_bio > prior_otp))
+            | bio_after_stored_otp
+            | (only_stored & (stored_bio > self.otp_change_ms))
+        )
+
+    # --- devices ----------------------------------------------------------
+    @cached_property
+    def device_bio_ok(self) -> Bools:
+        """The latest biometric result on (account, device) before this row is a match."""
+        b = self.batch
+        prior = prior_in_group(self.device_pair, (b.kind == BIOMETRIC) & self.has_device)
+        matched_stored = self._state_pairs(
+            [[d for d, t in self._state(a).bio.items() if t > 0] for a in range(len(self.states))]
+        )
+        in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1)
+        from_state = (prior < 0) & np.isin(self.device_pair, matched_stored)
+        return self.has_device & (in_batch | from_state)
+
+    @cached_property
+    def device_seen(self) -> Bools:
+        """The device was used on this account before this row."""
+        prior = prior_in_group(self.device_pair, self.has_device)
+        stored = self._state_pairs([self._state(a).known_devices for a in range(len(self.states))])
+        return self.has_device & ((prior >= 0) | np.isin(self.device_pair, stored))
+
+    @cached_property
+    def same_as_last_transfer_device(self) -> Bools:
+        """The device is the one the account's previous transfer came from."""
+        b = self.batch
+        prior = prior_in_group(b.account, self.is_transfer & self.has_device)
+        code = {d: i for i, d in enumerate(b.devices)}
+        stored = self._per_account(
+            [code.get(self._state(a).last_transfer_device or "", -2) for a in range(len(self.states))]
+        )
+        last = np.where(prior >= 0, b.device[np.maximum(prior, 0)], stored)
+        return self.has_device & (last == b.device)
+
+    @cached_property
+    def untrusted_device(self) -> Bools:
+        """Circular 50/2024: neither biometric-verified nor the last device used to transact."""
+        return self.has_device & ~self.device_bio_ok & ~self.same_as_last_transfer_device
+
+    # --- IP country -------------------------------------------------------
+    @cached_property
+    def foreign(self) -> Bools:
+        known = self.countries != ""
+        home = np.isin(self.countries, list(self.home_countries))
+        return self.is_login_or_transfer & known & ~home
+
+    @cached_property
+    def country_seen(self) -> Bools:
+        """The account used an IP of this country before this row."""
+        codes, names = factorize([str(c) or None for c in self.countries])
+        pairs = pair_keys(self.batch.account, codes)
+        prior = prior_in_group(pairs, self.is_login_or_transfer & (codes >= 0))
+        index = {c: i for i, c in enumerate(names)}
+        width = int(codes.max(initial=0)) + 2
+        stored = np.asarray(
+            [a * width + index[c] + 1 for a in range(len(self.states)) for c in self._state(a).countries if c in index],
+            dtype=np.int64,
+        )
+        return (prior >= 0) | np.isin(pairs, stored)

@@ -1,0 +1,51 @@
+"""The vocabulary shared by rules and alerts: actions, channels, hits.
+
+A rule result is a value (``RuleHit``), never an exception; the alert that a
+hit becomes carries it as its explanation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    ALERT = "alert"
+    HOLD = "hold"
+    FREEZE = "freeze"
+
+
+class Channel(StrEnum):
+    BANK = "bank"
+    POLICE = "police"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """One rule firing on one event row of a batch."""
+
+    rule_id: str
+    rule_name: str
+    ruleset_version: str
+    row: int
+    event_id: str
+    account_id: str
+    ts_ms: int
+    action: Action
+    severity: Severity
+    channels: tuple[Channel, ...]
+    reason_vi: str
+    reason_en: str
+    evidence: dict[str, Any] = field(default_factory=dict)

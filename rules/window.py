@@ -1,0 +1,55 @@
+"""Ordered-group primitives that let rules see "what happened before this row".
+
+Rows of one account must be judged in their order, including what earlier rows
+of the same batch changed. Instead of a Python loop per event, every such
+question is answered by ``prior_in_group``: for each row, the last earlier row
+of the same group that satisfies a mask.
+
+>>> prior_in_group(np.array([7, 7, 3, 7]), np.array([True, False, True, True])).tolist()
+[-1, 0, -1, 0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Ints = npt.NDArray[np.int64]
+
+
+def prior_in_group(keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_]) -> Ints:
+    """Index of the last row before each row with the same key and ``mask`` set, else -1."""
+    n = len(keys)
+    out = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return out
+    order = np.argsort(keys, kind="stable")  # groups contiguous, rows kept in order
+    sorted_keys = keys[order]
+    pos = np.arange(n, dtype=np.int64)
+    last_marked = np.maximum.accumulate(np.where(mask[order], pos, -1))
+    before = np.empty(n, dtype=np.int64)
+    before[0] = -1
+    before[1:] = last_marked[:-1]
+    is_start = np.empty(n, dtype=np.bool_)
+    is_start[0] = True
+    is_start[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    group_start = np.maximum.accumulate(np.where(is_start, pos, 0))
+    found = before >= group_start
+    out[order] = np.where(found, order[np.where(found, before, 0)], -1)
+    return out
+
+
+def last_in_group(keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_]) -> tuple[Ints, Ints]:
+    """``(keys, rows)``: for each key with a masked row, its last masked row."""
+    rows = np.flatnonzero(mask)
+    if len(rows) == 0:
+        return np.empty(0, np.int64), rows.astype(np.int64)
+    k = keys[rows]
+    # np.unique keeps the first occurrence, so look at the rows reversed.
+    uniq, first_rev = np.unique(k[::-1], return_index=True)
+    return uniq.astype(np.int64), rows[len(rows) - 1 - first_rev].astype(np.int64)
+
+
+def pair_keys(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer]) -> Ints:
+    """One int64 key per (a, b) pair; ``b`` may be -1."""
+    return a.astype(np.int64) * (int(b.max(initial=0)) + 2) + (b.astype(np.int64) + 1)

@@ -1,0 +1,72 @@
+"""The Faust application shell: worker process, web server, lifecycle.
+
+Faust runs the process, the HTTP endpoints (``/metrics``, ``/health``) and
+low-volume control agents; the input topic itself is consumed by the batch
+loop in ``streams.monitor``, started as a service of the app.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from rules.geo import load_geoip
+
+from rules.config import load_ruleset
+from rules.engine import RuleEngine
+from streams.metrics import Metrics
+from streams.monitor import Monitor
+from streams.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    app: faust.App
+    monitor: Monitor
+    metrics: Metrics
+
+
+def create_worker(settings: Settings) -> Worker:
+    """Build the Faust app with the batch monitor attached; nothing connects until it starts."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{s}" for s in settings.kafka_servers()],
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        store="memory://",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+    )
+    metrics = Metrics()
+    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    engine = RuleEngine(load_ruleset(settings.rules_file), load_geoip(str(settings.geoip_mmdb or "") or None))
+    monitor = Monitor(settings, engine, metrics, redis)
+    started = time.time()
+
+    @app.task
+    async def start_monitor() -> None:
+        await app.add_runtime_dependency(monitor)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/health")
+    async def health_page(web: Any, request: Any) -> Any:
+        ok = monitor.started and not monitor.should_stop
+        body = {
+            "status": "ok" if ok else "starting",
+            "ruleset_version": engine.ruleset.version,
+            "records_processed": monitor.processed,
+            "uptime_s": round(time.time() - started, 1),
+        }
+        return web.json(body, status=200 if ok else 503)
+
+    return Worker(app=app, monitor=monitor, metrics=metrics)

@@ -1,0 +1,83 @@
+"""``txmon`` command line: the one entry point that builds settings from the environment."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from streams.settings import Settings
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import faust  # deferred: `txmon rules check` must not pay Faust's import time
+
+    from streams.app import create_worker
+
+    worker = create_worker(settings)
+    faust.Worker(worker.app, loglevel=settings.log_level.lower(), quiet=args.quiet).execute_from_commandline()
+    return 0
+
+
+def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
+    from rules.config import ConfigError, load_ruleset
+
+    try:
+        ruleset = load_ruleset(args.file)
+    except (ConfigError, OSError) as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    rules = ", ".join(f"{r.definition.id} ({r.spec.action})" for r in ruleset.rules)
+    print(f"ok: version {ruleset.version}; {len(ruleset.rules)} rules enabled: {rules}")
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.topics import ensure_topics, topic_names
+
+    asyncio.run(ensure_topics(settings))
+    print("\n".join(topic_names(settings)))
+    return 0
+
+
+def _schema(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.events import json_schema
+
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="txmon", description="Real-time transaction monitoring for banks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    worker = sub.add_parser("worker", help="run a monitoring worker (scale out by running more)")
+    worker.add_argument("--quiet", action="store_true", help="no banner")
+    worker.set_defaults(run=_worker)
+    rules = sub.add_parser("rules", help="rule configuration").add_subparsers(dest="rules_command", required=True)
+    check = rules.add_parser("check", help="validate a rules YAML file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=_rules_check)
+    topics = sub.add_parser("topics", help="create txmon's topics where missing and list them")
+    topics.set_defaults(run=_topics)
+    schema = sub.add_parser("schema", help="print the input event JSON Schema")
+    schema.add_argument("--out", type=Path)
+    schema.set_defaults(run=_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    code: int = args.run(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

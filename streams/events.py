@@ -1,0 +1,111 @@
+"""The event contract: what a bank's systems produce to the input topic.
+
+One JSON object per Kafka record, keyed by ``account_id``. ``type`` selects the
+shape; unknown fields are ignored so banks can add their own. The same contract
+is published as JSON Schema in ``streams/schema/event.schema.json``.
+
+>>> type(decode_event(b'{"type":"login","event_id":"e1","account_id":"A1",'
+...                   b'"ts":"2026-11-28T09:00:00+07:00","ip":"14.160.1.2"}')).__name__
+'Login'
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+EventId = Annotated[str, Meta(min_length=1, max_length=128)]
+AccountId = Annotated[str, Meta(min_length=1, max_length=64)]
+# Zone-aware only: a naive time is ambiguous between UTC and Asia/Ho_Chi_Minh.
+AwareTime = Annotated[datetime, Meta(tz=True)]
+Text = Annotated[str, Meta(min_length=1, max_length=128)]
+# Integer VND, never floats; the cap (10^15 VND) rejects overflow garbage.
+AmountVnd = Annotated[int, Meta(gt=0, le=10**15)]
+Channel = Literal["mobile", "internet", "counter", "atm", "pos", "api"]
+AccountType = Literal["individual", "organisation"]
+
+
+class _Event(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
+    event_id: EventId
+    account_id: AccountId
+    ts: AwareTime
+    ip: Text | None = None
+    device_id: Text | None = None
+    channel: Channel | None = None
+    account_type: AccountType = "individual"
+    # Scenario label carried by generated and historical data for back-testing.
+    label: str | None = None
+
+
+class Login(_Event, tag="login"):
+    success: bool = True
+
+
+class Transfer(_Event, tag="transfer"):
+    """An outgoing transfer from ``account_id`` to ``dest_account`` at ``dest_bank``."""
+
+    amount: AmountVnd
+    dest_account: AccountId
+    dest_bank: Text
+    description: Annotated[str, Meta(max_length=256)] = ""
+
+
+class OtpPhoneChange(_Event, tag="otp_phone_change"):
+    """The phone number that receives OTP codes was changed (masked numbers)."""
+
+    new_phone: Text
+    old_phone: Text | None = None
+
+
+class DeviceBinding(_Event, tag="device_binding"):
+    """A device was bound to the account for mobile banking."""
+
+    device_id: Text
+    device_name: Text | None = None
+
+
+class BiometricVerification(_Event, tag="biometric_verification"):
+    """A face / fingerprint match against the chip ID (CCCD) or VNeID record."""
+
+    device_id: Text
+    result: Literal["matched", "not_matched"]
+    purpose: Text | None = None
+
+
+class IdDocumentChange(_Event, tag="id_document_change"):
+    document_type: Text
+    expires_on: str | None = None
+
+
+Event = Login | Transfer | OtpPhoneChange | DeviceBinding | BiometricVerification | IdDocumentChange
+EVENT_TYPES: tuple[str, ...] = (
+    "login",
+    "transfer",
+    "otp_phone_change",
+    "device_binding",
+    "biometric_verification",
+    "id_document_change",
+)
+
+_decoder = msgspec.json.Decoder(Event)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_event(raw: bytes) -> Event:
+    """Decode and validate one event; raises ``msgspec.ValidationError``/``DecodeError``."""
+    return _decoder.decode(raw)
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def json_schema() -> dict[str, object]:
+    """The contract as JSON Schema (the file in ``streams/schema`` is generated from it)."""
+    schema: dict[str, object] = msgspec.json.schema(Event)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "txmon input event"
+    return schema

@@ -1,0 +1,45 @@
+"""All of txmon's settings, read once from ``TXMON_*`` environment variables.
+
+Built at the entry point (``txmon ...``) and passed down; nothing else reads
+the environment. ``.env.example`` lists every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TXMON_", frozen=True, extra="ignore")
+
+    # --- where the bank's services are
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated")
+    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL for shared state")
+    bank_code: str = Field("DEMO", description="This bank's code, stamped on alerts and police reports")
+
+    # --- topics
+    input_topic: str = "txmon.events"
+    alerts_topic: str = "txmon.alerts.bank"
+    police_topic: str = "txmon.alerts.police"
+    holds_topic: str = "txmon.holds"
+    dead_letter_topic: str = "txmon.events.dlq"
+    topic_partitions: int = Field(8, description="Partitions when txmon creates its topics")
+    topic_replication: int = Field(1, description="Replication factor when txmon creates its topics")
+
+    # --- worker
+    app_id: str = Field("txmon", description="Faust app id and consumer-group prefix")
+    consumer_group: str = Field("txmon-monitor", description="Consumer group of the input-topic batch loop")
+    batch_max_records: int = Field(20_000, description="Most events fetched and evaluated as one batch")
+    fetch_wait_ms: int = Field(50, description="Longest wait for a batch to fill")
+    state_prefix: str = Field("txmon:", description="Prefix of every Redis key txmon writes")
+    rules_file: Path | None = Field(None, description="Rules YAML; default: rules/rules.yaml")
+    geoip_mmdb: Path | None = Field(None, description="Optional MaxMind Country .mmdb instead of the embedded data")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, description="Worker HTTP port: /metrics, /health")
+    log_level: str = "INFO"
+
+    def kafka_servers(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]

@@ -1,0 +1,36 @@
+"""Per-account rule state in Redis: one packed record per account, one MGET per batch.
+
+Each account belongs to one input partition, so one worker at a time owns its
+record; the write goes in the same pipeline as the batch's alert records.
+Records have no TTL: their size is bounded per account (``rules.state``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from rules.state import AccountState
+
+
+class AccountStateStore:
+    def __init__(self, redis: Redis, prefix: str = "txmon:") -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}acct:"
+        self._decoder = msgspec.msgpack.Decoder(AccountState)
+        self._encoder = msgspec.msgpack.Encoder()
+
+    async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
+        if not accounts:
+            return []
+        raws = await self.redis.mget([self.prefix + a for a in accounts])
+        decode = self._decoder.decode
+        return [None if r is None else decode(r) for r in raws]
+
+    def save(self, pipe: Pipeline, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
+        encode = self._encoder.encode
+        if accounts:
+            pipe.mset({self.prefix + a: encode(s) for a, s in zip(accounts, states, strict=True)})

@@ -1,0 +1,40 @@
+"""The topics txmon reads and writes, created on start when missing."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [
+        settings.input_topic,
+        settings.alerts_topic,
+        settings.police_topic,
+        settings.holds_topic,
+        settings.dead_letter_topic,
+    ]
+
+
+async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers(), client_id=f"{settings.app_id}-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in (names or topic_names(settings)) if n not in existing]
+        if not missing:
+            return
+        new = [NewTopic(n, settings.topic_partitions, settings.topic_replication) for n in missing]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:  # another worker won the race
+            pass
+        log.info("created topics %s", ", ".join(missing))
+    finally:
+        await admin.close()
