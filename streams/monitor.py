@@ -218,12 +218,12 @@ class Monitor(Service):
             ]
             pending.append(await send(s.dead_letter_topic, rec.value or b"", key=rec.key, headers=headers))
             self.metrics.dead_letters.labels(d.reason).inc()
-        for a in out.alerts:
-            pending.append(await send(s.alerts_topic, encoder.encode(a), key=a.account_id.encode()))
-        for p in out.police:
-            pending.append(await send(s.police_topic, encoder.encode(p), key=p.account_id.encode()))
-        for h in out.holds:
-            pending.append(await send(s.holds_topic, encoder.encode(h), key=h.account_id.encode()))
+        outgoing = [
+            *((s.alerts_topic, a.account_id, encoder.encode(a)) for a in out.alerts),
+            *((s.police_topic, p.account_id, encoder.encode(p)) for p in out.police),
+            *((s.holds_topic, h.account_id, encoder.encode(h)) for h in out.holds),
+        ]
+        pending += [await send(topic, value, key=key.encode()) for topic, key, value in outgoing]
         if pending:
             await asyncio.gather(*pending)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -31,10 +32,8 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> N
         if not missing:
             return
         new = [NewTopic(n, settings.topic_partitions, settings.topic_replication) for n in missing]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:  # another worker won the race
-            pass
         log.info("created topics %s", ", ".join(missing))
     finally:
         await admin.close()
