@@ -98,15 +98,30 @@ class BatchContext:
 
     # --- devices ----------------------------------------------------------
     @cached_property
+    def _prior_device_transfer(self) -> Ints:
+        return prior_in_group(self.batch.account, self.is_transfer & self.has_device)
+
+    @cached_property
     def device_bio_ok(self) -> Bools:
-        """The latest biometric result on (account, device) before this row is a match."""
+        """A biometric match on (account, device) is the latest result there and came after
+        the account's previous transfer: switching devices needs a fresh match (Circular 50/2024)."""
         b = self.batch
         prior = prior_in_group(self.device_pair, (b.kind == BIOMETRIC) & self.has_device)
-        matched_stored = self._state_pairs(
-            [[d for d, t in self._state(a).bio.items() if t > 0] for a in range(len(self.states))]
-        )
-        in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1)
-        from_state = (prior < 0) & np.isin(self.device_pair, matched_stored)
+        prior_transfer = self._prior_device_transfer
+        in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1) & (prior > prior_transfer)
+        # A stored match counts only when no transfer of this batch came before the row.
+        code = {d: i for i, d in enumerate(b.devices)}
+        width = int(b.device.max(initial=0)) + 2
+        keys: list[int] = []
+        for a in range(len(self.states)):
+            st = self._state(a)
+            keys.extend(
+                a * width + code[d] + 1
+                for d, t in st.bio.items()
+                if t > st.last_transfer_ms and d in code  # t > 0 too: last_transfer_ms >= 0
+            )
+        stored_ok = np.isin(self.device_pair, np.asarray(keys, dtype=np.int64))
+        from_state = (prior < 0) & (prior_transfer < 0) & stored_ok
         return self.has_device & (in_batch | from_state)
 
     @cached_property
@@ -120,7 +135,7 @@ class BatchContext:
     def same_as_last_transfer_device(self) -> Bools:
         """The device is the one the account's previous transfer came from."""
         b = self.batch
-        prior = prior_in_group(b.account, self.is_transfer & self.has_device)
+        prior = self._prior_device_transfer
         code = {d: i for i, d in enumerate(b.devices)}
         stored = self._per_account(
             [code.get(self._state(a).last_transfer_device or "", -2) for a in range(len(self.states))]

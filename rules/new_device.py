@@ -2,9 +2,9 @@
 
 Source: SBV Decision 2345/QĐ-NHNN, now Circular 50/2024: biometric
 authentication before the first mobile-banking transaction and before a
-transaction on a device other than the last one used. Signal: a transfer whose
-device has no matched biometric verification for the account and differs from
-the device of the account's previous transfer.
+transaction on a device other than the last one used. Signal: a transfer from a
+device other than that of the account's previous transfer, with no biometric
+match on that device since the previous transfer.
 """
 
 from __future__ import annotations

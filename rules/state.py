@@ -30,6 +30,7 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True):
     otp_change_ms: int = 0
     bio_match_ms: int = 0
     countries: list[str] = msgspec.field(default_factory=list)
+    last_transfer_ms: int = 0
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -56,6 +57,7 @@ def advance(batch: EventBatch, states: Sequence[AccountState | None], countries:
         new[a].bio_match_ms = max(new[a].bio_match_ms, int(ts[row]))
     for a, row in zip(*last_in_group(acct, (kind == TRANSFER) & has_dev), strict=True):
         new[a].last_transfer_device = batch.devices[dev[row]]
+        new[a].last_transfer_ms = int(ts[row])
 
     width = int(dev.max(initial=0)) + 2
     pairs = pair_keys(acct, dev)

@@ -1,0 +1,225 @@
+"""Real Kafka and Redis for the integration tests, started once per test run.
+
+The services run on free ports in a temporary run folder, so a `make up`
+instance on the default ports is left alone. If they cannot start, the run
+fails: integration tests are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Services:
+    bootstrap: str
+    redis_url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    run_dir = tmp_path_factory.mktemp("services")
+    kafka, controller, redis = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "TXMON_RUN_DIR": str(run_dir),
+        "TXMON_KAFKA_PORT": str(kafka),
+        "TXMON_KAFKA_CONTROLLER_PORT": str(controller),
+        "TXMON_REDIS_PORT": str(redis),
+    }
+    script = ROOT / "deploy" / "services.sh"
+    started = subprocess.run(["bash", str(script), "up"], env=env, capture_output=True, text=True, timeout=900)
+    try:
+        if started.returncode != 0:
+            pytest.fail(f"Kafka/Redis did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
+        yield Services(f"127.0.0.1:{kafka}", f"redis://127.0.0.1:{redis}/0", env)
+    finally:
+        subprocess.run(["bash", str(script), "down", "--purge"], env=env, capture_output=True, timeout=120)
+
+
+@dataclass
+class Worker:
+    """A real `txmon worker` process with its own topics, consumer group and Redis prefix."""
+
+    services: Services
+    env: dict[str, str]
+    web_port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    topics: dict[str, str] = field(default_factory=dict)
+
+    def start(self, timeout: float = 90.0) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "streams.cli", "worker", "--quiet"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=2) as r:  # noqa: S310
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        pytest.fail(f"worker not healthy after {timeout} s:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log_tail(self, n: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:] if self.log_path.exists() else ""
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5) as r:  # noqa: S310
+            return str(r.read().decode())
+
+
+def make_worker(services: Services, tmp: Path, **extra: str) -> Worker:
+    ns = uuid.uuid4().hex[:8]
+    topics = {
+        "input": f"t{ns}.events",
+        "alerts": f"t{ns}.alerts.bank",
+        "police": f"t{ns}.alerts.police",
+        "holds": f"t{ns}.holds",
+        "dlq": f"t{ns}.events.dlq",
+    }
+    web_port = free_port()
+    env = {
+        **services.env,
+        "TXMON_KAFKA_BOOTSTRAP": services.bootstrap,
+        "TXMON_REDIS_URL": services.redis_url,
+        "TXMON_APP_ID": f"txmon-{ns}",
+        "TXMON_CONSUMER_GROUP": f"txmon-{ns}-monitor",
+        "TXMON_STATE_PREFIX": f"t{ns}:",
+        "TXMON_INPUT_TOPIC": topics["input"],
+        "TXMON_ALERTS_TOPIC": topics["alerts"],
+        "TXMON_POLICE_TOPIC": topics["police"],
+        "TXMON_HOLDS_TOPIC": topics["holds"],
+        "TXMON_DEAD_LETTER_TOPIC": topics["dlq"],
+        "TXMON_TOPIC_PARTITIONS": "4",
+        "TXMON_WEB_PORT": str(web_port),
+        "TXMON_BANK_CODE": "TESTBANK",
+        "TXMON_LOG_LEVEL": "INFO",
+        **extra,
+    }
+    return Worker(services, env, web_port, tmp / f"worker-{ns}.log", topics=topics)
+
+
+@pytest.fixture(scope="session")
+def worker(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    w = make_worker(services, tmp_path_factory.mktemp("worker"))
+    w.start()
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+@pytest.fixture(scope="session")
+def producer(services: Services) -> Iterator[KafkaProducer]:
+    p = KafkaProducer(bootstrap_servers=services.bootstrap, linger_ms=1, acks="all")
+    try:
+        yield p
+    finally:
+        p.close(timeout=10)
+
+
+def send(producer: KafkaProducer, topic: str, events: list[dict[str, Any] | bytes], key: str | None = None) -> None:
+    for e in events:
+        if isinstance(e, bytes):
+            producer.send(topic, e, key=key.encode() if key else None)
+        else:
+            producer.send(topic, orjson.dumps(e), key=str(e["account_id"]).encode())
+    producer.flush(timeout=30)
+
+
+@dataclass
+class Record:
+    key: str | None
+    value: bytes
+    headers: dict[str, bytes]
+
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads(self.value)
+        return data
+
+
+class TopicReader:
+    """Everything on a topic since the test session began, polled until a condition holds."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = KafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+            group_id=None, consumer_timeout_ms=200,
+        )
+        self.records: list[Record] = []
+
+    def poll(self) -> list[Record]:
+        for batch in self.consumer.poll(timeout_ms=200).values():
+            for m in batch:
+                key = m.key.decode() if m.key is not None else None
+                self.records.append(Record(key, m.value, {k: v for k, v in m.headers}))
+        return self.records
+
+    def wait_for(self, cond: Callable[[list[Record]], bool], timeout: float = 30.0) -> list[Record]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond(self.poll()):
+                return self.records
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@pytest.fixture
+def read_topic(worker: Worker) -> Iterator[Callable[[str], TopicReader]]:
+    readers: list[TopicReader] = []
+
+    def open_reader(name: str) -> TopicReader:
+        r = TopicReader(worker.services.bootstrap, worker.topics[name])
+        readers.append(r)
+        return r
+
+    yield open_reader
+    for r in readers:
+        r.close()
