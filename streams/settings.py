@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     police_topic: str = "txmon.alerts.police"
     holds_topic: str = "txmon.holds"
     dead_letter_topic: str = "txmon.events.dlq"
+    audit_topic: str = Field("txmon.audit", description="Append-only audit trail: officer actions, hold transitions")
+    suspicious_topic: str = Field("txmon.suspicious", description="Shared suspicious-account list updates (SIMO-like)")
+    freeze_requests_topic: str = Field("txmon.police.requests", description="Police freeze requests naming accounts")
+    rules_topic: str = Field("txmon.rules", description="Control topic: new rules versions for every worker")
     topic_partitions: int = Field(8, description="Partitions when txmon creates its topics")
     topic_replication: int = Field(1, description="Replication factor when txmon creates its topics")
 
@@ -40,6 +44,11 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, description="Worker HTTP port: /metrics, /health")
     log_level: str = "INFO"
+
+    # --- officer console
+    console_host: str = "127.0.0.1"
+    console_port: int = Field(8080, description="Officer console HTTP port")
+    session_ttl_s: int = Field(8 * 3600, description="Console sessions expire after this many seconds")
 
     def kafka_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
