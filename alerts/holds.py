@@ -11,8 +11,9 @@ Keys (under a configurable prefix):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 from redis.asyncio import Redis
@@ -22,6 +23,7 @@ from alerts.model import Alert, HoldInstruction, encoder
 from alerts.routing import Outputs
 
 ALERT_TTL_S = 90 * 86_400
+T = TypeVar("T")
 
 
 class AlertStore:
@@ -50,11 +52,11 @@ class AlertStore:
             if raw is not None and _still_active(raw, now)
         }
         fresh = Outputs()
-        fresh.alerts = [a for a in out.alerts if a.alert_id not in seen]
-        fresh.police = [p for p in out.police if p.report_id not in seen]
+        fresh.alerts = _first_of_each([a for a in out.alerts if a.alert_id not in seen], lambda a: a.alert_id)
+        fresh.police = _first_of_each([p for p in out.police if p.report_id not in seen], lambda p: p.report_id)
         new_ids = {a.alert_id for a in fresh.alerts}
         for hold in out.holds:
-            hold.alert_ids = [i for i in hold.alert_ids if i in new_ids]
+            hold.alert_ids = list(dict.fromkeys(i for i in hold.alert_ids if i in new_ids))
             if not hold.alert_ids:
                 continue
             existing = active.get(hold.account_id)
@@ -103,6 +105,18 @@ class AlertStore:
             return []
         raws = await self.redis.mget([f"{self.p}alert:{i}" for i in alert_ids])
         return [msgspec.json.decode(r, type=Alert) for r in raws if r is not None]
+
+
+def _first_of_each(items: list[T], key: Callable[[T], str]) -> list[T]:
+    """Keep the first item of each id: one event judged twice in a batch yields one alert."""
+    seen: set[str] = set()
+    kept = []
+    for item in items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            kept.append(item)
+    return kept
 
 
 def _decode(raw: bytes | str) -> str:

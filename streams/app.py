@@ -14,10 +14,10 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
-from rules.geo import load_geoip
 
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
+from rules.geo import load_geoip
 from streams.metrics import Metrics
 from streams.monitor import Monitor
 from streams.settings import Settings
@@ -56,7 +56,8 @@ def create_worker(settings: Settings) -> Worker:
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
+        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/health")
     async def health_page(web: Any, request: Any) -> Any:

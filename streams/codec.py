@@ -30,12 +30,15 @@ class Decoded:
     batch: EventBatch
     rows: list[int]  # row -> position of the record in the input batch
     dead: list[DeadLetter]
+    duplicates: int  # records whose event_id already came earlier in the batch
 
 
 def decode_records(values: Sequence[bytes | None], keys: Sequence[bytes | None]) -> Decoded:
     events: list[Event] = []
     rows: list[int] = []
     dead: list[DeadLetter] = []
+    seen: set[str] = set()
+    duplicates = 0
     for i, raw in enumerate(values):
         if raw is None:
             dead.append(DeadLetter(i, "malformed_json", "empty record value"))
@@ -54,9 +57,13 @@ def decode_records(values: Sequence[bytes | None], keys: Sequence[bytes | None])
             msg = f"record key {key!r} is not the event's account_id {event.account_id!r}"
             dead.append(DeadLetter(i, "key_mismatch", msg))
             continue
+        if event.event_id in seen:  # a resend inside one batch: judge the event once
+            duplicates += 1
+            continue
+        seen.add(event.event_id)
         events.append(event)
         rows.append(i)
-    return Decoded(batch=to_columns(events), rows=rows, dead=dead)
+    return Decoded(batch=to_columns(events), rows=rows, dead=dead, duplicates=duplicates)
 
 
 def to_columns(events: Sequence[Event]) -> EventBatch:

@@ -53,6 +53,9 @@ class Metrics:
         self.alerts = Counter("txmon_alerts", "Alerts emitted, by channel", ["channel"], registry=r)
         self.holds = Counter("txmon_holds", "Temporary holds placed", registry=r)
         self.duplicates = Counter("txmon_duplicate_alerts_suppressed", "Alerts already emitted before", registry=r)
+        self.duplicate_events = Counter(
+            "txmon_duplicate_events", "Records repeating an event_id already in their batch", registry=r
+        )
         self.batches = Counter("txmon_batches", "Batches processed", registry=r)
         self.batch_size = Histogram(
             "txmon_batch_size",

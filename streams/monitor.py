@@ -195,6 +195,7 @@ class Monitor(Service):
         _stage(m, "state_save", t)
 
         m.count_events(batch.kind)
+        m.duplicate_events.inc(decoded.duplicates)
         m.state_accounts.inc(len(batch.accounts))
         for rule_id in evaluation.errors:
             m.rule_errors.labels(rule_id).inc()

@@ -73,15 +73,15 @@ class Worker:
     topics: dict[str, str] = field(default_factory=dict)
 
     def start(self, timeout: float = 90.0) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "streams.cli", "worker", "--quiet"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "streams.cli", "worker", "--quiet"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
