@@ -84,16 +84,13 @@ class BatchContext:
         """A matched biometric came after the last OTP-phone change (before this row)."""
         b = self.batch
         prior_bio = prior_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1))
-        stored_bio = self._per_account([self._state(a).bio_match_ms for a in range(len(self.states))])
+        stored_confirmed = self._per_account([self._state(a).otp_confirmed for a in range(len(self.states))])
         prior_otp = self._prior_otp
         # Rows of the batch come after anything stored, so in-batch order decides first.
-        both_in_batch = (prior_bio >= 0) & (prior_otp >= 0)
-        bio_after_stored_otp = (prior_bio >= 0) & (prior_otp < 0)
-        only_stored = (prior_bio < 0) & (prior_otp < 0)
-        return (
-            (both_in_batch & (prior_bio > prior_otp))
-            | bio_after_stored_otp
-            | (only_stored & (stored_bio > self.otp_change_ms))
+        return np.where(
+            prior_otp >= 0,
+            prior_bio > prior_otp,
+            (prior_bio >= 0) | (stored_confirmed == 1),
         )
 
     # --- devices ----------------------------------------------------------

@@ -28,9 +28,10 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True):
     # Latest biometric result per device: +ts_ms when matched, -ts_ms when not.
     bio: dict[str, int] = msgspec.field(default_factory=dict)
     otp_change_ms: int = 0
-    bio_match_ms: int = 0
     countries: list[str] = msgspec.field(default_factory=list)
     last_transfer_ms: int = 0
+    # A biometric match came after the last OTP-phone change (R2 needs order, not clocks).
+    otp_confirmed: bool = False
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -51,10 +52,12 @@ def advance(batch: EventBatch, states: Sequence[AccountState | None], countries:
     acct, dev, kind, ts = batch.account, batch.device, batch.kind, batch.ts_ms
     has_dev = dev >= 0
 
+    last_bio = dict(zip(*last_in_group(acct, (kind == BIOMETRIC) & (batch.bio == 1)), strict=True))
+    for a in last_bio:
+        new[a].otp_confirmed = True
     for a, row in zip(*last_in_group(acct, kind == OTP_PHONE_CHANGE), strict=True):
         new[a].otp_change_ms = int(ts[row])
-    for a, row in zip(*last_in_group(acct, (kind == BIOMETRIC) & (batch.bio == 1)), strict=True):
-        new[a].bio_match_ms = max(new[a].bio_match_ms, int(ts[row]))
+        new[a].otp_confirmed = last_bio.get(a, -1) > row
     for a, row in zip(*last_in_group(acct, (kind == TRANSFER) & has_dev), strict=True):
         new[a].last_transfer_device = batch.devices[dev[row]]
         new[a].last_transfer_ms = int(ts[row])

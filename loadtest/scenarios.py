@@ -1,0 +1,157 @@
+"""Fraud scenarios injected into normal traffic, each labelled with the rules it should fire.
+
+A scenario gets a fresh customer, onboards it like a real one (bound phone,
+face match, a first transfer from that phone) and then plays the attack.
+Labels follow the rule definitions in ``rules/`` exactly; add a scenario by
+adding a function and a row to ``SCENARIOS``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+
+import orjson
+
+
+@dataclass
+class Customer:
+    account_id: str
+    device_id: str
+    ip: str
+    usual_amount: int
+    organisation: bool = False
+    onboarded: bool = False
+
+
+@dataclass
+class World:
+    """The generator's clock, random source and address pools, shared with the scenarios."""
+
+    rng: random.Random
+    now: float  # simulated epoch seconds
+    vn_ip: Callable[[], str]
+    foreign_ip: Callable[[], str]
+    bank: Callable[[], str]
+
+    def __post_init__(self) -> None:
+        self._ids = count(1)
+
+    def event(self, c: Customer, type_: str, **fields: Any) -> dict[str, Any]:
+        self.now += self.rng.uniform(0.2, 3.0)  # steps of one customer take a moment each
+        e: dict[str, Any] = {
+            "type": type_,
+            "event_id": f"ev-{next(self._ids):010d}",
+            "account_id": c.account_id,
+            "ts": datetime.fromtimestamp(self.now, tz=UTC).isoformat(timespec="milliseconds"),
+            "device_id": c.device_id,
+            "channel": "mobile",
+        }
+        if c.organisation:
+            e["account_type"] = "organisation"
+        e.update(fields)
+        return e
+
+    def transfer(self, c: Customer, amount: int, **fields: Any) -> dict[str, Any]:
+        payee = f"{self.rng.randrange(10**9, 10**10)}"
+        fields = {"ip": c.ip, "amount": amount, "dest_account": payee, "dest_bank": self.bank(), **fields}
+        return self.event(c, "transfer", **fields)
+
+    def later(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def onboard(w: World, c: Customer) -> list[dict[str, Any]]:
+    c.onboarded = True
+    return [
+        w.event(c, "device_binding"),
+        w.event(c, "biometric_verification", result="matched"),
+        w.event(c, "login", ip=c.ip),
+        w.transfer(c, c.usual_amount),
+    ]
+
+
+def sim_swap_drain(w: World, c: Customer) -> list[dict[str, Any]]:
+    """OTP phone moved to the fraudster's SIM, then the account is emptied within minutes (R2)."""
+    events = onboard(w, c)
+    events.append(w.event(c, "otp_phone_change", new_phone="09xxxx0000", channel="counter", device_id=None))
+    for _ in range(w.rng.randint(1, 3)):
+        w.later(w.rng.uniform(30, 180))
+        events.append(w.transfer(c, w.rng.randrange(5_000, 40_000) * 1000, label="R2"))
+    return events
+
+
+def foreign_takeover(w: World, c: Customer) -> list[dict[str, Any]]:
+    """Login from abroad on a brand-new device, then a large transfer from it (R6a, R3)."""
+    events = onboard(w, c)
+    c.device_id = f"emu-{w.rng.getrandbits(32):08x}"
+    ip = w.foreign_ip()
+    w.later(w.rng.uniform(60, 600))
+    events.append(w.event(c, "login", ip=ip, label="R6a"))
+    w.later(w.rng.uniform(20, 120))
+    events.append(w.transfer(c, w.rng.randrange(10_000, 90_000) * 1000, ip=ip, label="R6a,R3"))
+    return events
+
+
+def new_phone_no_bio(w: World, c: Customer) -> list[dict[str, Any]]:
+    """A new phone bound (e.g. through a fake app) and used at once, no face match (R3)."""
+    events = onboard(w, c)
+    c.device_id = f"android-{w.rng.getrandbits(32):08x}"
+    w.later(w.rng.uniform(60, 3600))
+    events.append(w.event(c, "device_binding"))
+    w.later(w.rng.uniform(5, 60))
+    events.append(w.transfer(c, w.rng.randrange(1_000, 20_000) * 1000, label="R3"))
+    return events
+
+
+def new_phone_with_bio(w: World, c: Customer) -> list[dict[str, Any]]:
+    """Negative control: a new phone done right (binding, face match, transfer) fires nothing."""
+    events = onboard(w, c)
+    c.device_id = f"ios-{w.rng.getrandbits(32):08x}"
+    w.later(w.rng.uniform(60, 3600))
+    events.append(w.event(c, "device_binding"))
+    events.append(w.event(c, "biometric_verification", result="matched", purpose="new_device"))
+    events.append(w.transfer(c, w.rng.randrange(1_000, 20_000) * 1000))
+    return events
+
+
+def traveller(w: World, c: Customer) -> list[dict[str, Any]]:
+    """A customer abroad on their own phone: R6a warns, nothing is held."""
+    events = onboard(w, c)
+    ip = w.foreign_ip()
+    w.later(w.rng.uniform(3600, 7200))
+    events.append(w.event(c, "login", ip=ip, label="R6a"))
+    events.append(w.transfer(c, 300_000, ip=ip, label="R6a"))
+    return events
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    run: Callable[[World, Customer], list[dict[str, Any]]]
+
+
+SCENARIOS: tuple[Scenario, ...] = tuple(
+    Scenario(f.__name__, f) for f in (sim_swap_drain, foreign_takeover, new_phone_no_bio, new_phone_with_bio, traveller)
+)
+
+
+def _valid(w: World) -> dict[str, Any]:
+    c = Customer("9704malformed", "android-00000000", "14.160.0.1", 100_000)
+    return w.transfer(c, 100_000)
+
+
+# Each makes one record the worker must dead-letter, with the reason it should give.
+MALFORMED: tuple[Callable[[World], bytes], ...] = (
+    lambda w: b'{"type": "transfer", "amount": ',  # truncated JSON
+    lambda w: orjson.dumps({**_valid(w), "ts": "2026-11-28T09:00:00"}),  # naive timestamp
+    lambda w: orjson.dumps({**_valid(w), "amount": 150000.5}),  # money as a float
+    lambda w: orjson.dumps({**_valid(w), "amount": -5}),  # negative amount
+    lambda w: orjson.dumps({**_valid(w), "type": "wire"}),  # unknown type
+    lambda w: orjson.dumps({k: v for k, v in _valid(w).items() if k != "dest_account"}),  # missing field
+    lambda w: b"[1, 2, 3]",  # not an object
+)
