@@ -84,7 +84,7 @@ def create_baseline_app(settings: Settings) -> faust.App:
                 for h in out.holds:
                     await sinks["holds"].send(key=h.account_id.encode(), value=encoder.encode(h))
                 pipe = redis.pipeline(transaction=True)
-                states.save(pipe, batch.accounts, evaluation.states)
+                states.save(pipe, states.encode(batch.accounts, evaluation.states))
                 alert_store.record(pipe, out, now)
                 await pipe.execute()
             progress["processed"] += 1

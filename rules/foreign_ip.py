@@ -4,7 +4,8 @@ Source: Hanoi plan III.8: "detect, classify and warn about accounts transacting
 from foreign IP addresses". Signal: the event's IP geolocates outside
 ``home_countries``; classified by country, first time or not for the account,
 and device trust; escalated (to a hold by default) when combined with an
-untrusted device, a recent OTP-phone change, or a large amount.
+untrusted device, a recent OTP-phone change not confirmed by biometrics, or a
+large amount.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     b = ctx.batch
     hit = ctx.foreign
     since_otp = b.ts_ms - ctx.otp_change_ms
-    recent_otp = (ctx.otp_change_ms > 0) & (since_otp >= 0) & (since_otp <= params.otp_window_s * 1000)
+    # A change confirmed by a biometric match since is the customer's own; only an unconfirmed one adds risk.
+    recent_otp = (
+        (ctx.otp_change_ms > 0) & (since_otp >= 0) & (since_otp <= params.otp_window_s * 1000) & ~ctx.otp_confirmed
+    )
     large = ctx.is_transfer & (b.amount >= params.large_amount_vnd)
     escalated = hit & (ctx.untrusted_device | recent_otp | large)
 
@@ -42,8 +46,8 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
             combined_en.append("an unverified device")
             combined_vi.append("thiết bị chưa xác thực sinh trắc học")
         if recent_otp[row]:
-            combined_en.append("a recent OTP phone change")
-            combined_vi.append("vừa đổi số điện thoại nhận OTP")
+            combined_en.append("a recent OTP phone change not confirmed by biometrics")
+            combined_vi.append("vừa đổi số điện thoại nhận OTP chưa xác thực sinh trắc học")
         if large[row]:
             combined_en.append(f"a large amount ({vnd(int(b.amount[row]))})")
             combined_vi.append(f"số tiền lớn ({vnd(int(b.amount[row]))})")

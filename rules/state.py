@@ -57,7 +57,7 @@ def advance(batch: EventBatch, states: Sequence[AccountState | None], countries:
         new[a].otp_confirmed = True
     for a, row in zip(*last_in_group(acct, kind == OTP_PHONE_CHANGE), strict=True):
         new[a].otp_change_ms = int(ts[row])
-        new[a].otp_confirmed = last_bio.get(a, -1) > row
+        new[a].otp_confirmed = bool(last_bio.get(a, -1) > row)
     for a, row in zip(*last_in_group(acct, (kind == TRANSFER) & has_dev), strict=True):
         new[a].last_transfer_device = batch.devices[dev[row]]
         new[a].last_transfer_ms = int(ts[row])

@@ -30,7 +30,11 @@ class AccountStateStore:
         decode = self._decoder.decode
         return [None if r is None else decode(r) for r in raws]
 
-    def save(self, pipe: Pipeline, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
+    def encode(self, accounts: Sequence[str], states: Sequence[AccountState]) -> dict[str, bytes]:
+        """Packed records, built before any output is sent so a failure here sends nothing."""
         encode = self._encoder.encode
-        if accounts:
-            pipe.mset({self.prefix + a: encode(s) for a, s in zip(accounts, states, strict=True)})
+        return {self.prefix + a: encode(s) for a, s in zip(accounts, states, strict=True)}
+
+    def save(self, pipe: Pipeline, packed: dict[str, bytes]) -> None:
+        if packed:
+            pipe.mset(packed)

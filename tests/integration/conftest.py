@@ -188,8 +188,12 @@ class TopicReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.consumer = KafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-            group_id=None, consumer_timeout_ms=200,
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            consumer_timeout_ms=200,
         )
         self.records: list[Record] = []
 

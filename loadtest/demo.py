@@ -1,0 +1,167 @@
+"""`make demo`: generated bank traffic with fraud scenarios through a real txmon worker.
+
+Starts Kafka and Redis (unless already up), produces the traffic, runs one
+worker over it with a live progress line, then prints what came out: alerts by
+rule and channel, holds, dead letters, a few alerts in full, and the worker's
+events/s. Stops everything it started, by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loadtest.generate import Generator
+from loadtest.produce import produce
+from loadtest.stack import ROOT, WorkerProcess, local_services, namespace_env, read_all
+
+BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+
+_last_plain = 0.0
+
+
+def _line(text: str) -> None:
+    """A live progress line on a terminal; a line every 2 s in a log."""
+    global _last_plain
+    if sys.stdout.isatty():
+        print(f"\r\033[K{text}", end="", flush=True)
+    elif text.endswith("\n") or time.monotonic() - _last_plain >= 2.0:
+        _last_plain = time.monotonic()
+        print(text.rstrip("\n"), flush=True)
+
+
+def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
+    env = namespace_env("demo", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_BANK_CODE="DEMOBANK")
+    topics = {k: env[f"TXMON_{k.upper()}_TOPIC"] for k in ("input", "alerts", "police", "holds", "dead_letter")}
+    subprocess.run(
+        [sys.executable, "-m", "streams.cli", "topics"], env={**os.environ, **env}, check=True, capture_output=True
+    )
+
+    gen = Generator(seed, accounts)
+    t0 = time.monotonic()
+    produce(
+        gen.take(events),
+        BOOTSTRAP,
+        topics["input"],
+        progress=lambda n: _line(f"producing bank traffic: {n:,}/{events:,} events"),
+    )
+    _line(f"produced {events:,} events in {time.monotonic() - t0:.1f} s\n")
+
+    worker = WorkerProcess(env, web_port, ROOT / ".run" / "demo-worker.log")
+    worker.start()
+    first = last = 0.0
+    try:
+        deadline = time.monotonic() + 600
+        done = 0
+        while time.monotonic() < deadline:
+            done = int(worker.health()["records_processed"])
+            now = time.monotonic()
+            if done and not first:
+                first = now
+            alerts = worker.metric("txmon_alerts_total")
+            holds = worker.metric("txmon_holds_total").get("", 0)
+            dead = sum(worker.metric("txmon_dead_letters_total").values())
+            rate = done / (now - first) if first and now > first else 0.0
+            bank, police = alerts.get('channel="bank"', 0), alerts.get('channel="police"', 0)
+            _line(
+                f"worker: {done:,}/{events:,} events · {rate:,.0f} ev/s · alerts {bank:,.0f} bank / "
+                f"{police:,.0f} police · holds {holds:,.0f} · dead letters {dead:,.0f}"
+            )
+            if done >= events:
+                last = now
+                break
+            time.sleep(0.25)
+        _line(f"worker: {done:,}/{events:,} events processed\n")
+        if done < events:
+            msg = f"the worker processed only {done:,} of {events:,} events in 10 minutes; see {worker.log_path}"
+            raise RuntimeError(msg)
+        latency = worker.metric("txmon_processing_latency_seconds")
+    finally:
+        worker.stop()
+
+    out = {name: read_all(BOOTSTRAP, topic) for name, topic in topics.items() if name != "input"}
+    return {
+        "stats": gen.stats.as_dict(),
+        "events_per_s": events / max(last - first, 1e-9),
+        "seconds": last - first,
+        "alerts": [orjson.loads(v) for _, v, _ in out["alerts"]],
+        "police": [orjson.loads(v) for _, v, _ in out["police"]],
+        "holds": [orjson.loads(v) for _, v, _ in out["holds"]],
+        "dead": [
+            (h.get("txmon-reason", b"?").decode(), h.get("txmon-error", b"").decode()) for _, _, h in out["dead_letter"]
+        ],
+        "latency": latency,
+    }
+
+
+def summarise(r: dict[str, Any]) -> None:
+    stats, alerts = r["stats"], r["alerts"]
+    by_rule = Counter(a["rule_id"] for a in alerts)
+    by_action = Counter(f"{a['rule_id']}:{a['action']}" for a in alerts)
+    expected = stats["expected_hits"]
+    print("\n=== txmon demo summary ===")
+    print(f"events:        {stats['events']:,} ({stats['valid']:,} valid, {stats['malformed']:,} malformed)")
+    print("scenarios:     " + ", ".join(f"{k} {v}" for k, v in sorted(stats["scenarios"].items())))
+    rate = r["events_per_s"]
+    print(f"worker:        {stats['events']:,} events in {r['seconds']:.1f} s = {rate:,.0f} events/s (1 worker)")
+    print(f"bank channel:  {len(alerts):,} alerts · " + " · ".join(f"{k} {v:,}" for k, v in sorted(by_rule.items())))
+    print("               by action: " + ", ".join(f"{k} {v:,}" for k, v in sorted(by_action.items())))
+    print(
+        f"police:        {len(r['police']):,} reports · "
+        + " · ".join(f"{k} {v:,}" for k, v in sorted(Counter(p["rule_id"] for p in r["police"]).items()))
+    )
+    print(f"holds:         {len(r['holds']):,} temporary holds placed")
+    print(
+        f"dead letters:  {len(r['dead']):,} · "
+        + ", ".join(f"{k} {v}" for k, v in sorted(Counter(reason for reason, _ in r["dead"]).items()))
+    )
+    print("rules, found / expected by the scenario labels:")
+    for rule in sorted(set(expected) | set(by_rule)):
+        print(f"  {rule:5s} {by_rule.get(rule, 0):6,} / {expected.get(rule, 0):,}")
+    shown = set()
+    print("\n--- a few alerts in full ---")
+    for a in alerts:
+        key = (a["rule_id"], a["action"])
+        if key in shown:
+            continue
+        shown.add(key)
+        hold = f" → hold {a['hold_id']}" if a.get("hold_id") else ""
+        channels = ", ".join(a["channels"])
+        print(f"\n[{a['rule_id']} {a['rule_name']} · {a['action']} · {a['severity']} · {channels}]{hold}")
+        print(f"  account {a['account_id']} · event {a['event_id']} ({a['event_type']}) at {a['event_ts']}")
+        print(f"  vi: {a['reason_vi']}")
+        print(f"  en: {a['reason_en']}")
+        print(f"  evidence: {json.dumps(a['evidence'], ensure_ascii=False)}")
+    if r["dead"]:
+        reason, detail = r["dead"][0]
+        print(f"\n--- a dead letter ---\n  reason {reason}: {detail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--accounts", type=int, default=5_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--web-port", type=int, default=6067)
+    p.add_argument("--json", type=Path, help="also write the summary data here")
+    args = p.parse_args(argv)
+    with local_services():
+        result = run(args.events, args.accounts, args.seed, args.web_port)
+    summarise(result)
+    if args.json:
+        args.json.write_text(json.dumps({k: v for k, v in result.items() if k not in ("alerts",)}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

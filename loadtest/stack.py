@@ -1,0 +1,144 @@
+"""Start and stop the local stack for the demo and the benchmarks: services and workers, by PID.
+
+``Stack`` brings Kafka and Redis up with ``deploy/services.sh`` unless they are
+already running, and takes them down at the end only if it started them.
+``WorkerProcess`` runs ``txmon worker`` (or any module) with its own topics.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ROOT / "deploy" / "services.sh"
+
+
+@contextmanager
+def local_services() -> Iterator[bool]:
+    """Kafka and Redis up for the block; yields whether this call started them."""
+    running = subprocess.run(["bash", str(SERVICES), "status"], capture_output=True, check=False).returncode == 0
+    if not running:
+        subprocess.run(["bash", str(SERVICES), "up"], check=True)
+    try:
+        yield not running
+    finally:
+        if not running:
+            subprocess.run(["bash", str(SERVICES), "down"], check=False)
+
+
+def namespace_env(prefix: str, **extra: str) -> dict[str, str]:
+    """Settings for a worker whose topics, group and Redis keys are all its own."""
+    ns = f"{prefix}{uuid.uuid4().hex[:6]}"
+    return {
+        "TXMON_APP_ID": f"txmon-{ns}",
+        "TXMON_CONSUMER_GROUP": f"{ns}-monitor",
+        "TXMON_STATE_PREFIX": f"{ns}:",
+        "TXMON_INPUT_TOPIC": f"{ns}.events",
+        "TXMON_ALERTS_TOPIC": f"{ns}.alerts.bank",
+        "TXMON_POLICE_TOPIC": f"{ns}.alerts.police",
+        "TXMON_HOLDS_TOPIC": f"{ns}.holds",
+        "TXMON_DEAD_LETTER_TOPIC": f"{ns}.events.dlq",
+        "TXMON_AUDIT_TOPIC": f"{ns}.audit",
+        **extra,
+    }
+
+
+@dataclass
+class WorkerProcess:
+    env: dict[str, str]
+    web_port: int
+    log_path: Path
+    module: str = "streams.cli"
+    args: tuple[str, ...] = ("worker", "--quiet")
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self, timeout: float = 120.0, health_path: str = "/health") -> None:
+        env = {**os.environ, **self.env, "TXMON_WEB_PORT": str(self.web_port)}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", self.module, *self.args],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                msg = f"{self.module} exited with {self.proc.returncode}; log: {self.log_path}"
+                raise RuntimeError(msg)
+            try:
+                self.get(health_path)
+                return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        msg = f"{self.module} not healthy after {timeout:.0f} s; log: {self.log_path}"
+        raise RuntimeError(msg)
+
+    def get(self, path: str) -> bytes:
+        url = f"http://127.0.0.1:{self.web_port}{path}"
+        with urllib.request.urlopen(url, timeout=3) as r:  # noqa: S310 (loopback only)
+            return bytes(r.read())
+
+    def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads(self.get("/health"))
+        return data
+
+    def metric(self, name: str) -> dict[str, float]:
+        """Samples of one metric family from /metrics, by label text (`''` when unlabelled)."""
+        out: dict[str, float] = {}
+        for line in self.get("/metrics").decode().splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                head, _, value = line.rpartition(" ")
+                labels = head[len(name) :]
+                if labels.startswith("{") or labels == "":
+                    out[labels.strip("{}")] = float(value)
+        return out
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Every record now on ``topic`` (up to the end offsets at call time)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in tps):
+            for batch in consumer.poll(timeout_ms=500, max_records=50_000).values():
+                out.extend((m.key, m.value, dict(m.headers)) for m in batch)
+        return out
+    finally:
+        consumer.close()

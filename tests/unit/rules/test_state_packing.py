@@ -1,0 +1,22 @@
+"""State after a batch packs to msgpack and back unchanged (no numpy scalars leak into it)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from loadtest.generate import Generator
+from rules.config import load_ruleset
+from rules.engine import RuleEngine
+from rules.geo import load_geoip
+from rules.state import AccountState
+from streams.codec import decode_records
+
+
+def test_states_after_generated_traffic_round_trip_through_msgpack() -> None:
+    records = list(Generator(seed=3, n_accounts=200, scenario_every=50).take(5_000))
+    decoded = decode_records([v for _, v in records], [k for k, _ in records])
+    evaluation = RuleEngine(load_ruleset(), load_geoip()).evaluate(decoded.batch, [None] * len(decoded.batch.accounts))
+    encoder, decoder = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(AccountState)
+    assert any(s.otp_confirmed for s in evaluation.states)
+    for state in evaluation.states:
+        assert decoder.decode(encoder.encode(state)) == state
