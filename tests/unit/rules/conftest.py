@@ -1,0 +1,78 @@
+"""Helpers for rule tests: events as dicts, one engine with a fake geolocation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from rules.config import load_ruleset
+from rules.engine import RuleEngine
+from rules.model import RuleHit
+from rules.state import AccountState
+from streams.codec import to_columns
+from streams.events import decode_event
+
+T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+
+
+class FakeGeo:
+    """'VN' for 14.x, 'US' for 8.x, 'KH' for 202.x, '' otherwise."""
+
+    def countries(self, ips: Sequence[str | None]) -> np.ndarray:
+        table = {"14": "VN", "8": "US", "202": "KH"}
+        return np.array([table.get((ip or "").split(".")[0], "") for ip in ips], dtype="<U2")
+
+
+def ev(type_: str, at_s: float, account: str = "A", **fields: Any) -> dict[str, Any]:
+    """An event ``at_s`` seconds after T0; ``event_id`` is made from type and time."""
+    return {
+        "type": type_,
+        "event_id": f"{account}-{type_}-{at_s}",
+        "account_id": account,
+        "ts": (T0 + timedelta(seconds=at_s)).isoformat(),
+        **fields,
+    }
+
+
+def transfer(
+    at_s: float, amount: int = 1_000_000, device: str | None = "d1", account: str = "A", **kw: Any
+) -> dict[str, Any]:
+    fields = {"amount": amount, "dest_account": "0011", "dest_bank": "VCB", **kw}
+    if device is not None:
+        fields["device_id"] = device
+    return ev("transfer", at_s, account, **fields)
+
+
+def onboarded(device: str = "d1", account: str = "A") -> list[dict[str, Any]]:
+    return [
+        ev("device_binding", 0, account, device_id=device),
+        ev("biometric_verification", 1, account, device_id=device, result="matched"),
+        transfer(2, device=device, account=account, ip="14.1.1.1"),
+    ]
+
+
+class Runner:
+    def __init__(self, rules_yaml: str | None = None) -> None:
+        self.engine = RuleEngine(load_ruleset(), FakeGeo())
+        self.state: dict[str, AccountState] = {}
+
+    def run(self, events: list[dict[str, Any]]) -> list[RuleHit]:
+        batch = to_columns([decode_event(orjson.dumps(e)) for e in events])
+        result = self.engine.evaluate(batch, [self.state.get(a) for a in batch.accounts])
+        self.state.update(zip(batch.accounts, result.states, strict=True))
+        return result.hits
+
+    def hits(self, events: list[dict[str, Any]], split: int | None = None) -> list[tuple[str, str]]:
+        """(rule, event_id) of every hit; with ``split``, the events go in two batches."""
+        found = self.run(events) if split is None else self.run(events[:split]) + self.run(events[split:])
+        return sorted((h.rule_id, h.event_id) for h in found)
+
+
+@pytest.fixture
+def runner() -> Runner:
+    return Runner()
