@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from rules.columns import BIOMETRIC, LOGIN, OTP_PHONE_CHANGE, TRANSFER, EventBatch, factorize
+from rules.columns import BIOMETRIC, LOGIN, OTP_PHONE_CHANGE, TRANSFER, EventBatch
 from rules.state import AccountState
 from rules.window import pair_keys, prior_in_group
 
@@ -35,10 +35,8 @@ class BatchContext:
         self.states = states
         self.countries = countries
         self.home_countries = home_countries
-        self._empty = AccountState()
-
-    def _state(self, account: int) -> AccountState:
-        return self.states[account] or self._empty
+        empty = AccountState()
+        self._st = [s or empty for s in states]  # stored state per account code
 
     def _per_account(self, values: Sequence[int]) -> Ints:
         """Expand one value per account to one value per row."""
@@ -75,7 +73,7 @@ class BatchContext:
     @cached_property
     def otp_change_ms(self) -> Ints:
         """Time of the account's last OTP-phone change before each row (0: none known)."""
-        stored = self._per_account([self._state(a).otp_change_ms for a in range(len(self.states))])
+        stored = self._per_account([s.otp_change_ms for s in self._st])
         prior = self._prior_otp
         return np.where(prior >= 0, self.batch.ts_ms[np.maximum(prior, 0)], stored)
 
@@ -84,7 +82,7 @@ class BatchContext:
         """A matched biometric came after the last OTP-phone change (before this row)."""
         b = self.batch
         prior_bio = prior_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1))
-        stored_confirmed = self._per_account([self._state(a).otp_confirmed for a in range(len(self.states))])
+        stored_confirmed = self._per_account([s.otp_confirmed for s in self._st])
         prior_otp = self._prior_otp
         # Rows of the batch come after anything stored, so in-batch order decides first.
         return np.where(
@@ -109,14 +107,13 @@ class BatchContext:
         # A stored match counts only when no transfer of this batch came before the row.
         code = {d: i for i, d in enumerate(b.devices)}
         width = int(b.device.max(initial=0)) + 2
-        keys: list[int] = []
-        for a in range(len(self.states)):
-            st = self._state(a)
-            keys.extend(
-                a * width + code[d] + 1
-                for d, t in st.bio.items()
-                if t > st.last_transfer_ms and d in code  # t > 0 too: last_transfer_ms >= 0
-            )
+        keys = [
+            a * width + code[d] + 1
+            for a, st in enumerate(self._st)
+            if st.bio
+            for d, t in st.bio.items()
+            if t > st.last_transfer_ms and d in code  # t > 0 too: last_transfer_ms >= 0
+        ]
         stored_ok = np.isin(self.device_pair, np.asarray(keys, dtype=np.int64))
         from_state = (prior < 0) & (prior_transfer < 0) & stored_ok
         return self.has_device & (in_batch | from_state)
@@ -125,7 +122,7 @@ class BatchContext:
     def device_seen(self) -> Bools:
         """The device was used on this account before this row."""
         prior = prior_in_group(self.device_pair, self.has_device)
-        stored = self._state_pairs([self._state(a).known_devices for a in range(len(self.states))])
+        stored = self._state_pairs([s.known_devices for s in self._st])
         return self.has_device & ((prior >= 0) | np.isin(self.device_pair, stored))
 
     @cached_property
@@ -135,7 +132,7 @@ class BatchContext:
         prior = self._prior_device_transfer
         code = {d: i for i, d in enumerate(b.devices)}
         stored = self._per_account(
-            [code.get(self._state(a).last_transfer_device or "", -2) for a in range(len(self.states))]
+            [code.get(s.last_transfer_device or "", -2) for s in self._st]
         )
         last = np.where(prior >= 0, b.device[np.maximum(prior, 0)], stored)
         return self.has_device & (last == b.device)
@@ -155,13 +152,14 @@ class BatchContext:
     @cached_property
     def country_seen(self) -> Bools:
         """The account used an IP of this country before this row."""
-        codes, names = factorize([str(c) or None for c in self.countries])
+        names, inverse = np.unique(self.countries, return_inverse=True)
+        codes = inverse.reshape(-1).astype(np.int64)
         pairs = pair_keys(self.batch.account, codes)
-        prior = prior_in_group(pairs, self.is_login_or_transfer & (codes >= 0))
-        index = {c: i for i, c in enumerate(names)}
+        prior = prior_in_group(pairs, self.is_login_or_transfer & (self.countries != ""))
+        index = {c: i for i, c in enumerate(names.tolist())}
         width = int(codes.max(initial=0)) + 2
         stored = np.asarray(
-            [a * width + index[c] + 1 for a in range(len(self.states)) for c in self._state(a).countries if c in index],
+            [a * width + index[c] + 1 for a, s in enumerate(self._st) for c in s.countries if c in index],
             dtype=np.int64,
         )
         return (prior >= 0) | np.isin(pairs, stored)

@@ -42,42 +42,54 @@ def _remember(items: list[str], item: str, limit: int) -> None:
 
 
 def advance(batch: EventBatch, states: Sequence[AccountState | None], countries: np.ndarray) -> list[AccountState]:
-    """New state of every account in ``batch`` after all its rows (index = account code)."""
-    new = [msgspec.structs.replace(s) if s is not None else AccountState() for s in states]
-    for s, old in zip(new, states, strict=True):  # replace() is shallow: copy the containers
-        if old is not None:
-            s.known_devices = list(old.known_devices)
-            s.bio = dict(old.bio)
-            s.countries = list(old.countries)
+    """State of every account in ``batch`` after all its rows (index = account code).
+
+    The given states are this batch's own copies (decoded from the store for it),
+    so they are updated in place rather than copied.
+    """
+    new = [s if s is not None else AccountState() for s in states]
     acct, dev, kind, ts = batch.account, batch.device, batch.kind, batch.ts_ms
+    devices = batch.devices
     has_dev = dev >= 0
 
-    last_bio = dict(zip(*last_in_group(acct, (kind == BIOMETRIC) & (batch.bio == 1)), strict=True))
+    bio_accounts, bio_rows = last_in_group(acct, (kind == BIOMETRIC) & (batch.bio == 1))
+    last_bio = dict(zip(bio_accounts.tolist(), bio_rows.tolist(), strict=True))
     for a in last_bio:
         new[a].otp_confirmed = True
-    for a, row in zip(*last_in_group(acct, kind == OTP_PHONE_CHANGE), strict=True):
+    for a, row in _pairs(last_in_group(acct, kind == OTP_PHONE_CHANGE)):
         new[a].otp_change_ms = int(ts[row])
-        new[a].otp_confirmed = bool(last_bio.get(a, -1) > row)
-    for a, row in zip(*last_in_group(acct, (kind == TRANSFER) & has_dev), strict=True):
-        new[a].last_transfer_device = batch.devices[dev[row]]
+        new[a].otp_confirmed = last_bio.get(a, -1) > row
+    for a, row in _pairs(last_in_group(acct, (kind == TRANSFER) & has_dev)):
+        new[a].last_transfer_device = devices[dev[row]]
         new[a].last_transfer_ms = int(ts[row])
 
     width = int(dev.max(initial=0)) + 2
     pairs = pair_keys(acct, dev)
-    bio_keys, bio_rows = last_in_group(pairs, (kind == BIOMETRIC) & has_dev)
-    for key, row in zip(bio_keys, bio_rows, strict=True):
-        s = new[int(key // width)]
+    for key, row in _pairs(last_in_group(pairs, (kind == BIOMETRIC) & has_dev)):
+        s = new[key // width]
         t = int(ts[row])
-        s.bio[batch.devices[dev[row]]] = t if batch.bio[row] == 1 else -t
+        s.bio[devices[dev[row]]] = t if batch.bio[row] == 1 else -t
         if len(s.bio) > MAX_DEVICES:  # forget the oldest result
-            oldest = min(s.bio, key=lambda d: abs(s.bio[d]))
-            del s.bio[oldest]
+            del s.bio[min(s.bio, key=lambda d: abs(s.bio[d]))]
     _, dev_rows = last_in_group(pairs, has_dev)
-    for row in np.sort(dev_rows):  # in row order so "most recent last" holds
-        _remember(new[acct[row]].known_devices, batch.devices[dev[row]], MAX_DEVICES)
+    dev_rows.sort()  # in row order so "most recent last" holds
+    for a, d in zip(acct[dev_rows].tolist(), dev[dev_rows].tolist(), strict=True):
+        known, name = new[a].known_devices, devices[d]
+        if not known or known[-1] != name:  # inline check: most events reuse the last device
+            _remember(known, name, MAX_DEVICES)
+
     with_ip = ((kind == LOGIN) | (kind == TRANSFER)) & (countries != "")
-    for row in np.flatnonzero(with_ip):
-        c = str(countries[row])
-        if c not in new[acct[row]].countries:
-            _remember(new[acct[row]].countries, c, MAX_COUNTRIES)
+    country_codes = np.unique(countries, return_inverse=True)
+    names, inverse = country_codes[0].tolist(), country_codes[1].reshape(-1)
+    _, ip_rows = last_in_group(pair_keys(acct, inverse), with_ip)
+    ip_rows.sort()
+    for a, c in zip(acct[ip_rows].tolist(), inverse[ip_rows].tolist(), strict=True):
+        seen, name = new[a].countries, names[c]
+        if not seen or seen[-1] != name:
+            _remember(seen, name, MAX_COUNTRIES)
     return new
+
+
+def _pairs(found: tuple[np.ndarray, np.ndarray]) -> list[tuple[int, int]]:
+    keys, rows = found
+    return list(zip(keys.tolist(), rows.tolist(), strict=True))
