@@ -19,7 +19,8 @@ MAX_DEVICES = 8
 MAX_COUNTRIES = 8
 
 
-class AccountState(msgspec.Struct, array_like=True, kw_only=True):
+# gc=False: only strings, ints, and lists/dicts of them; no cycles for the collector to find.
+class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     """What earlier events of one account left behind (compact msgpack array)."""
 
     last_transfer_device: str | None = None
