@@ -72,12 +72,16 @@ class Metrics:
         )
         self.latency = BulkHistogram(
             "txmon_processing_latency_seconds",
-            "From the record's Kafka timestamp to its batch being committed",
+            "From the record's Kafka timestamp to its batch's outputs acknowledged and state saved",
             LATENCY_BUCKETS,
             r,
         )
         self.lag = Gauge("txmon_consumer_lag", "Records behind the end of the input topic", ["partition"], registry=r)
         self.last_commit = Gauge("txmon_last_commit_timestamp_seconds", "When a batch was last committed", registry=r)
+        self.first_fetch = Gauge(
+            "txmon_first_fetch_timestamp_seconds", "When this worker fetched its first batch", registry=r
+        )
+        self.records = Counter("txmon_records", "Input records handled (valid, duplicate or dead-lettered)", registry=r)
         self.state_accounts = Counter("txmon_state_accounts_written", "Account states written", registry=r)
         self.ruleset = Gauge("txmon_ruleset_info", "Active rules version", ["version"], registry=r)
         for name in KIND_NAMES:

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     consumer_group: str = Field("txmon-monitor", description="Consumer group of the input-topic batch loop")
     batch_max_records: int = Field(20_000, description="Most events fetched and evaluated as one batch")
     fetch_wait_ms: int = Field(50, description="Longest wait for a batch to fill")
+    commit_interval_ms: int = Field(500, description="Offsets are committed at most this often (and on stop)")
     state_prefix: str = Field("txmon:", description="Prefix of every Redis key txmon writes")
     rules_file: Path | None = Field(None, description="Rules YAML; default: rules/rules.yaml")
     geoip_mmdb: Path | None = Field(None, description="Optional MaxMind Country .mmdb instead of the embedded data")

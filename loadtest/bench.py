@@ -1,0 +1,308 @@
+"""`make bench`: txmon's throughput and latency against side-by-side baselines, in one run.
+
+On one pre-loaded input topic (default 1M events of the demo's mix, 8
+partitions) it measures, alternating variants round by round so machine drift
+hits all alike: ``ceiling`` (raw consume + decode), ``txmon`` (the real worker,
+first fetch to last commit), ``baseline_faust`` (an idiomatic per-event Faust
+agent over a fixed window) and ``engine`` (rules on decoded in-memory batches);
+then ``latency`` at a fixed offered load. Ratios are per round, then the median.
+It checks its own outputs and writes ``loadtest/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from loadtest.bench_io import ceiling, paced_load, preload
+from loadtest.generate import Generator
+from loadtest.stack import ROOT, WorkerProcess, local_services, namespace_env, read_all
+from rules.config import load_ruleset
+from rules.engine import RuleEngine
+from rules.geo import load_geoip
+from streams.codec import decode_records
+
+BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+REDIS_URL = os.environ.get("TXMON_REDIS_URL", "redis://127.0.0.1:6379/0")
+RESULTS = ROOT / "loadtest" / "results"
+LOGS = ROOT / ".run" / "bench"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def create_topics(env: dict[str, str]) -> None:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "streams.cli", "topics"], env={**os.environ, **env}, check=True)
+
+
+def run_txmon(input_topic: str, n: int, port: int) -> dict[str, Any]:
+    env = namespace_env("bt", TXMON_INPUT_TOPIC=input_topic, TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=REDIS_URL)
+    worker = WorkerProcess(env, port, LOGS / "txmon.log")
+    worker.start()
+    try:
+        deadline = time.monotonic() + 600
+        while worker.metric("txmon_records_total").get("", 0) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = worker.metric("txmon_first_fetch_timestamp_seconds")[""]
+        last = worker.metric("txmon_last_commit_timestamp_seconds")[""]
+        done = worker.metric("txmon_records_total").get("", 0)
+        assert worker.proc is not None
+        rss_kb = _peak_rss_kb(worker.proc.pid)
+    finally:
+        worker.stop()
+    return {"events_per_s": done / (last - first), "records": int(done), "rss_mb": rss_kb / 1024, "env": env}
+
+
+def _peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run_baseline(input_topic: str, port: int, window_s: float) -> float:
+    env = namespace_env("bf", TXMON_INPUT_TOPIC=input_topic, TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=REDIS_URL)
+    create_topics(env)
+    worker = WorkerProcess(env, port, LOGS / "baseline_faust.log", module="loadtest.baseline_faust", args=())
+    worker.start(health_path="/progress")
+    try:
+        while orjson.loads(worker.get("/progress"))["processed"] < 2_000:  # warmed up: rebalance done
+            time.sleep(0.2)
+        a = orjson.loads(worker.get("/progress"))
+        time.sleep(window_s)
+        b = orjson.loads(worker.get("/progress"))
+    finally:
+        worker.stop()
+    return float((b["processed"] - a["processed"]) / (b["last"] - a["last"]))
+
+
+def run_engine(batches: list[Any]) -> float:
+    engine = RuleEngine(load_ruleset(), load_geoip())
+    state: dict[str, Any] = {}
+    n = sum(len(d.batch) for d in batches)
+    t = time.perf_counter()
+    for d in batches:
+        b = d.batch
+        result = engine.evaluate(b, [state.get(a) for a in b.accounts])
+        state.update(zip(b.accounts, result.states, strict=True))
+    return n / (time.perf_counter() - t)
+
+
+def check_outputs(env: dict[str, str], stats: dict[str, Any], reference: dict[str, int]) -> dict[str, Any]:
+    """Everything accounted for; alerts per rule as labelled; holds as the in-memory engine says; ids unique."""
+    alerts = [orjson.loads(v) for _, v, _ in read_all(BOOTSTRAP, env["TXMON_ALERTS_TOPIC"], 60)]
+    holds = read_all(BOOTSTRAP, env["TXMON_HOLDS_TOPIC"], 60)
+    dead = read_all(BOOTSTRAP, env["TXMON_DEAD_LETTER_TOPIC"], 60)
+    by_rule = dict(Counter(a["rule_id"] for a in alerts))
+    ids = [a["alert_id"] for a in alerts]
+    checks = {
+        "alerts_by_rule": by_rule,
+        "expected_by_rule": stats["expected_hits"],
+        "alerts_match_labels": by_rule == stats["expected_hits"],
+        "holds": len(holds),
+        "holds_expected": reference["holds"],
+        "holds_match": len(holds) == reference["holds"],
+        "dead_letters": len(dead),
+        "dead_letters_match": len(dead) == stats["malformed"],
+        "alert_ids_unique": len(ids) == len(set(ids)),
+    }
+    checks["ok"] = all(v for k, v in checks.items() if k.endswith(("match", "labels", "unique")))
+    return checks
+
+
+def reference_holds(records: list[tuple[bytes, bytes]]) -> tuple[list[Any], dict[str, int]]:
+    """Decode the input once (for ``engine``) and count the holds the worker should place.
+
+    Holds last 24 h of wall-clock time and the run lasts minutes, so that is one
+    hold per account with a hold-worthy hit.
+    """
+    batches = [
+        decode_records([v for _, v in records[i : i + 20_000]], [k for k, _ in records[i : i + 20_000]])
+        for i in range(0, len(records), 20_000)
+    ]
+    engine = RuleEngine(load_ruleset(), load_geoip())
+    state: dict[str, Any] = {}
+    held: set[str] = set()
+    for d in batches:
+        b = d.batch
+        result = engine.evaluate(b, [state.get(a) for a in b.accounts])
+        state.update(zip(b.accounts, result.states, strict=True))
+        held.update(h.account_id for h in result.hits if str(h.action) in ("hold", "freeze"))
+    return batches, {"holds": len(held)}
+
+
+def measure_latency(rate: float, seconds: float, port: int, seed: int) -> dict[str, Any]:
+    env = namespace_env("lt", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=REDIS_URL)
+    create_topics(env)
+    records = list(Generator(seed + 1, 20_000).take(int(rate * seconds)))
+    wanted = {i for i, (_, v) in enumerate(records) if b'"label"' in v}
+    event_index = {orjson.loads(records[i][1])["event_id"]: i for i in wanted}
+    worker = WorkerProcess(env, port, LOGS / "latency.log")
+    worker.start()
+    try:
+        time.sleep(2)
+        sent_at, achieved = asyncio.run(paced_load(BOOTSTRAP, env["TXMON_INPUT_TOPIC"], records, rate))
+        deadline = time.monotonic() + 120
+        while worker.metric("txmon_records_total").get("", 0) < len(records) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        worker.stop()
+    from kafka import KafkaConsumer, TopicPartition
+
+    lat: list[float] = []
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    try:
+        topic = env["TXMON_ALERTS_TOPIC"]
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            for batch in consumer.poll(timeout_ms=500).values():
+                for m in batch:
+                    i = event_index.get(orjson.loads(m.value)["event_id"])
+                    if i is not None:
+                        lat.append(m.timestamp - sent_at[i])
+    finally:
+        consumer.close()
+    lat.sort()
+
+    def q(p: float) -> float:
+        return float(lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else float("nan")
+
+    quantiles = {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99)}
+    return quantiles | {"samples": len(lat), "offered_rate": achieved, "seconds": seconds}
+
+
+def state_bytes_per_account(prefix: str, sample: int = 2_000) -> float:
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = []
+    for key in r.scan_iter(match=f"{prefix}acct:*", count=1_000):
+        keys.append(key)
+        if len(keys) >= sample:
+            break
+    sizes = [r.memory_usage(k) or 0 for k in keys]
+    return statistics.mean(sizes) if sizes else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--accounts", type=int, default=50_000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--baseline-window", type=float, default=15.0, help="seconds the Faust baseline is timed")
+    p.add_argument("--latency-rate", type=float, default=20_000)
+    p.add_argument("--latency-seconds", type=float, default=60)
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = p.parse_args(argv)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with local_services():
+        topics_env = namespace_env("bench")
+        create_topics(topics_env)
+        input_topic = topics_env["TXMON_INPUT_TOPIC"]
+        log(f"generating {args.events:,} events ({args.accounts:,} accounts, scenarios and malformed mixed in)")
+        gen = Generator(args.seed, args.accounts)
+        records = list(gen.take(args.events))
+        stats = gen.stats.as_dict()
+        rate = asyncio.run(preload(BOOTSTRAP, input_topic, records))
+        log(f"pre-loaded {input_topic}: {len(records):,} events at {rate:,.0f} events/s")
+        batches, reference = reference_holds(records)
+        del records
+
+        rounds: list[dict[str, Any]] = []
+        checks: dict[str, Any] = {}
+        rss: list[float] = []
+        state_bytes = 0.0
+        for r in range(args.rounds):
+            row: dict[str, Any] = {}
+            row["ceiling"] = asyncio.run(ceiling(BOOTSTRAP, input_topic, args.events, f"ceiling-{os.getpid()}-{r}"))
+            log(f"round {r + 1}: ceiling {row['ceiling']:,.0f} events/s")
+            tx = run_txmon(input_topic, args.events, 6081)
+            row["txmon"] = tx["events_per_s"]
+            rss.append(tx["rss_mb"])
+            log(f"round {r + 1}: txmon {row['txmon']:,.0f} events/s (peak RSS {tx['rss_mb']:.0f} MB)")
+            if r == 0:
+                checks = check_outputs(tx["env"], stats, reference)
+                state_bytes = state_bytes_per_account(tx["env"]["TXMON_STATE_PREFIX"])
+                log(f"output checks: {'ok' if checks['ok'] else 'FAILED'} {checks}")
+            row["baseline_faust"] = run_baseline(input_topic, 6082, args.baseline_window)
+            log(f"round {r + 1}: baseline_faust {row['baseline_faust']:,.0f} events/s")
+            row["engine"] = run_engine(batches)
+            log(f"round {r + 1}: engine {row['engine']:,.0f} events/s")
+            rounds.append(row)
+        latency = measure_latency(args.latency_rate, args.latency_seconds, 6083, args.seed)
+        log(f"latency at {latency['offered_rate']:,.0f} events/s offered: {latency}")
+
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    result = {
+        name: {"events_per_s": round(med(name)), "rounds": [round(r[name]) for r in rounds]}
+        for name in ("ceiling", "baseline_faust", "txmon", "engine")
+    }
+    result |= {
+        "latency_ms": {k: latency[k] for k in ("p50", "p95", "p99")} | {"samples": latency["samples"]},
+        "latency_offered_events_per_s": round(latency["offered_rate"]),
+        "worker_rss_mb": round(max(rss), 1),
+        "state_bytes_per_account": round(state_bytes, 1),
+        "ratios": {
+            "txmon_vs_baseline_faust": round(statistics.median(r["txmon"] / r["baseline_faust"] for r in rounds), 2),
+            "txmon_vs_ceiling": round(statistics.median(r["txmon"] / r["ceiling"] for r in rounds), 3),
+        },
+        "checks": checks,
+        "events": args.events,
+        "partitions": 8,
+        "rounds": args.rounds,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "seconds": round(time.monotonic() - started),
+        "command": "make bench",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print_table(result)
+    return 0 if checks.get("ok") else 1
+
+
+def print_table(r: dict[str, Any]) -> None:
+    targets = {"txmon": "", "baseline_faust": "", "ceiling": "", "engine": ">= 300,000"}
+    print("\n| measure | result | target |\n|---|---|---|")
+    for name in ("ceiling", "txmon", "baseline_faust", "engine"):
+        print(f"| {name} events/s | {r[name]['events_per_s']:,} | {targets[name]} |")
+    ratios, lat = r["ratios"], r["latency_ms"]
+    print(f"| txmon / baseline_faust | {ratios['txmon_vs_baseline_faust']}x | >= 20x |")
+    print(f"| txmon / ceiling | {ratios['txmon_vs_ceiling']} | >= 0.5 |")
+    offered = r["latency_offered_events_per_s"]
+    quantiles = f"{lat['p50']} / {lat['p95']} / {lat['p99']} ms"
+    print(f"| latency p50 / p95 / p99 at {offered:,} ev/s | {quantiles} | p99 <= 50 ms |")
+    print(f"| worker peak RSS | {r['worker_rss_mb']} MB | <= 400 MB |")
+    print(f"| Redis state per account | {r['state_bytes_per_account']} bytes | |")
+    print(f"| output checks | {'ok' if r['checks'].get('ok') else 'FAILED'} | all events accounted for |")
+    run = f"{r['events']:,} events, {r['partitions']} partitions, {r['rounds']} rounds, {r['seconds']} s"
+    print(f"\n{run}; {r['machine']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
