@@ -54,6 +54,12 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.backtest import main as backtest_main
+
+    return backtest_main(args.events, args.rules or settings.rules_file, args.compare)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="txmon", description="Real-time transaction monitoring for banks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the input event JSON Schema")
     schema.add_argument("--out", type=Path)
     schema.set_defaults(run=_schema)
+    backtest = sub.add_parser("backtest", help="run the rules over a JSON Lines file of events (no Kafka/Redis)")
+    backtest.add_argument("events", type=Path)
+    backtest.add_argument("--rules", type=Path, help="rules YAML (default: the configured one)")
+    backtest.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"), help="decision changes")
+    backtest.set_defaults(run=_backtest)
     return parser
 
 
