@@ -17,6 +17,9 @@ from typing import Any
 
 import orjson
 
+R12_WINDOW_S = 180  # rules.yaml R12 window
+CRYPTO_ACCOUNTS = ("8800111222", "8800333444", "8800555666")  # rules.yaml R14 demo list
+
 
 @dataclass
 class Customer:
@@ -75,13 +78,25 @@ def onboard(w: World, c: Customer) -> list[dict[str, Any]]:
     ]
 
 
+def _ms(e: dict[str, Any]) -> int:
+    return int(datetime.fromisoformat(e["ts"]).timestamp() * 1000)
+
+
+def _within(later: dict[str, Any], earlier: dict[str, Any], seconds: int) -> bool:
+    return 0 <= _ms(later) - _ms(earlier) <= seconds * 1000
+
+
 def sim_swap_drain(w: World, c: Customer) -> list[dict[str, Any]]:
-    """OTP phone moved to the fraudster's SIM, then the account is emptied within minutes (R2)."""
+    """OTP phone moved to the fraudster's SIM, then the account is emptied within minutes (R2; R12
+    for transfers inside R12's 3-minute window)."""
     events = onboard(w, c)
-    events.append(w.event(c, "otp_phone_change", new_phone="09xxxx0000", channel="counter", device_id=None))
+    otp = w.event(c, "otp_phone_change", new_phone="09xxxx0000", channel="counter", device_id=None)
+    events.append(otp)
     for _ in range(w.rng.randint(1, 3)):
         w.later(w.rng.uniform(30, 180))
-        events.append(w.transfer(c, w.rng.randrange(5_000, 40_000) * 1000, label="R2"))
+        t = w.transfer(c, w.rng.randrange(5_000, 40_000) * 1000)
+        t["label"] = "R2,R12" if _within(t, otp, R12_WINDOW_S) else "R2"
+        events.append(t)
     return events
 
 
@@ -91,10 +106,11 @@ def foreign_takeover(w: World, c: Customer) -> list[dict[str, Any]]:
     c.device_id = f"emu-{w.rng.getrandbits(32):08x}"
     ip = w.foreign_ip()
     w.later(w.rng.uniform(60, 600))
-    events.append(w.event(c, "login", ip=ip, label="R6a"))
-    w.later(w.rng.uniform(20, 120))
-    events.append(w.transfer(c, w.rng.randrange(10_000, 90_000) * 1000, ip=ip, label="R6a,R3"))
-    return events
+    login = w.event(c, "login", ip=ip, label="R6a")
+    w.later(w.rng.uniform(20, 240))
+    t = w.transfer(c, w.rng.randrange(10_000, 90_000) * 1000, ip=ip)
+    t["label"] = "R6a,R3,R12" if _within(t, login, R12_WINDOW_S) else "R6a,R3"
+    return [*events, login, t]
 
 
 def new_phone_no_bio(w: World, c: Customer) -> list[dict[str, Any]]:
@@ -129,6 +145,15 @@ def traveller(w: World, c: Customer) -> list[dict[str, Any]]:
     return events
 
 
+def crypto_purchase(w: World, c: Customer) -> list[dict[str, Any]]:
+    """Proceeds moved to a known virtual-currency exchange account (R14)."""
+    events = onboard(w, c)
+    w.later(w.rng.uniform(600, 7200))
+    payee = w.rng.choice(CRYPTO_ACCOUNTS)
+    events.append(w.transfer(c, w.rng.randrange(2_000, 9_000) * 1000, dest_account=payee, label="R14"))
+    return events
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -136,7 +161,8 @@ class Scenario:
 
 
 SCENARIOS: tuple[Scenario, ...] = tuple(
-    Scenario(f.__name__, f) for f in (sim_swap_drain, foreign_takeover, new_phone_no_bio, new_phone_with_bio, traveller)
+    Scenario(f.__name__, f)
+    for f in (sim_swap_drain, foreign_takeover, new_phone_no_bio, new_phone_with_bio, traveller, crypto_purchase)
 )
 
 

@@ -1,5 +1,5 @@
 """Imports every rule module once so each registers itself in ``rules.registry.RULES``."""
 
-from rules import foreign_ip, new_device, otp_change
+from rules import crypto_counterparty, foreign_ip, new_device, otp_change, takeover_drain
 
-__all__ = ["foreign_ip", "new_device", "otp_change"]
+__all__ = ["crypto_counterparty", "foreign_ip", "new_device", "otp_change", "takeover_drain"]

@@ -52,6 +52,8 @@ class EventBatch:
     bio: I8
     event_id: list[str]
     events: Sequence[Any]
+    # Payee account number of transfers (None for other types).
+    dest: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.kind)

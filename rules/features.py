@@ -126,14 +126,24 @@ class BatchContext:
         return self.has_device & ((prior >= 0) | np.isin(self.device_pair, stored))
 
     @cached_property
+    def new_device_login(self) -> Bools:
+        """A login from a device the account never used before."""
+        return (self.batch.kind == LOGIN) & self.has_device & ~self.device_seen
+
+    @cached_property
+    def new_device_login_ms(self) -> Ints:
+        """Time of the account's last new-device login before each row (0: none known)."""
+        prior = prior_in_group(self.batch.account, self.new_device_login)
+        stored = self._per_account([s.new_device_login_ms for s in self._st])
+        return np.where(prior >= 0, self.batch.ts_ms[np.maximum(prior, 0)], stored)
+
+    @cached_property
     def same_as_last_transfer_device(self) -> Bools:
         """The device is the one the account's previous transfer came from."""
         b = self.batch
         prior = self._prior_device_transfer
         code = {d: i for i, d in enumerate(b.devices)}
-        stored = self._per_account(
-            [code.get(s.last_transfer_device or "", -2) for s in self._st]
-        )
+        stored = self._per_account([code.get(s.last_transfer_device or "", -2) for s in self._st])
         last = np.where(prior >= 0, b.device[np.maximum(prior, 0)], stored)
         return self.has_device & (last == b.device)
 

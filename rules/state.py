@@ -33,6 +33,8 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     last_transfer_ms: int = 0
     # A biometric match came after the last OTP-phone change (R2 needs order, not clocks).
     otp_confirmed: bool = False
+    # Last login from a device the account had never used (R12).
+    new_device_login_ms: int = 0
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -42,7 +44,12 @@ def _remember(items: list[str], item: str, limit: int) -> None:
     del items[:-limit]
 
 
-def advance(batch: EventBatch, states: Sequence[AccountState | None], countries: np.ndarray) -> list[AccountState]:
+def advance(
+    batch: EventBatch,
+    states: Sequence[AccountState | None],
+    countries: np.ndarray,
+    new_device_login: np.ndarray,
+) -> list[AccountState]:
     """State of every account in ``batch`` after all its rows (index = account code).
 
     The given states are this batch's own copies (decoded from the store for it),
@@ -60,6 +67,8 @@ def advance(batch: EventBatch, states: Sequence[AccountState | None], countries:
     for a, row in _pairs(last_in_group(acct, kind == OTP_PHONE_CHANGE)):
         new[a].otp_change_ms = int(ts[row])
         new[a].otp_confirmed = last_bio.get(a, -1) > row
+    for a, row in _pairs(last_in_group(acct, new_device_login)):
+        new[a].new_device_login_ms = int(ts[row])
     for a, row in _pairs(last_in_group(acct, (kind == TRANSFER) & has_dev)):
         new[a].last_transfer_device = devices[dev[row]]
         new[a].last_transfer_ms = int(ts[row])

@@ -84,4 +84,5 @@ def to_columns(events: Sequence[Event]) -> EventBatch:
         ),
         event_id=[e.event_id for e in events],
         events=events,
+        dest=[e.dest_account if type(e) is Transfer else None for e in events],
     )

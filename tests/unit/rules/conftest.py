@@ -42,7 +42,7 @@ def ev(type_: str, at_s: float, account: str = "A", **fields: Any) -> dict[str, 
 def transfer(
     at_s: float, amount: int = 1_000_000, device: str | None = "d1", account: str = "A", **kw: Any
 ) -> dict[str, Any]:
-    fields = {"amount": amount, "dest_account": "0011", "dest_bank": "VCB", **kw}
+    fields = {"amount": amount, "dest_account": "0011", "dest_bank": "VCB"} | kw
     if device is not None:
         fields["device_id"] = device
     return ev("transfer", at_s, account, **fields)
