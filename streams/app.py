@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
+from streams.control import RulesListener
 from streams.metrics import Metrics
 from streams.monitor import Monitor
 from streams.settings import Settings
@@ -48,11 +49,13 @@ def create_worker(settings: Settings) -> Worker:
     redis = Redis.from_url(settings.redis_url.get_secret_value())
     engine = RuleEngine(load_ruleset(settings.rules_file), load_geoip(str(settings.geoip_mmdb or "") or None))
     monitor = Monitor(settings, engine, metrics, redis)
+    listener = RulesListener(settings, monitor.use_ruleset, lambda _: metrics.rules_rejected.inc())
     started = time.time()
 
     @app.task
     async def start_monitor() -> None:
         await app.add_runtime_dependency(monitor)
+        await app.add_runtime_dependency(listener)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -64,7 +67,7 @@ def create_worker(settings: Settings) -> Worker:
         ok = monitor.started and not monitor.should_stop
         body = {
             "status": "ok" if ok else "starting",
-            "ruleset_version": engine.ruleset.version,
+            "ruleset_version": monitor.engine.ruleset.version,
             "records_processed": monitor.processed,
             "uptime_s": round(time.time() - started, 1),
         }

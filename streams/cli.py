@@ -35,6 +35,22 @@ def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rules_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from rules.config import ConfigError
+    from streams.control import publish_rules
+    from streams.topics import ensure_topics
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+        asyncio.run(ensure_topics(settings, [settings.rules_topic]))
+        ruleset = asyncio.run(publish_rules(settings, text))
+    except (ConfigError, OSError) as exc:
+        print(f"not published: {exc}", file=sys.stderr)
+        return 1
+    print(f"published rules version {ruleset.version} on {settings.rules_topic}")
+    return 0
+
+
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from streams.topics import ensure_topics, topic_names
 
@@ -70,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = rules.add_parser("check", help="validate a rules YAML file")
     check.add_argument("file", type=Path)
     check.set_defaults(run=_rules_check)
+    publish = rules.add_parser("publish", help="validate a rules YAML file and send it to every running worker")
+    publish.add_argument("file", type=Path)
+    publish.set_defaults(run=_rules_publish)
     topics = sub.add_parser("topics", help="create txmon's topics where missing and list them")
     topics.set_defaults(run=_topics)
     schema = sub.add_parser("schema", help="print the input event JSON Schema")

@@ -84,6 +84,8 @@ class Metrics:
         self.records = Counter("txmon_records", "Input records handled (valid, duplicate or dead-lettered)", registry=r)
         self.state_accounts = Counter("txmon_state_accounts_written", "Account states written", registry=r)
         self.ruleset = Gauge("txmon_ruleset_info", "Active rules version", ["version"], registry=r)
+        self.rules_reloads = Counter("txmon_rules_reloads", "Rules versions applied from the rules topic", registry=r)
+        self.rules_rejected = Counter("txmon_rules_rejected", "Invalid rules versions ignored", registry=r)
         for name in KIND_NAMES:
             self.events.labels(name)
         for stage in STAGES:

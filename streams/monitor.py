@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from alerts.holds import AlertStore
 from alerts.model import encoder
 from alerts.routing import Outputs, build_outputs, utc_now
+from rules.config import Ruleset
 from rules.engine import RuleEngine
 from streams.codec import DeadLetter, decode_records
 from streams.metrics import Metrics
@@ -68,6 +69,7 @@ class Monitor(Service):
         self.alert_store = AlertStore(redis, settings.state_prefix)
         self.batch_lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
+        self._next_engine: RuleEngine | None = None
         self._uncommitted: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
         self.producer: AIOKafkaProducer | None = None
@@ -131,6 +133,7 @@ class Monitor(Service):
             self.metrics.first_fetch.set(time.time())
         self.metrics.stage_seconds.labels("fetch").observe(time.perf_counter() - t0)
         async with self.batch_lock:
+            self._swap_ruleset()
             records = [r for recs in fetched.values() for r in recs]
             await self._handle_isolating(records)
             done = time.time()
@@ -148,6 +151,19 @@ class Monitor(Service):
         self.metrics.batch_size.observe(len(records))
         self.processed += len(records)
         return len(records)
+
+    def use_ruleset(self, ruleset: Ruleset) -> None:
+        """Judge the next batch with ``ruleset`` (called by the rules listener)."""
+        self._next_engine = RuleEngine(ruleset, self.engine.geo)
+
+    def _swap_ruleset(self) -> None:
+        if self._next_engine is None:
+            return
+        old, self.engine, self._next_engine = self.engine.ruleset.version, self._next_engine, None
+        self.metrics.ruleset.clear()
+        self.metrics.ruleset.labels(self.engine.ruleset.version).set(1)
+        self.metrics.rules_reloads.inc()
+        log.info("rules version %s replaces %s from the next batch on", self.engine.ruleset.version, old)
 
     async def _commit(self) -> None:
         """Commit what is fully handled. Committing less often than every batch only widens
@@ -192,21 +208,21 @@ class Monitor(Service):
         await self._handle_isolating(records[half:])
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
-        m = self.metrics
+        m, engine = self.metrics, self.engine
         t = time.perf_counter()
         decoded = decode_records([r.value for r in records], [r.key for r in records])
         batch = decoded.batch
         t = _stage(m, "decode", t)
         states = await self.states.load(batch.accounts)
         t = _stage(m, "state_load", t)
-        evaluation = self.engine.evaluate(batch, states)
+        evaluation = engine.evaluate(batch, states)
         now = utc_now()
         outputs = build_outputs(
             evaluation.hits,
             batch.events,
             now=now,
             bank_code=self.settings.bank_code,
-            hold_duration_s=self.engine.ruleset.hold_duration_s,
+            hold_duration_s=engine.ruleset.hold_duration_s,
         )
         t = _stage(m, "evaluate", t)
         fresh = await self.alert_store.deduplicate(outputs, now)

@@ -20,7 +20,16 @@ def topic_names(settings: Settings) -> list[str]:
         settings.police_topic,
         settings.holds_topic,
         settings.dead_letter_topic,
+        settings.audit_topic,
+        settings.rules_topic,
     ]
+
+
+def _new_topic(settings: Settings, name: str) -> NewTopic:
+    if name == settings.rules_topic:
+        # One partition keeps versions in order; compaction keeps the latest per key.
+        return NewTopic(name, 1, settings.topic_replication, topic_configs={"cleanup.policy": "compact"})
+    return NewTopic(name, settings.topic_partitions, settings.topic_replication)
 
 
 async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
@@ -31,7 +40,7 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> N
         missing = [n for n in (names or topic_names(settings)) if n not in existing]
         if not missing:
             return
-        new = [NewTopic(n, settings.topic_partitions, settings.topic_replication) for n in missing]
+        new = [_new_topic(settings, n) for n in missing]
         with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
             await admin.create_topics(new)
         log.info("created topics %s", ", ".join(missing))

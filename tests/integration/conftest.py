@@ -108,6 +108,11 @@ class Worker:
     def log_tail(self, n: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-n:] if self.log_path.exists() else ""
 
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=5) as r:  # noqa: S310
+            data: dict[str, Any] = orjson.loads(r.read())
+            return data
+
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5) as r:  # noqa: S310
             return str(r.read().decode())
@@ -121,6 +126,8 @@ def make_worker(services: Services, tmp: Path, **extra: str) -> Worker:
         "police": f"t{ns}.alerts.police",
         "holds": f"t{ns}.holds",
         "dlq": f"t{ns}.events.dlq",
+        "rules": f"t{ns}.rules",
+        "audit": f"t{ns}.audit",
     }
     web_port = free_port()
     env = {
@@ -135,6 +142,8 @@ def make_worker(services: Services, tmp: Path, **extra: str) -> Worker:
         "TXMON_POLICE_TOPIC": topics["police"],
         "TXMON_HOLDS_TOPIC": topics["holds"],
         "TXMON_DEAD_LETTER_TOPIC": topics["dlq"],
+        "TXMON_RULES_TOPIC": topics["rules"],
+        "TXMON_AUDIT_TOPIC": topics["audit"],
         "TXMON_TOPIC_PARTITIONS": "4",
         "TXMON_WEB_PORT": str(web_port),
         "TXMON_BANK_CODE": "TESTBANK",
@@ -221,6 +230,21 @@ def read_topic(worker: Worker) -> Iterator[Callable[[str], TopicReader]]:
 
     def open_reader(name: str) -> TopicReader:
         r = TopicReader(worker.services.bootstrap, worker.topics[name])
+        readers.append(r)
+        return r
+
+    yield open_reader
+    for r in readers:
+        r.close()
+
+
+@pytest.fixture
+def read_topic_of() -> Iterator[Callable[[Worker, str], TopicReader]]:
+    """Readers on any worker's topics (``read_topic`` is bound to the session worker)."""
+    readers: list[TopicReader] = []
+
+    def open_reader(w: Worker, name: str) -> TopicReader:
+        r = TopicReader(w.services.bootstrap, w.topics[name])
         readers.append(r)
         return r
 
