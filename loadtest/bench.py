@@ -23,12 +23,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import redis
 
 from loadtest.bench_io import ceiling, paced_load, preload
 from loadtest.generate import Generator
-from loadtest.stack import ROOT, WorkerProcess, local_services, namespace_env, read_all
+from loadtest.scenarios import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
+from loadtest.stack import ROOT, WorkerProcess, load_suspicious_list, local_services, namespace_env, read_all
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
@@ -50,8 +52,14 @@ def create_topics(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "streams.cli", "topics"], env={**os.environ, **env}, check=True)
 
 
-def run_txmon(input_topic: str, n: int, port: int) -> dict[str, Any]:
-    env = namespace_env("bt", TXMON_INPUT_TOPIC=input_topic, TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=REDIS_URL)
+def run_txmon(input_topic: str, n: int, port: int, suspicious_topic: str) -> dict[str, Any]:
+    env = namespace_env(
+        "bt",
+        TXMON_INPUT_TOPIC=input_topic,
+        TXMON_SUSPICIOUS_TOPIC=suspicious_topic,
+        TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP,
+        TXMON_REDIS_URL=REDIS_URL,
+    )
     worker = WorkerProcess(env, port, LOGS / "txmon.log")
     worker.start()
     try:
@@ -140,7 +148,8 @@ def reference_holds(records: list[tuple[bytes, bytes]]) -> tuple[list[Any], dict
     held: set[str] = set()
     for d in batches:
         b = d.batch
-        result = engine.evaluate(b, [state.get(a) for a in b.accounts])
+        listed = np.fromiter((d in SUSPICIOUS_ACCOUNTS for d in b.dest or ()), np.bool_, len(b))
+        result = engine.evaluate(b, [state.get(a) for a in b.accounts], listed)
         state.update(zip(b.accounts, result.states, strict=True))
         held.update(h.account_id for h in result.hits if str(h.action) in ("hold", "freeze"))
     return batches, {"holds": len(held)}
@@ -216,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     with local_services():
         topics_env = namespace_env("bench")
         create_topics(topics_env)
+        load_suspicious_list(topics_env, SUSPICIOUS_FILE)
         input_topic = topics_env["TXMON_INPUT_TOPIC"]
         log(f"generating {args.events:,} events ({args.accounts:,} accounts, scenarios and malformed mixed in)")
         gen = Generator(args.seed, args.accounts)
@@ -234,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             row: dict[str, Any] = {}
             row["ceiling"] = asyncio.run(ceiling(BOOTSTRAP, input_topic, args.events, f"ceiling-{os.getpid()}-{r}"))
             log(f"round {r + 1}: ceiling {row['ceiling']:,.0f} events/s")
-            tx = run_txmon(input_topic, args.events, 6081)
+            tx = run_txmon(input_topic, args.events, 6081, topics_env["TXMON_SUSPICIOUS_TOPIC"])
             row["txmon"] = tx["events_per_s"]
             rss.append(tx["rss_mb"])
             log(f"round {r + 1}: txmon {row['txmon']:,.0f} events/s (peak RSS {tx['rss_mb']:.0f} MB)")

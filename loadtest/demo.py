@@ -22,7 +22,8 @@ import orjson
 
 from loadtest.generate import Generator
 from loadtest.produce import produce
-from loadtest.stack import ROOT, WorkerProcess, local_services, namespace_env, read_all
+from loadtest.scenarios import SUSPICIOUS_FILE
+from loadtest.stack import ROOT, WorkerProcess, load_suspicious_list, local_services, namespace_env, read_all
 
 BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
@@ -46,6 +47,7 @@ def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
     subprocess.run(
         [sys.executable, "-m", "streams.cli", "topics"], env={**os.environ, **env}, check=True, capture_output=True
     )
+    load_suspicious_list(env, SUSPICIOUS_FILE)  # the shared list (SIMO / police) the bank imports
 
     gen = Generator(seed, accounts)
     t0 = time.monotonic()

@@ -13,12 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 R12_WINDOW_S = 180  # rules.yaml R12 window
 CRYPTO_ACCOUNTS = ("8800111222", "8800333444", "8800555666")  # rules.yaml R14 demo list
+SUSPICIOUS_FILE = Path(__file__).with_name("suspicious_demo.csv")  # the demo's shared-list import
+SUSPICIOUS_ACCOUNTS = tuple(
+    line.split(",")[0] for line in SUSPICIOUS_FILE.read_text(encoding="utf-8").splitlines()[1:] if line
+)
 
 
 @dataclass
@@ -154,6 +159,15 @@ def crypto_purchase(w: World, c: Customer) -> list[dict[str, Any]]:
     return events
 
 
+def pays_listed_mule(w: World, c: Customer) -> list[dict[str, Any]]:
+    """A victim talked into paying an account already on the shared suspicious list (R7)."""
+    events = onboard(w, c)
+    w.later(w.rng.uniform(600, 7200))
+    payee = w.rng.choice(SUSPICIOUS_ACCOUNTS)
+    events.append(w.transfer(c, w.rng.randrange(1_000, 50_000) * 1000, dest_account=payee, label="R7"))
+    return events
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -162,7 +176,15 @@ class Scenario:
 
 SCENARIOS: tuple[Scenario, ...] = tuple(
     Scenario(f.__name__, f)
-    for f in (sim_swap_drain, foreign_takeover, new_phone_no_bio, new_phone_with_bio, traveller, crypto_purchase)
+    for f in (
+        sim_swap_drain,
+        foreign_takeover,
+        new_phone_no_bio,
+        new_phone_with_bio,
+        traveller,
+        crypto_purchase,
+        pays_listed_mule,
+    )
 )
 
 

@@ -53,6 +53,8 @@ def namespace_env(prefix: str, **extra: str) -> dict[str, str]:
         "TXMON_HOLDS_TOPIC": f"{ns}.holds",
         "TXMON_DEAD_LETTER_TOPIC": f"{ns}.events.dlq",
         "TXMON_AUDIT_TOPIC": f"{ns}.audit",
+        "TXMON_RULES_TOPIC": f"{ns}.rules",
+        "TXMON_SUSPICIOUS_TOPIC": f"{ns}.suspicious",
         **extra,
     }
 
@@ -142,3 +144,14 @@ def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[tuple[by
         return out
     finally:
         consumer.close()
+
+
+def load_suspicious_list(env: dict[str, str], csv_path: Path) -> None:
+    """Publish a CSV of suspicious accounts on the worker's suspicious-list topic, as a bank would."""
+    subprocess.run(
+        [sys.executable, "-m", "streams.cli", "suspicious", "load", str(csv_path), "--by", "loadtest"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )

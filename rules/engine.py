@@ -41,9 +41,15 @@ class RuleEngine:
         self.ruleset = ruleset
         self.geo = geo
 
-    def evaluate(self, batch: EventBatch, states: Sequence[AccountState | None]) -> Evaluation:
+    def evaluate(
+        self,
+        batch: EventBatch,
+        states: Sequence[AccountState | None],
+        payee_listed: npt.NDArray[np.bool_] | None = None,
+    ) -> Evaluation:
+        """``payee_listed``: per row, the payee is on the shared suspicious list (R7)."""
         countries = self.geo.countries(batch.ip)
-        ctx = BatchContext(batch, states, countries, self.ruleset.home_countries)
+        ctx = BatchContext(batch, states, countries, self.ruleset.home_countries, payee_listed)
         hits: list[RuleHit] = []
         errors: dict[str, str] = {}
         for rule in self.ruleset.rules:

@@ -30,11 +30,14 @@ class BatchContext:
         states: Sequence[AccountState | None],
         countries: npt.NDArray[np.str_],
         home_countries: frozenset[str],
+        payee_listed: Bools | None = None,
     ) -> None:
         self.batch = batch
         self.states = states
         self.countries = countries
         self.home_countries = home_countries
+        # Per row: the transfer's payee is on the shared suspicious-account list (looked up by the caller).
+        self.payee_listed = payee_listed if payee_listed is not None else np.zeros(len(batch), np.bool_)
         empty = AccountState()
         self._st = [s or empty for s in states]  # stored state per account code
 

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
-from streams.control import RulesListener
+from streams.control import ControlListener
 from streams.metrics import Metrics
 from streams.monitor import Monitor
 from streams.settings import Settings
@@ -49,13 +49,15 @@ def create_worker(settings: Settings) -> Worker:
     redis = Redis.from_url(settings.redis_url.get_secret_value())
     engine = RuleEngine(load_ruleset(settings.rules_file), load_geoip(str(settings.geoip_mmdb or "") or None))
     monitor = Monitor(settings, engine, metrics, redis)
-    listener = RulesListener(settings, monitor.use_ruleset, lambda _: metrics.rules_rejected.inc())
+    listener = ControlListener(
+        settings, monitor.use_ruleset, lambda _: metrics.rules_rejected.inc(), monitor.suspicious
+    )
     started = time.time()
 
     @app.task
     async def start_monitor() -> None:
+        await app.add_runtime_dependency(listener)  # caught up with rules and lists first
         await app.add_runtime_dependency(monitor)
-        await app.add_runtime_dependency(listener)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

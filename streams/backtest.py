@@ -3,7 +3,8 @@
     txmon backtest events.jsonl [--rules rules.yaml]
     txmon backtest events.jsonl --compare old.yaml new.yaml
 
-Events are JSON Lines in the input contract. When they carry ``label`` (the
+Events are JSON Lines in the input contract; ``--suspicious FILE.csv`` gives the
+shared suspicious-account list (R7) as it stood. When they carry ``label`` (the
 comma-separated rule ids that should fire), precision and recall per rule are
 reported. State is kept in memory exactly as the worker keeps it in Redis.
 """
@@ -18,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from rules.config import Ruleset, load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
 from rules.model import Action
 from rules.state import AccountState
 from streams.codec import decode_records
+from streams.lists import updates_from_csv
 
 CHUNK = 20_000
 
@@ -70,7 +74,14 @@ def _chunks(path: Path) -> Iterator[list[bytes]]:
             yield chunk
 
 
-def run(path: Path, ruleset: Ruleset, *, keep_decisions: bool = False, progress: TextIO | None = None) -> Report:
+def run(
+    path: Path,
+    ruleset: Ruleset,
+    *,
+    suspicious: frozenset[str] = frozenset(),
+    keep_decisions: bool = False,
+    progress: TextIO | None = None,
+) -> Report:
     engine = RuleEngine(ruleset, load_geoip())
     states: dict[str, AccountState] = {}
     report = Report()
@@ -80,7 +91,8 @@ def run(path: Path, ruleset: Ruleset, *, keep_decisions: bool = False, progress:
     for lines in _chunks(path):
         decoded = decode_records(lines, [None] * len(lines))
         batch = decoded.batch
-        result = engine.evaluate(batch, [states.get(a) for a in batch.accounts])
+        listed = np.fromiter((d in suspicious for d in batch.dest or ()), np.bool_, len(batch))
+        result = engine.evaluate(batch, [states.get(a) for a in batch.accounts], listed)
         states.update(zip(batch.accounts, result.states, strict=True))
         report.events += len(lines)
         report.dead_letters += len(decoded.dead)
@@ -135,10 +147,12 @@ def format_report(report: Report, ruleset: Ruleset) -> str:
     return "\n".join(lines)
 
 
-def compare(path: Path, old_file: Path, new_file: Path, progress: TextIO | None = None) -> str:
+def compare(
+    path: Path, old_file: Path, new_file: Path, suspicious: frozenset[str], progress: TextIO | None = None
+) -> str:
     old_rules, new_rules = load_ruleset(old_file), load_ruleset(new_file)
-    old = run(path, old_rules, keep_decisions=True, progress=progress)
-    new = run(path, new_rules, keep_decisions=True, progress=progress)
+    old = run(path, old_rules, suspicious=suspicious, keep_decisions=True, progress=progress)
+    new = run(path, new_rules, suspicious=suspicious, keep_decisions=True, progress=progress)
     changes: Counter[tuple[str, str]] = Counter()
     examples: list[str] = []
     for key in sorted(set(old.decisions) | set(new.decisions)):
@@ -157,11 +171,16 @@ def compare(path: Path, old_file: Path, new_file: Path, progress: TextIO | None 
     return "\n".join(lines)
 
 
-def main(events: Path, rules_file: Path | None, compare_files: list[Path] | None) -> int:
+def main(events: Path, rules_file: Path | None, compare_files: list[Path] | None, suspicious_csv: Path | None) -> int:
+    listed = (
+        frozenset(u.account_id for u in updates_from_csv(suspicious_csv, by="backtest"))
+        if suspicious_csv
+        else frozenset()
+    )
     if compare_files:
-        print(compare(events, compare_files[0], compare_files[1], progress=sys.stderr))
+        print(compare(events, compare_files[0], compare_files[1], listed, progress=sys.stderr))
         return 0
     ruleset = load_ruleset(rules_file)
-    report = run(events, ruleset, progress=sys.stderr)
+    report = run(events, ruleset, suspicious=listed, progress=sys.stderr)
     print(format_report(report, ruleset))
     return 0

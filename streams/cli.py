@@ -51,6 +51,27 @@ def _rules_publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _suspicious(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.control import publish_list_updates
+    from streams.lists import ListUpdate, updates_from_csv
+
+    if args.suspicious_command == "load":
+        updates = updates_from_csv(args.file, by=args.by)
+    else:
+        updates = [
+            ListUpdate(
+                account_id=args.account,
+                action=args.suspicious_command,
+                source=args.source,
+                reason=args.reason,
+                by=args.by,
+            )
+        ]
+    asyncio.run(publish_list_updates(settings, updates))
+    print(f"published {len(updates)} suspicious-list update(s) on {settings.suspicious_topic}")
+    return 0
+
+
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from streams.topics import ensure_topics, topic_names
 
@@ -73,7 +94,7 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
 def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     from streams.backtest import main as backtest_main
 
-    return backtest_main(args.events, args.rules or settings.rules_file, args.compare)
+    return backtest_main(args.events, args.rules or settings.rules_file, args.compare, args.suspicious)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     publish = rules.add_parser("publish", help="validate a rules YAML file and send it to every running worker")
     publish.add_argument("file", type=Path)
     publish.set_defaults(run=_rules_publish)
+    lists = sub.add_parser("suspicious", help="shared suspicious-account list (SIMO-like)")
+    lists_sub = lists.add_subparsers(dest="suspicious_command", required=True)
+    for action in ("add", "remove"):
+        one = lists_sub.add_parser(action, help=f"{action} one account")
+        one.add_argument("account")
+        one.add_argument("--reason", required=True)
+        one.add_argument("--source", default="bank")
+        one.add_argument("--by", default="cli")
+        one.set_defaults(run=_suspicious)
+    load = lists_sub.add_parser("load", help="add every account of a CSV file (account_id[,source[,reason]])")
+    load.add_argument("file", type=Path)
+    load.add_argument("--by", default="cli")
+    load.set_defaults(run=_suspicious)
     topics = sub.add_parser("topics", help="create txmon's topics where missing and list them")
     topics.set_defaults(run=_topics)
     schema = sub.add_parser("schema", help="print the input event JSON Schema")
@@ -98,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("events", type=Path)
     backtest.add_argument("--rules", type=Path, help="rules YAML (default: the configured one)")
     backtest.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"), help="decision changes")
+    backtest.add_argument("--suspicious", type=Path, help="CSV of the shared suspicious-account list (R7)")
     backtest.set_defaults(run=_backtest)
     return parser
 

@@ -35,6 +35,7 @@ from alerts.routing import Outputs, build_outputs, utc_now
 from rules.config import Ruleset
 from rules.engine import RuleEngine
 from streams.codec import DeadLetter, decode_records
+from streams.lists import SuspiciousList, payee_rows
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.state import AccountStateStore
@@ -67,6 +68,7 @@ class Monitor(Service):
         self.redis = redis
         self.states = AccountStateStore(redis, settings.state_prefix)
         self.alert_store = AlertStore(redis, settings.state_prefix)
+        self.suspicious = SuspiciousList(redis, settings.state_prefix)
         self.batch_lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self._next_engine: RuleEngine | None = None
@@ -213,9 +215,17 @@ class Monitor(Service):
         decoded = decode_records([r.value for r in records], [r.key for r in records])
         batch = decoded.batch
         t = _stage(m, "decode", t)
-        states = await self.states.load(batch.accounts)
+        # One round trip: the accounts' states and which payees are on the suspicious list.
+        payees = list(dict.fromkeys(d for d in batch.dest or () if d is not None))
+        pipe = self.redis.pipeline(transaction=False)
+        if batch.accounts:
+            self.states.queue_load(pipe, batch.accounts)
+        looked_up = self.suspicious.queue_lookup(pipe, payees)
+        replies = await pipe.execute() if batch.accounts or looked_up else []
+        states = self.states.unpack(replies[0]) if batch.accounts else []
+        listed = payee_rows(batch.dest or [], payees, replies[-1]) if looked_up else None
         t = _stage(m, "state_load", t)
-        evaluation = engine.evaluate(batch, states)
+        evaluation = engine.evaluate(batch, states, listed)
         now = utc_now()
         outputs = build_outputs(
             evaluation.hits,

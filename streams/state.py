@@ -27,6 +27,12 @@ class AccountStateStore:
         if not accounts:
             return []
         raws = await self.redis.mget([self.prefix + a for a in accounts])
+        return self.unpack(raws)
+
+    def queue_load(self, pipe: Pipeline, accounts: Sequence[str]) -> None:
+        pipe.mget([self.prefix + a for a in accounts])
+
+    def unpack(self, raws: Sequence[bytes | None]) -> list[AccountState | None]:
         decode = self._decoder.decode
         return [None if r is None else decode(r) for r in raws]
 

@@ -22,12 +22,13 @@ def topic_names(settings: Settings) -> list[str]:
         settings.dead_letter_topic,
         settings.audit_topic,
         settings.rules_topic,
+        settings.suspicious_topic,
     ]
 
 
 def _new_topic(settings: Settings, name: str) -> NewTopic:
-    if name == settings.rules_topic:
-        # One partition keeps versions in order; compaction keeps the latest per key.
+    if name in (settings.rules_topic, settings.suspicious_topic):
+        # Control topics: one partition keeps updates in order; compaction keeps the latest per key.
         return NewTopic(name, 1, settings.topic_replication, topic_configs={"cleanup.policy": "compact"})
     return NewTopic(name, settings.topic_partitions, settings.topic_replication)
 

@@ -128,6 +128,7 @@ def make_worker(services: Services, tmp: Path, **extra: str) -> Worker:
         "dlq": f"t{ns}.events.dlq",
         "rules": f"t{ns}.rules",
         "audit": f"t{ns}.audit",
+        "suspicious": f"t{ns}.suspicious",
     }
     web_port = free_port()
     env = {
@@ -144,6 +145,7 @@ def make_worker(services: Services, tmp: Path, **extra: str) -> Worker:
         "TXMON_DEAD_LETTER_TOPIC": topics["dlq"],
         "TXMON_RULES_TOPIC": topics["rules"],
         "TXMON_AUDIT_TOPIC": topics["audit"],
+        "TXMON_SUSPICIOUS_TOPIC": topics["suspicious"],
         "TXMON_TOPIC_PARTITIONS": "4",
         "TXMON_WEB_PORT": str(web_port),
         "TXMON_BANK_CODE": "TESTBANK",

@@ -185,3 +185,36 @@ def test_event_sent_twice_in_one_batch_yields_one_alert(worker: Any, producer: A
     _settle(holds, marker.id, 1)
     assert len(_of(alerts.records, a.id)) == 1
     assert len(_of(holds.records, a.id)) == 1
+
+
+def test_payee_added_to_the_suspicious_list_is_held(worker: Any, producer: Any, read_topic: Any) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.conftest import ROOT
+
+    alerts, police = read_topic("alerts"), read_topic("police")
+    mule = "77" + uuid.uuid4().hex[:8]
+    subprocess.run(
+        [sys.executable, "-m", "streams.cli", "suspicious", "add", mule, "--reason", "SIMO report", "--source", "SIMO"],
+        env=worker.env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    r = redis.Redis.from_url(worker.services.redis_url)
+    key = f"{worker.env['TXMON_STATE_PREFIX']}suspicious"
+    deadline = time.monotonic() + 20
+    while not r.sismember(key, mule):
+        assert time.monotonic() < deadline, "the worker did not apply the list update"
+        time.sleep(0.2)
+    a, b = Account(), Account()
+    send(producer, worker.topics["input"], [*a.onboard(), {**a.transfer(7_000_000), "dest_account": mule}])
+    send(producer, worker.topics["input"], [*b.onboard(), {**b.transfer(7_000_000), "dest_account": "0099887766"}])
+    got = _settle(alerts, a.id, 1)
+    assert [(x["rule_id"], x["action"]) for x in got] == [("R7", "hold")]
+    assert got[0]["evidence"]["payee_account"] == mule
+    assert _settle(police, a.id, 1)[0]["counterparty_account"] == mule
+    alerts.wait_for(lambda rs: False, timeout=2)
+    assert _of(alerts.records, b.id) == []
