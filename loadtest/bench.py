@@ -27,9 +27,9 @@ import numpy as np
 import orjson
 import redis
 
+from loadtest.bank_traffic import Generator
 from loadtest.bench_io import ceiling, paced_load, preload
-from loadtest.generate import Generator
-from loadtest.scenarios import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
+from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
 from loadtest.stack import ROOT, WorkerProcess, load_suspicious_list, local_services, namespace_env, read_all
 from rules.config import load_ruleset
 from rules.engine import RuleEngine

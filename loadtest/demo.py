@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from loadtest.generate import Generator
-from loadtest.produce import produce
-from loadtest.scenarios import SUSPICIOUS_FILE
+from loadtest.bank_traffic import Generator
+from loadtest.fraud_scenarios import SUSPICIOUS_FILE
+from loadtest.send import produce
 from loadtest.stack import ROOT, WorkerProcess, load_suspicious_list, local_services, namespace_env, read_all
 
 BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from loadtest.generate import Generator
+from loadtest.bank_traffic import Generator
 from tests.integration.conftest import ROOT, Worker, make_worker, send
 from tests.integration.test_pipeline import Account
 

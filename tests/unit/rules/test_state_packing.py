@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from loadtest.generate import Generator
+from loadtest.bank_traffic import Generator
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip

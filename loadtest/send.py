@@ -1,7 +1,7 @@
 """Produce generated bank traffic to Kafka (kafka-python), or write it as JSON Lines.
 
-    python -m loadtest.produce --bootstrap 127.0.0.1:9092 --topic txmon.events --events 100000 --rate 20000
-    python -m loadtest.produce --events 50000 --out traffic.jsonl
+    python -m loadtest.send --bootstrap 127.0.0.1:9092 --topic txmon.events --events 100000 --rate 20000
+    python -m loadtest.send --events 50000 --out traffic.jsonl
 
 Bounded by ``--events`` (and ``--seconds``); prints progress and the
 generation stats (expected rule hits included) as JSON at the end.
@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
-from loadtest.generate import GenerationStats, Generator
+from loadtest.bank_traffic import GenerationStats, Generator
 
 
 def produce(

@@ -3,7 +3,7 @@
 Normal customers log in and transfer from their own phone and Vietnamese IPs,
 now and then verify their face before a large transfer, change phones properly
 (binding + biometric) or travel abroad. Every ``scenario_every`` events one
-scenario from ``loadtest.scenarios`` runs on a fresh account. An event that
+scenario from ``loadtest.fraud_scenarios`` runs on a fresh account. An event that
 should make a rule fire carries ``label`` = the comma-separated rule ids it
 should fire; malformed records are counted in ``GenerationStats.malformed``.
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from loadtest.scenarios import MALFORMED, SCENARIOS, Customer, Scenario, World
+from loadtest.fraud_scenarios import MALFORMED, SCENARIOS, Customer, Scenario, World
 
 VN_PREFIXES = ("14.160", "14.161", "113.160", "113.161", "27.64", "27.72", "171.224", "171.236", "116.96", "116.104")
 BANKS = ("VCB", "BIDV", "CTG", "TCB", "MB", "ACB", "VPB", "TPB", "STB", "VIB")
