@@ -140,7 +140,7 @@ class Generator:
         if roll < 0.85:
             amount = max(10_000, int(r.lognormvariate(0, 0.6) * c.usual_amount) // 1000 * 1000)
             events = []
-            if amount >= 10_000_000:  # banks ask for a face match above 10M VND (Decision 2345)
+            if w.needs_face_match(c, amount):  # Decision 2345: face match above 10M, or 20M a day
                 events.append(w.event(c, "biometric_verification", result="matched", purpose="large_transfer"))
             events.append(w.transfer(c, amount))
             return events

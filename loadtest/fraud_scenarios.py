@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 
 R12_WINDOW_S = 180  # rules.yaml R12 window
+R1_SINGLE_VND, R1_DAILY_VND, R1_BIO_VALID_S = 10_000_000, 20_000_000, 300  # rules.yaml R1
+VN_OFFSET_MS, DAY_MS = 7 * 3_600_000, 86_400_000
 CRYPTO_ACCOUNTS = ("8800111222", "8800333444", "8800555666")  # rules.yaml R14 demo list
 SUSPICIOUS_FILE = Path(__file__).with_name("suspicious_demo.csv")  # the demo's shared-list import
 SUSPICIOUS_ACCOUNTS = tuple(
@@ -34,6 +36,10 @@ class Customer:
     usual_amount: int
     organisation: bool = False
     onboarded: bool = False
+    # What R1 looks at: the day's outgoing total (Vietnam's calendar day) and the last face match.
+    day: int = -1
+    day_total: int = 0
+    last_bio_ms: int = 0
 
 
 @dataclass
@@ -62,12 +68,31 @@ class World:
         if c.organisation:
             e["account_type"] = "organisation"
         e.update(fields)
+        if type_ == "biometric_verification" and e.get("result") == "matched":
+            c.last_bio_ms = _ms(e)
         return e
 
     def transfer(self, c: Customer, amount: int, **fields: Any) -> dict[str, Any]:
+        """A transfer; R1 joins its label when the amount gate applies and no fresh face match covers it."""
         payee = f"{self.rng.randrange(10**9, 10**10)}"
         fields = {"ip": c.ip, "amount": amount, "dest_account": payee, "dest_bank": self.bank(), **fields}
-        return self.event(c, "transfer", **fields)
+        e = self.event(c, "transfer", **fields)
+        ms = _ms(e)
+        day = (ms + VN_OFFSET_MS) // DAY_MS
+        if day != c.day:
+            c.day, c.day_total = day, 0
+        c.day_total += amount
+        gated = amount > R1_SINGLE_VND or c.day_total > R1_DAILY_VND
+        covered = c.last_bio_ms > 0 and ms - c.last_bio_ms <= R1_BIO_VALID_S * 1000
+        if gated and not covered:
+            _add_label(e, "R1")
+        return e
+
+    def needs_face_match(self, c: Customer, amount: int) -> bool:
+        """Whether the bank app asks for a face match before this transfer (Decision 2345)."""
+        day = (int(self.now * 1000) + VN_OFFSET_MS) // DAY_MS
+        total = (c.day_total if day == c.day else 0) + amount
+        return amount > R1_SINGLE_VND or total > R1_DAILY_VND
 
     def later(self, seconds: float) -> None:
         self.now += seconds
@@ -87,6 +112,10 @@ def _ms(e: dict[str, Any]) -> int:
     return int(datetime.fromisoformat(e["ts"]).timestamp() * 1000)
 
 
+def _add_label(e: dict[str, Any], rules: str) -> None:
+    e["label"] = ",".join(filter(None, [rules, e.get("label")]))
+
+
 def _within(later: dict[str, Any], earlier: dict[str, Any], seconds: int) -> bool:
     return 0 <= _ms(later) - _ms(earlier) <= seconds * 1000
 
@@ -100,7 +129,7 @@ def sim_swap_drain(w: World, c: Customer) -> list[dict[str, Any]]:
     for _ in range(w.rng.randint(1, 3)):
         w.later(w.rng.uniform(30, 180))
         t = w.transfer(c, w.rng.randrange(5_000, 40_000) * 1000)
-        t["label"] = "R2,R12" if _within(t, otp, R12_WINDOW_S) else "R2"
+        _add_label(t, "R2,R12" if _within(t, otp, R12_WINDOW_S) else "R2")
         events.append(t)
     return events
 
@@ -114,7 +143,7 @@ def foreign_takeover(w: World, c: Customer) -> list[dict[str, Any]]:
     login = w.event(c, "login", ip=ip, label="R6a")
     w.later(w.rng.uniform(20, 240))
     t = w.transfer(c, w.rng.randrange(10_000, 90_000) * 1000, ip=ip)
-    t["label"] = "R6a,R3,R12" if _within(t, login, R12_WINDOW_S) else "R6a,R3"
+    _add_label(t, "R6a,R3,R12" if _within(t, login, R12_WINDOW_S) else "R6a,R3")
     return [*events, login, t]
 
 

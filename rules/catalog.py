@@ -1,5 +1,21 @@
 """Imports every rule module once so each registers itself in ``rules.registry.RULES``."""
 
-from rules import crypto_counterparty, foreign_ip, new_device, otp_change, suspicious_payee, takeover_drain
+from rules import (
+    amount_gate,
+    crypto_counterparty,
+    foreign_ip,
+    new_device,
+    otp_change,
+    suspicious_payee,
+    takeover_drain,
+)
 
-__all__ = ["crypto_counterparty", "foreign_ip", "new_device", "otp_change", "suspicious_payee", "takeover_drain"]
+__all__ = [
+    "amount_gate",
+    "crypto_counterparty",
+    "foreign_ip",
+    "new_device",
+    "otp_change",
+    "suspicious_payee",
+    "takeover_drain",
+]

@@ -85,5 +85,5 @@ class RuleEngine:
             except Exception as exc:  # a broken rule must not stop the others
                 log.exception("rule %s failed on a batch of %d", rule_id, len(batch))
                 errors[rule_id] = f"{type(exc).__name__}: {exc}"
-        new_states = advance(batch, states, countries, ctx.new_device_login)
+        new_states = advance(batch, states, countries, ctx.new_device_login, ctx.local_day, ctx.day_total)
         return Evaluation(hits=hits, states=new_states, countries=countries, errors=errors)

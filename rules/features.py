@@ -19,6 +19,8 @@ from rules.window import pair_keys, prior_in_group
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
+VN_OFFSET_MS = 7 * 3_600_000  # Asia/Ho_Chi_Minh is UTC+7 all year
+DAY_MS = 86_400_000
 
 
 class BatchContext:
@@ -93,6 +95,38 @@ class BatchContext:
             prior_bio > prior_otp,
             (prior_bio >= 0) | (stored_confirmed == 1),
         )
+
+    # --- amounts (R1) -----------------------------------------------------
+    @cached_property
+    def local_day(self) -> Ints:
+        """The row's calendar day in Asia/Ho_Chi_Minh (UTC+7, no daylight saving), as a day number."""
+        return (self.batch.ts_ms + VN_OFFSET_MS) // DAY_MS
+
+    @cached_property
+    def day_total(self) -> Ints:
+        """The account's outgoing total for the row's Vietnamese day, this transfer included."""
+        b = self.batch
+        amounts = np.where(self.is_transfer, b.amount, 0)
+        keys = pair_keys(b.account, self.local_day - int(self.local_day.min(initial=0)))
+        order = np.argsort(keys, kind="stable")
+        running = np.cumsum(amounts[order])
+        start = np.empty(len(order), np.bool_)
+        start[:1] = True
+        start[1:] = keys[order][1:] != keys[order][:-1]
+        base = np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
+        in_batch = np.empty(len(order), np.int64)
+        in_batch[order] = running - running[base] + amounts[order][base]
+        stored_day = self._per_account([s.day for s in self._st])
+        stored_total = self._per_account([s.day_total for s in self._st])
+        return in_batch + np.where(stored_day == self.local_day, stored_total, 0)
+
+    @cached_property
+    def last_face_match_ms(self) -> Ints:
+        """Time of the account's last matched biometric (any device) before the row (0: none)."""
+        b = self.batch
+        prior = prior_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1))
+        stored = self._per_account([s.bio_match_ms for s in self._st])
+        return np.where(prior >= 0, b.ts_ms[np.maximum(prior, 0)], stored)
 
     # --- devices ----------------------------------------------------------
     @cached_property

@@ -35,6 +35,10 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     otp_confirmed: bool = False
     # Last login from a device the account had never used (R12).
     new_device_login_ms: int = 0
+    # R1: the Vietnamese calendar day of the last transfer, that day's outgoing total, last face match.
+    day: int = -1
+    day_total: int = 0
+    bio_match_ms: int = 0
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -49,6 +53,8 @@ def advance(
     states: Sequence[AccountState | None],
     countries: np.ndarray,
     new_device_login: np.ndarray,
+    day: np.ndarray,
+    day_total: np.ndarray,
 ) -> list[AccountState]:
     """State of every account in ``batch`` after all its rows (index = account code).
 
@@ -62,13 +68,16 @@ def advance(
 
     bio_accounts, bio_rows = last_in_group(acct, (kind == BIOMETRIC) & (batch.bio == 1))
     last_bio = dict(zip(bio_accounts.tolist(), bio_rows.tolist(), strict=True))
-    for a in last_bio:
+    for a, row in last_bio.items():
         new[a].otp_confirmed = True
+        new[a].bio_match_ms = int(ts[row])
     for a, row in _pairs(last_in_group(acct, kind == OTP_PHONE_CHANGE)):
         new[a].otp_change_ms = int(ts[row])
         new[a].otp_confirmed = last_bio.get(a, -1) > row
     for a, row in _pairs(last_in_group(acct, new_device_login)):
         new[a].new_device_login_ms = int(ts[row])
+    for a, row in _pairs(last_in_group(acct, kind == TRANSFER)):
+        new[a].day, new[a].day_total = int(day[row]), int(day_total[row])
     for a, row in _pairs(last_in_group(acct, (kind == TRANSFER) & has_dev)):
         new[a].last_transfer_device = devices[dev[row]]
         new[a].last_transfer_ms = int(ts[row])

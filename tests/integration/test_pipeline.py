@@ -69,13 +69,14 @@ def test_sim_swap_drain_is_held_and_reported_to_police(worker: Any, producer: An
     drain = [a.ev("otp_phone_change", new_phone="09xxxx1234"), a.transfer(45_000_000, after_s=40)]
     send(producer, worker.topics["input"], [*a.onboard(), *drain])
 
-    got = sorted(_settle(alerts, a.id, 2), key=lambda x: x["rule_id"])
-    assert [x["rule_id"] for x in got] == ["R12", "R2"]  # 40 s after the change: inside R12's 3 min too
+    got = sorted(_settle(alerts, a.id, 3), key=lambda x: x["rule_id"])
+    # 40 s after the change: inside R12's 3 min too; 45M without a face match: R1
+    assert [x["rule_id"] for x in got] == ["R1", "R12", "R2"]
     assert {x["event_id"] for x in got} == {drain[1]["event_id"]}
-    assert all(x["action"] == "hold" for x in got) and "OTP" in got[1]["reason_en"] and got[1]["reason_vi"]
+    assert all(x["action"] == "hold" for x in got) and "OTP" in got[2]["reason_en"] and got[2]["reason_vi"]
     hold = _settle(holds, a.id, 1)[0]
     assert hold["status"] == "active" and sorted(hold["alert_ids"]) == sorted(x["alert_id"] for x in got)
-    report = _settle(police, a.id, 2)[0]
+    report = _settle(police, a.id, 2)[0]  # R1 is a bank-only rule
     assert report["amount_vnd"] == 45_000_000 and report["counterparty_bank"] == "VCB"
     assert "description" not in report and "new_phone" not in report
 
@@ -125,8 +126,9 @@ def test_foreign_ip_alerts_and_escalates(worker: Any, producer: Any, read_topic:
     assert {(x["rule_id"], x["action"]) for x in got_t} == {("R6a", "alert")}
     assert got_t[0]["evidence"]["ip_country"] == "US" and got_t[0]["evidence"]["first_time_from_country"]
     assert not got_t[1]["evidence"]["first_time_from_country"]
-    got_x = _settle(alerts, thief.id, 4)
+    got_x = _settle(alerts, thief.id, 5)
     assert sorted((x["rule_id"], x["action"]) for x in got_x) == [
+        ("R1", "hold"),  # 25M without a face match
         ("R12", "hold"),  # the transfer came 10 s after the new-device login
         ("R3", "hold"),
         ("R6a", "hold"),
