@@ -30,6 +30,7 @@ from streams.state import AccountStateStore
 
 
 def create_baseline_app(settings: Settings) -> faust.App:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = faust.App(
         f"{settings.app_id}-baseline",
         broker=[f"kafka://{s}" for s in settings.kafka_servers()],
@@ -37,6 +38,7 @@ def create_baseline_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         topic_partitions=settings.topic_partitions,
         store="memory://",
+        datadir=str(settings.data_dir / "{conf.id}"),
         consumer_auto_offset_reset="earliest",
     )
     redis = Redis.from_url(settings.redis_url.get_secret_value())

@@ -33,6 +33,7 @@ class Worker:
 
 def create_worker(settings: Settings) -> Worker:
     """Build the Faust app with the batch monitor attached; nothing connects until it starts."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s}" for s in settings.kafka_servers()],
@@ -42,6 +43,7 @@ def create_worker(settings: Settings) -> Worker:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         store="memory://",
+        datadir=str(settings.data_dir / "{conf.id}"),
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
     )

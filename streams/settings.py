@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     state_prefix: str = Field("txmon:", description="Prefix of every Redis key txmon writes")
     rules_file: Path | None = Field(None, description="Rules YAML; default: rules/rules.yaml")
     geoip_mmdb: Path | None = Field(None, description="Optional MaxMind Country .mmdb instead of the embedded data")
+    data_dir: Path = Field(Path(".run/faust"), description="Faust's local data folder (one subfolder per app id)")
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, description="Worker HTTP port: /metrics, /health")
     log_level: str = "INFO"
