@@ -46,7 +46,8 @@ class RulesFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     version: str
     home_countries: list[str] = msgspec.field(default_factory=lambda: ["VN"])
     hold_duration_s: int = 86_400
-    rules: dict[str, RuleSpec]
+    # Checked rule by rule below, so that every error names its rule.
+    rules: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +79,16 @@ def parse_ruleset(data: object) -> Ruleset:
         msg = "rules file: hold_duration_s must be positive"
         raise ConfigError(msg)
     active = []
-    for rule_id, rule_spec in spec.rules.items():
+    for rule_id, raw_spec in spec.rules.items():
         definition = RULES.get(rule_id)
         if definition is None:
             msg = f"rule {rule_id}: unknown rule id (known: {', '.join(sorted(RULES))})"
             raise ConfigError(msg)
+        try:
+            rule_spec = msgspec.convert(raw_spec, RuleSpec)
+        except msgspec.ValidationError as exc:
+            msg = f"rule {rule_id}: {exc}"
+            raise ConfigError(msg) from exc
         try:
             params = msgspec.convert(rule_spec.params, definition.params)
         except msgspec.ValidationError as exc:

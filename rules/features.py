@@ -141,17 +141,9 @@ class BatchContext:
         prior = prior_in_group(self.device_pair, (b.kind == BIOMETRIC) & self.has_device)
         prior_transfer = self._prior_device_transfer
         in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1) & (prior > prior_transfer)
-        # A stored match counts only when no transfer of this batch came before the row.
-        code = {d: i for i, d in enumerate(b.devices)}
-        width = int(b.device.max(initial=0)) + 2
-        keys = [
-            a * width + code[d] + 1
-            for a, st in enumerate(self._st)
-            if st.bio
-            for d, t in st.bio.items()
-            if t > st.last_transfer_ms and d in code  # t > 0 too: last_transfer_ms >= 0
-        ]
-        stored_ok = np.isin(self.device_pair, np.asarray(keys, dtype=np.int64))
+        # A stored match counts only when no transfer of this batch came before the row. The state
+        # keeps it by order, not by clock: a match and a transfer can share a millisecond.
+        stored_ok = np.isin(self.device_pair, self._state_pairs([s.bio_since_transfer for s in self._st]))
         from_state = (prior < 0) & (prior_transfer < 0) & stored_ok
         return self.has_device & (in_batch | from_state)
 

@@ -39,6 +39,8 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     day: int = -1
     day_total: int = 0
     bio_match_ms: int = 0
+    # Devices whose latest biometric result since the last transfer is a match (R3 needs order, not clocks).
+    bio_since_transfer: list[str] = msgspec.field(default_factory=list)
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -78,18 +80,27 @@ def advance(
         new[a].new_device_login_ms = int(ts[row])
     for a, row in _pairs(last_in_group(acct, kind == TRANSFER)):
         new[a].day, new[a].day_total = int(day[row]), int(day_total[row])
-    for a, row in _pairs(last_in_group(acct, (kind == TRANSFER) & has_dev)):
+    last_transfer = _pairs(last_in_group(acct, (kind == TRANSFER) & has_dev))
+    for a, row in last_transfer:
         new[a].last_transfer_device = devices[dev[row]]
         new[a].last_transfer_ms = int(ts[row])
+        new[a].bio_since_transfer = []
+    last_transfer_row = dict(last_transfer)
 
     width = int(dev.max(initial=0)) + 2
     pairs = pair_keys(acct, dev)
     for key, row in _pairs(last_in_group(pairs, (kind == BIOMETRIC) & has_dev)):
-        s = new[key // width]
+        a, name, matched = key // width, devices[dev[row]], batch.bio[row] == 1
+        s = new[a]
         t = int(ts[row])
-        s.bio[devices[dev[row]]] = t if batch.bio[row] == 1 else -t
+        s.bio[name] = t if matched else -t
         if len(s.bio) > MAX_DEVICES:  # forget the oldest result
             del s.bio[min(s.bio, key=lambda d: abs(s.bio[d]))]
+        if row > last_transfer_row.get(a, -1):
+            if matched:
+                _remember(s.bio_since_transfer, name, MAX_DEVICES)
+            elif name in s.bio_since_transfer:
+                s.bio_since_transfer.remove(name)
     _, dev_rows = last_in_group(pairs, has_dev)
     dev_rows.sort()  # in row order so "most recent last" holds
     for a, d in zip(acct[dev_rows].tolist(), dev[dev_rows].tolist(), strict=True):

@@ -48,3 +48,70 @@ def test_pair_keys_are_distinct_per_pair() -> None:
     b = np.array([-1, 3, -1, 3, 0])
     keys = pair_keys(a, b)
     assert len(set(keys.tolist())) == 5
+
+
+def naive_last(keys: list[int], mask: list[bool]) -> dict[int, int]:
+    return {k: i for i, (k, m) in enumerate(zip(keys, mask, strict=True)) if m}
+
+
+# Shapes the rules produce: account codes (int32, few groups), pair keys (large int64), masks
+# that are all set, all clear, or sparse.
+SHAPES = [
+    ("int32 account codes", np.int32, 0, 40, 0.5),
+    ("one group", np.int64, 0, 1, 0.5),
+    ("every row its own group", np.int64, 0, 10**9, 0.5),
+    ("large pair keys", np.int64, 2**40, 2**40 + 50, 0.3),
+    ("negative keys", np.int64, -20, 20, 0.3),
+    ("mask all set", np.int64, 0, 10, 1.0),
+    ("mask all clear", np.int64, 0, 10, 0.0),
+]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize(("name", "dtype", "low", "high", "p"), SHAPES, ids=[s[0] for s in SHAPES])
+def test_primitives_match_a_loop_on_every_shape(
+    name: str, dtype: type, low: int, high: int, p: float, seed: int
+) -> None:
+    rng = np.random.default_rng([seed, len(name)])
+    n = int(rng.integers(1, 200))
+    keys = rng.integers(low, high, n).astype(dtype)
+    mask = rng.random(n) < p
+    prior = prior_in_group(keys, mask)
+    assert prior.dtype == np.int64
+    assert prior.tolist() == naive_prior(keys.tolist(), mask.tolist())
+    got_keys, got_rows = last_in_group(keys, mask)
+    assert got_keys.dtype == np.int64 and got_rows.dtype == np.int64
+    assert dict(zip(got_keys.tolist(), got_rows.tolist(), strict=True)) == naive_last(keys.tolist(), mask.tolist())
+
+
+def test_prior_in_group_first_row_and_single_row() -> None:
+    assert prior_in_group(np.array([5]), np.array([True])).tolist() == [-1]
+    # A row never sees itself, only earlier rows.
+    assert prior_in_group(np.array([1, 1, 1]), np.array([True, True, True])).tolist() == [-1, 0, 1]
+
+
+def test_last_in_group_with_rows_but_no_mask() -> None:
+    got_keys, got_rows = last_in_group(np.array([3, 1, 3]), np.zeros(3, np.bool_))
+    assert got_keys.tolist() == [] and got_rows.tolist() == []
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_pair_keys_are_one_to_one_on_random_pairs(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    a = rng.integers(0, 30, n).astype(np.int32)
+    b = rng.integers(-1, int(rng.integers(1, 20)), n).astype(np.int32)  # -1: no device
+    keys = pair_keys(a, b)
+    assert keys.dtype == np.int64
+    pairs = list(zip(a.tolist(), b.tolist(), strict=True))
+    # Same key exactly when same pair.
+    assert len(set(keys.tolist())) == len(set(pairs))
+    assert len(set(zip(pairs, keys.tolist(), strict=True))) == len(set(pairs))
+    # Grouping by the key is grouping by the pair.
+    code: dict[tuple[int, int], int] = {}
+    pair_codes = [code.setdefault(p, len(code)) for p in pairs]
+    assert prior_in_group(keys, np.ones(n, np.bool_)).tolist() == naive_prior(pair_codes, [True] * n)
+
+
+def test_pair_keys_on_empty_input() -> None:
+    assert pair_keys(np.empty(0, np.int32), np.empty(0, np.int32)).tolist() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
@@ -95,3 +96,78 @@ def test_bad_records_do_not_disturb_their_neighbours() -> None:
 def test_a_resent_event_in_one_batch_is_judged_once() -> None:
     d = decode_records([orjson.dumps(TRANSFER)] * 3, [b"A1"] * 3)
     assert len(d.batch) == 1 and d.duplicates == 2
+
+
+def test_columns_of_a_mixed_batch() -> None:
+    events = [
+        {**TRANSFER, "event_id": "t1", "ts": "2026-11-28T09:00:00.123+07:00", "device_id": "d1", "ip": "8.8.8.8"},
+        {**BASE, "event_id": "l1", "account_id": "A2", "type": "login", "ts": "2026-11-28T02:00:01Z"},
+        {**BASE, "event_id": "b1", "type": "biometric_verification", "device_id": "d2", "result": "not_matched"},
+        {**BASE, "event_id": "b2", "account_id": "A2", "type": "biometric_verification", "device_id": "d1"}
+        | {"result": "matched"},
+        {**TRANSFER, "event_id": "t2", "ts": "2026-11-28T10:00:00+08:00", "amount": 10**15},
+    ]
+    d = decode_records([orjson.dumps(e) for e in events], [e["account_id"].encode() for e in events])
+    b = d.batch
+    assert d.dead == [] and d.rows == [0, 1, 2, 3, 4] and len(b) == 5
+    kinds = ["transfer", "login", "biometric_verification", "biometric_verification", "transfer"]
+    assert b.kind.dtype == np.int8 and b.kind.tolist() == [KIND_CODE[k] for k in kinds]
+    # UTC milliseconds, whatever offset the bank used.
+    t0 = 1_795_831_200_000
+    assert b.ts_ms.dtype == np.int64 and b.ts_ms.tolist() == [t0 + 123, t0 + 1_000, t0, t0, t0]
+    assert b.amount.dtype == np.int64 and b.amount.tolist() == [1_500_000, 0, 0, 0, 10**15]
+    assert b.bio.tolist() == [-1, -1, 0, 1, -1]
+    assert b.accounts == ["A1", "A2"] and b.account.tolist() == [0, 1, 0, 1, 0]
+    assert b.devices == ["d1", "d2"] and b.device.tolist() == [0, -1, 1, 0, -1]
+    assert b.ip == ["8.8.8.8", None, None, None, None]
+    assert b.dest == ["B", None, None, None, "B"] and b.event_id == ["t1", "l1", "b1", "b2", "t2"]
+
+
+BAD = [
+    ("malformed json", b'{"type": "transfer", "event_id"', b"A1", "malformed_json"),
+    ("not utf-8", b"\xff\xfe{}", b"A1", "malformed_json"),
+    ("None value", None, b"A1", "malformed_json"),
+    ("naive ts", {**TRANSFER, "ts": "2026-11-28T09:00:00"}, b"A1", "schema_violation"),
+    ("float amount", {**TRANSFER, "amount": 1_500_000.0}, b"A1", "schema_violation"),
+    ("negative amount", {**TRANSFER, "amount": -5}, b"A1", "schema_violation"),
+    ("zero amount", {**TRANSFER, "amount": 0}, b"A1", "schema_violation"),
+    ("amount over 10^15", {**TRANSFER, "amount": 10**15 + 1}, b"A1", "schema_violation"),
+    ("amount as a string", {**TRANSFER, "amount": "1500000"}, b"A1", "schema_violation"),
+    ("unknown type", {**TRANSFER, "type": "withdrawal"}, b"A1", "schema_violation"),
+    ("missing type", {k: v for k, v in TRANSFER.items() if k != "type"}, b"A1", "schema_violation"),
+    ("missing account_id", {k: v for k, v in TRANSFER.items() if k != "account_id"}, b"A1", "schema_violation"),
+    ("empty event_id", {**TRANSFER, "event_id": ""}, b"A1", "schema_violation"),
+    ("key is another account", TRANSFER, b"A2", "key_mismatch"),
+    ("key differs only in case", TRANSFER, b"a1", "key_mismatch"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "key", "reason"), BAD, ids=[c[0] for c in BAD])
+def test_a_bad_record_between_good_ones(name: str, raw: Any, key: bytes, reason: str) -> None:
+    before = {**TRANSFER, "event_id": "before"}
+    after = {**BASE, "type": "login", "event_id": "after", "device_id": "d"}
+    value = raw if isinstance(raw, bytes) or raw is None else orjson.dumps(raw)
+    d = decode_records([orjson.dumps(before), value, orjson.dumps(after)], [b"A1", key, b"A1"])
+    assert [(x.index, x.reason) for x in d.dead] == [(1, reason)]
+    assert d.dead[0].detail
+    assert d.rows == [0, 2] and d.batch.event_id == ["before", "after"]
+    assert d.batch.kind.tolist() == [KIND_CODE["transfer"], KIND_CODE["login"]]
+    assert d.batch.amount.tolist() == [1_500_000, 0] and d.batch.device.tolist() == [-1, 0]
+
+
+def test_dead_letters_keep_their_positions_in_a_long_batch() -> None:
+    values: list[bytes | None] = []
+    expected = []
+    for i in range(30):
+        good = orjson.dumps({**TRANSFER, "event_id": f"e{i}"})
+        values.append([good, None, b"{", orjson.dumps({**TRANSFER, "amount": -1})][i % 4])
+        if i % 4:
+            expected.append((i, ["", "malformed_json", "malformed_json", "schema_violation"][i % 4]))
+    d = decode_records(values, [b"A1"] * len(values))
+    assert [(x.index, x.reason) for x in d.dead] == expected
+    assert d.rows == list(range(0, 30, 4)) and d.batch.event_id == [f"e{i}" for i in range(0, 30, 4)]
+
+
+def test_an_empty_batch() -> None:
+    d = decode_records([], [])
+    assert len(d.batch) == 0 and d.dead == [] and d.rows == [] and d.batch.accounts == []
