@@ -19,7 +19,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from alerts.model import Alert, HoldInstruction, encoder
+from alerts.model import Alert, HoldInstruction, encoder, hold_id_for
 from alerts.routing import Outputs
 
 ALERT_TTL_S = 90 * 86_400
@@ -59,17 +59,22 @@ class AlertStore:
             hold.alert_ids = list(dict.fromkeys(i for i in hold.alert_ids if i in new_ids))
             if not hold.alert_ids:
                 continue
-            existing = active.get(hold.account_id)
+            placed_id, existing = hold.hold_id, active.get(hold.account_id)
             if existing is None:
+                # Named by its first new alert: an alert already emitted named an earlier hold.
+                first = next(a for a in fresh.alerts if a.alert_id == hold.alert_ids[0])
+                hold.hold_id = hold_id_for(first.alert_id)
+                hold.reason_vi, hold.reason_en = first.reason_vi, first.reason_en
                 fresh.holds.append(hold)
-                continue
-            existing_id = _decode(existing).split("|", 1)[0]
+                hold_id = hold.hold_id
+            else:
+                hold_id = _decode(existing).split("|", 1)[0]
             for a in fresh.alerts:
-                if a.hold_id == hold.hold_id:
-                    a.hold_id = existing_id
+                if a.hold_id == placed_id:
+                    a.hold_id = hold_id
             for p in fresh.police:
-                if p.hold_id == hold.hold_id:
-                    p.hold_id = existing_id
+                if p.hold_id == placed_id:
+                    p.hold_id = hold_id
         return fresh
 
     def record(self, pipe: Pipeline, out: Outputs, now: datetime) -> None:
