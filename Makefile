@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create the venv, install txmon, resolve the Kafka jars, install redis-server
+install: $(STAMP) ## create the venv, install txmon, resolve the Kafka jars, install redis-server and chromium
 	bash deploy/services.sh install
+	bash deploy/browser.sh
 
 up: install ## start Kafka (KRaft) and Redis on 127.0.0.1 and create txmon's topics
 	bash deploy/services.sh up
@@ -46,6 +47,52 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: install ## throughput and latency against side-by-side baselines; writes loadtest/results/latest.json
 	$(BIN)/python -m loadtest.bench
+
+CONSOLE_PORT ?= 8080
+CONSOLE_WORKER_PORT ?= 6068
+CONSOLE_RATE ?= 25
+console: install ## services, a worker, the officers' console and a trickle of demo traffic; Ctrl-C stops what it started
+	@set -euo pipefail; pids=(); started=""; \
+	finish() { trap - EXIT INT TERM; \
+	  for p in "$${pids[@]}"; do kill -TERM "$$p" 2>/dev/null || true; done; \
+	  for p in "$${pids[@]}"; do wait "$$p" 2>/dev/null || true; done; \
+	  if [[ -n "$$started" ]]; then bash deploy/services.sh down; fi; \
+	  echo "[console] stopped the worker, the console and the traffic$${started:+, and Kafka and Redis}"; }; \
+	trap finish EXIT; trap 'exit 130' INT TERM; \
+	if ! bash deploy/services.sh status >/dev/null 2>&1; then bash deploy/services.sh up; started=1; fi; \
+	ns="console$$(date +%H%M%S)"; \
+	export TXMON_APP_ID="txmon-$$ns" TXMON_CONSUMER_GROUP="$$ns-monitor" TXMON_STATE_PREFIX="$$ns:" \
+	  TXMON_INPUT_TOPIC="$$ns.events" TXMON_ALERTS_TOPIC="$$ns.alerts.bank" TXMON_POLICE_TOPIC="$$ns.alerts.police" \
+	  TXMON_HOLDS_TOPIC="$$ns.holds" TXMON_DEAD_LETTER_TOPIC="$$ns.events.dlq" TXMON_AUDIT_TOPIC="$$ns.audit" \
+	  TXMON_SUSPICIOUS_TOPIC="$$ns.suspicious" TXMON_RULES_TOPIC="$$ns.rules" TXMON_BANK_CODE=DEMOBANK \
+	  TXMON_WEB_PORT=$(CONSOLE_WORKER_PORT) TXMON_CONSOLE_PORT=$(CONSOLE_PORT); \
+	mkdir -p .run; \
+	$(BIN)/txmon topics >.run/console-setup.log 2>&1; \
+	$(BIN)/txmon suspicious load loadtest/suspicious_demo.csv --by demo >>.run/console-setup.log 2>&1; \
+	password="demo-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(9))')"; \
+	for role in officer supervisor police; do \
+	  printf '%s\n' "$$password" | $(BIN)/txmon create-user "demo-$$role" --role $$role --password-stdin --replace >/dev/null; \
+	done; \
+	$(BIN)/txmon worker --quiet >.run/console-worker.log 2>&1 & pids+=($$!); \
+	$(BIN)/txmon console >.run/console.log 2>&1 & pids+=($$!); \
+	for _ in $$(seq 240); do \
+	  if $(BIN)/python -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)' \
+	    "http://127.0.0.1:$(CONSOLE_PORT)/health" 2>/dev/null; then break; fi; \
+	  kill -0 "$${pids[1]}" 2>/dev/null || { echo "[console] the console exited; see .run/console.log"; exit 1; }; \
+	  sleep 0.5; \
+	done; \
+	$(BIN)/python -m loadtest.send --topic "$$TXMON_INPUT_TOPIC" --events 100000000 --rate $(CONSOLE_RATE) \
+	  --scenario-every 100 --malformed-every 100000000 --seed "$$RANDOM" >.run/console-traffic.log 2>&1 & pids+=($$!); \
+	echo ""; \
+	echo "  txmon console:  http://127.0.0.1:$(CONSOLE_PORT)"; \
+	echo "  log in as demo-officer, demo-supervisor or demo-police, password: $$password"; \
+	echo "  demo traffic:   $(CONSOLE_RATE) events/s with fraud scenarios into $$TXMON_INPUT_TOPIC"; \
+	echo "  logs:           .run/console.log  .run/console-worker.log  .run/console-traffic.log"; \
+	echo "  Ctrl-C stops the worker, the console and the traffic$${started:+, and Kafka and Redis}."; \
+	echo ""; \
+	trap 'stopping=1' INT TERM; \
+	wait -n "$${pids[@]}" || true; \
+	if [[ -z "$${stopping:-}" ]]; then echo "[console] a process exited early; see the logs in .run/"; exit 1; fi
 
 schema: $(STAMP) ## regenerate the event JSON Schema
 	$(BIN)/txmon schema --out streams/schema/event.schema.json

@@ -19,6 +19,7 @@ from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
 from streams.control import ControlListener
+from streams.hold_expiry import attach_hold_expiry, worker_lifecycle
 from streams.metrics import Metrics
 from streams.monitor import Monitor
 from streams.settings import Settings
@@ -51,6 +52,7 @@ def create_worker(settings: Settings) -> Worker:
     redis = Redis.from_url(settings.redis_url.get_secret_value())
     engine = RuleEngine(load_ruleset(settings.rules_file), load_geoip(str(settings.geoip_mmdb or "") or None))
     monitor = Monitor(settings, engine, metrics, redis)
+    attach_hold_expiry(app, worker_lifecycle(settings, redis))  # expired holds are released, on every worker
     listener = ControlListener(
         settings, monitor.use_ruleset, lambda _: metrics.rules_rejected.inc(), monitor.suspicious
     )

@@ -97,6 +97,29 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     return backtest_main(args.events, args.rules or settings.rules_file, args.compare, args.suspicious)
 
 
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.console_main import run_console
+
+    return run_console(settings)
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.console_main import create_user_command
+
+    return create_user_command(settings, args.name, args.role, args.password_stdin, args.replace)
+
+
+def _add_console_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    console = sub.add_parser("console", help="serve the fraud officers' console: web UI and JSON API")
+    console.set_defaults(run=_console)
+    user = sub.add_parser("create-user", help="create a console user (the first supervisor), or reset one")
+    user.add_argument("name")
+    user.add_argument("--role", choices=("officer", "supervisor", "police"), default="supervisor")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    user.add_argument("--replace", action="store_true", help="reset the role and password of an existing user")
+    user.set_defaults(run=_create_user)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="txmon", description="Real-time transaction monitoring for banks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"), help="decision changes")
     backtest.add_argument("--suspicious", type=Path, help="CSV of the shared suspicious-account list (R7)")
     backtest.set_defaults(run=_backtest)
+    _add_console_commands(sub)
     return parser
 
 

@@ -30,6 +30,10 @@ def _new_topic(settings: Settings, name: str) -> NewTopic:
     if name in (settings.rules_topic, settings.suspicious_topic):
         # Control topics: one partition keeps updates in order; compaction keeps the latest per key.
         return NewTopic(name, 1, settings.topic_replication, topic_configs={"cleanup.policy": "compact"})
+    if name == settings.audit_topic:  # append-only trail: kept for good, not Kafka's default 7 days
+        return NewTopic(
+            name, settings.topic_partitions, settings.topic_replication, topic_configs={"retention.ms": "-1"}
+        )
     return NewTopic(name, settings.topic_partitions, settings.topic_replication)
 
 

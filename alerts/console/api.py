@@ -1,0 +1,313 @@
+"""The console's JSON API: login, the case queue and details, officer actions, police reports,
+the suspicious list, the audit trail and users. Pages and static files are in ``pages``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from alerts.audit import Actor
+from alerts.console.auth import COOKIE, SessionStore, json_error, requires, session_of
+from alerts.console.cases import STATUSES, CaseReader, QueueFilter
+from alerts.lifecycle import Conflict, HoldLifecycle, NotFound, Outcome
+from alerts.users import UserError, UserStore
+
+MAX_REASON = 1_000
+HOLD_ACTIONS = frozenset({"release", "confirm", "extend"})
+CASE_ACTIONS = HOLD_ACTIONS | {"dismiss", "escalate"}
+
+
+def reply(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=msgspec.json.encode(data), content_type="application/json")
+
+
+class BadRequest(ValueError):
+    """Answered as 400 with ``error`` as the machine-readable code."""
+
+    def __init__(self, message: str, error: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        msg = "send a JSON body (Content-Type: application/json)"
+        raise BadRequest(msg, "json_required")
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        msg = "the body is not valid JSON"
+        raise BadRequest(msg, "bad_json") from exc
+    if not isinstance(data, dict):
+        msg = "the body must be a JSON object"
+        raise BadRequest(msg, "bad_json")
+    return data
+
+
+def _field(data: dict[str, Any], name: str, error: str, max_len: int = 200) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        msg = f"{name} is required"
+        raise BadRequest(msg, error)
+    if len(value) > max_len:
+        msg = f"{name} is longer than {max_len} characters"
+        raise BadRequest(msg, error)
+    return value.strip()
+
+
+def _command(data: dict[str, Any]) -> tuple[str, str]:
+    """Every action needs a reason, and a command id that makes a repeat harmless."""
+    reason = _field(data, "reason", "reason_required", MAX_REASON)
+    command_id = _field(data, "command_id", "command_id_required", 100)
+    return reason, command_id
+
+
+def _actor(request: web.Request) -> Actor:
+    s = session_of(request)
+    return Actor(s.user, s.role)
+
+
+def _outcome(outcome: Outcome) -> web.Response:
+    return reply({"outcome": msgspec.to_builtins(outcome)})
+
+
+class ConsoleApi:
+    def __init__(
+        self,
+        redis: Redis,
+        lifecycle: HoldLifecycle,
+        users: UserStore,
+        sessions: SessionStore,
+        cases: CaseReader,
+        *,
+        secure_cookies: bool = False,
+    ) -> None:
+        self.redis = redis
+        self.lifecycle = lifecycle
+        self.users = users
+        self.sessions = sessions
+        self.cases = cases
+        self.secure_cookies = secure_cookies
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/health", self.health),
+            web.post("/api/login", self.login),
+            web.post("/api/logout", self.logout),
+            web.get("/api/me", self.me),
+            web.get("/api/version", self.version),
+            web.get("/api/queue", self.queue),
+            web.get("/api/cases/{case_id}", self.case),
+            web.post("/api/cases/{case_id}/{action}", self.act),
+            web.get("/api/suspicious", self.suspicious),
+            web.post("/api/accounts/{account_id}/suspicious", self.suspicious_add),
+            web.delete("/api/accounts/{account_id}/suspicious", self.suspicious_remove),
+            web.get("/api/police/reports", self.police_reports),
+            web.get("/api/audit", self.audit),
+            web.get("/api/users", self.list_users),
+            web.post("/api/users", self.create_user),
+            web.post("/api/users/{name}", self.update_user),
+        ]
+
+    @web.middleware
+    async def errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Command errors as JSON: bad input 400, unknown 404, not possible in this state 409."""
+        try:
+            response: web.StreamResponse = await handler(request)
+        except BadRequest as exc:
+            return json_error(400, exc.error, str(exc))
+        except (UserError, ValueError) as exc:
+            return json_error(400, "invalid", str(exc))
+        except NotFound as exc:
+            return json_error(404, "not_found", str(exc))
+        except Conflict as exc:
+            return json_error(409, "conflict", str(exc))
+        return response
+
+    # --- health and sessions
+
+    async def health(self, request: web.Request) -> web.Response:
+        try:
+            await self.redis.ping()
+            pending = await self.lifecycle.outbox.pending()
+        except (RedisError, OSError) as exc:
+            return reply({"status": "down", "error": repr(exc)}, 503)
+        return reply({"status": "ok", "outbox_pending": pending})
+
+    async def login(self, request: web.Request) -> web.Response:
+        data = await _body(request)
+        name = _field(data, "user", "user_required", 64)
+        password = data.get("password")
+        if not isinstance(password, str) or not password:
+            msg = "password is required"
+            raise BadRequest(msg, "password_required")
+        if await self.users.locked_out(name):
+            return json_error(429, "locked_out", "too many failed logins; try again in 15 minutes")
+        user = await self.users.authenticate(name, password)
+        if user is None:
+            return json_error(401, "bad_credentials", "wrong user name or password")
+        token, session = await self.sessions.create(user.name, user.role, time.time())
+        response = reply({"user": user.name, "role": user.role, "csrf": session.csrf})
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=self.sessions.ttl_s,
+            httponly=True,
+            samesite="Strict",
+            secure=self.secure_cookies,
+            path="/",
+        )
+        return response
+
+    @requires("session")
+    async def logout(self, request: web.Request) -> web.Response:
+        await self.sessions.end(request.cookies.get(COOKIE, ""))
+        response = reply({"ok": True})
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    @requires("session")
+    async def me(self, request: web.Request) -> web.Response:
+        s = session_of(request)
+        return reply(
+            {"user": s.user, "role": s.role, "csrf": s.csrf, "expires_at": s.expires_at, "permissions": s.permissions()}
+        )
+
+    @requires("session")
+    async def version(self, request: web.Request) -> web.Response:
+        return reply({"version": await self.lifecycle.version()})
+
+    # --- cases
+
+    @requires("cases")
+    async def queue(self, request: web.Request) -> web.Response:
+        q = request.query
+        status = q.get("status", "open")
+        if status not in STATUSES:
+            msg = f"status must be one of {', '.join(STATUSES)}"
+            raise BadRequest(msg, "bad_status")
+        try:
+            limit = min(max(int(q.get("limit", "200")), 1), 1_000)
+        except ValueError as exc:
+            msg = "limit must be a number"
+            raise BadRequest(msg, "bad_limit") from exc
+        f = QueueFilter(q.get("rule", ""), q.get("channel", ""), status, q.get("account", "").strip(), limit)
+        return reply({**await self.cases.queue(f), "version": await self.lifecycle.version()})
+
+    @requires("cases")
+    async def case(self, request: web.Request) -> web.Response:
+        detail = await self.cases.detail(request.match_info["case_id"])
+        if detail is None:
+            return json_error(404, "not_found", "no such case")
+        return reply(detail)
+
+    @requires("act")
+    async def act(self, request: web.Request) -> web.Response:
+        case_id, action = request.match_info["case_id"], request.match_info["action"]
+        if action not in CASE_ACTIONS:
+            return json_error(404, "not_found", f"no action {action}")
+        data = await _body(request)
+        reason, command_id = _command(data)
+        actor, lc = _actor(request), self.lifecycle
+        if action in HOLD_ACTIONS and not case_id.startswith("H-"):
+            msg = f"{action} applies to holds; {case_id} is an alert without a hold"
+            raise BadRequest(msg, "not_a_hold")
+        if action == "release":
+            return _outcome(await lc.release(case_id, actor, reason, command_id))
+        if action == "confirm":
+            return _outcome(await lc.confirm(case_id, actor, reason, command_id))
+        if action == "extend":
+            hours = data.get("hours", 24)
+            if not isinstance(hours, int) or isinstance(hours, bool):
+                msg = "hours must be a whole number"
+                raise BadRequest(msg, "bad_hours")
+            return _outcome(await lc.extend(case_id, actor, reason, command_id, hours))
+        if action == "dismiss":
+            return _outcome(await lc.dismiss(case_id, actor, reason, command_id))
+        return _outcome(await lc.escalate(case_id, actor, reason, command_id))
+
+    # --- the suspicious list
+
+    @requires("cases")
+    async def suspicious(self, request: web.Request) -> web.Response:
+        return reply({"accounts": [msgspec.to_builtins(e) for e in await self.lifecycle.suspicious()]})
+
+    @requires("act")
+    async def suspicious_add(self, request: web.Request) -> web.Response:
+        return await self._list(request, listed=True)
+
+    @requires("act")
+    async def suspicious_remove(self, request: web.Request) -> web.Response:
+        return await self._list(request, listed=False)
+
+    async def _list(self, request: web.Request, *, listed: bool) -> web.Response:
+        account = request.match_info["account_id"].strip()
+        if not account or len(account) > 64:
+            msg = "an account id has 1 to 64 characters"
+            raise BadRequest(msg, "bad_account")
+        reason, command_id = _command(await _body(request))
+        outcome = await self.lifecycle.set_suspicious(account, _actor(request), reason, command_id, listed=listed)
+        return _outcome(outcome)
+
+    # --- police, audit, users
+
+    @requires("police")
+    async def police_reports(self, request: web.Request) -> web.Response:
+        return reply({"reports": await self.cases.police_reports(request.query.get("account", "").strip())})
+
+    @requires("audit")
+    async def audit(self, request: web.Request) -> web.Response:
+        q = request.query
+        records = await self.lifecycle.audit.recent(
+            account_id=q.get("account") or None, who=q.get("who") or None, action=q.get("action") or None
+        )
+        return reply({"records": [msgspec.to_builtins(r) for r in records]})
+
+    @requires("users")
+    async def list_users(self, request: web.Request) -> web.Response:
+        return reply({"users": [u.public() for u in await self.users.all()]})
+
+    @requires("users")
+    async def create_user(self, request: web.Request) -> web.Response:
+        data = await _body(request)
+        command_id = _field(data, "command_id", "command_id_required", 100)
+        name, role = _field(data, "name", "name_required", 32), _field(data, "role", "role_required", 16)
+        password = _field(data, "password", "password_required", 200)
+        reason = str(data.get("reason") or "new console user")
+        actor = _actor(request)
+        user = await self.users.create(name, role, password, actor.user)
+        after = {"role": user.role, "active": True}
+        await self.lifecycle.commands.note(actor, "user_create", name, reason, command_id, None, after)
+        return reply({"user": user.public()}, 201)
+
+    @requires("users")
+    async def update_user(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        data = await _body(request)
+        reason, command_id = _command(data)
+        role, active, password = data.get("role"), data.get("active"), data.get("password")
+        if role is not None and not isinstance(role, str):
+            msg = "role must be a string"
+            raise BadRequest(msg, "bad_role")
+        if active is not None and not isinstance(active, bool):
+            msg = "active must be true or false"
+            raise BadRequest(msg, "bad_active")
+        if password is not None and not isinstance(password, str):
+            msg = "password must be a string"
+            raise BadRequest(msg, "bad_password")
+        actor = _actor(request)
+        if name == actor.user and (active is False or (role is not None and role != "supervisor")):
+            msg = "supervisors cannot demote or deactivate themselves"
+            raise BadRequest(msg, "self_lockout")
+        before, after = await self.users.update(name, role=role, active=active, password=password)
+        await self.sessions.end_all(name)  # the change applies now, not when old sessions expire
+        facts = [("role", before.role, after.role), ("active", before.active, after.active)]
+        was = {k: b for k, b, _ in facts} | {"password_changed": False}
+        now = {k: a for k, _, a in facts} | {"password_changed": password is not None}
+        await self.lifecycle.commands.note(actor, "user_update", name, reason, command_id, was, now)
+        return reply({"user": after.public()})

@@ -1,0 +1,258 @@
+"use strict";
+// The console core (API calls with the CSRF token, language switch, header, polling) and the queue page.
+// Pages build the DOM with TX.el, never from HTML strings: case data cannot inject markup.
+(function () {
+  const I18N = window.TX_I18N;
+  const TX = (window.TX = {
+    lang: localStorage.getItem("txmon.lang") === "en" ? "en" : "vi",
+    pages: {},
+    me: null,
+    version: null,
+
+    t(key, vars) {
+      let s = (I18N[TX.lang] || {})[key] || I18N.en[key] || key;
+      for (const [k, v] of Object.entries(vars || {})) s = s.replace("{" + k + "}", String(v));
+      return s;
+    },
+
+    el(tag, attrs, ...children) {
+      const node = document.createElement(tag);
+      for (const [k, v] of Object.entries(attrs || {})) {
+        if (v === null || v === undefined || v === false) continue;
+        if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+        else if (k === "text") node.textContent = v;
+        else node.setAttribute(k, v === true ? "" : String(v));
+      }
+      for (const c of children.flat(Infinity)) {
+        if (c === null || c === undefined || c === false) continue;
+        node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+      }
+      return node;
+    },
+
+    async api(method, path, body) {
+      const headers = { Accept: "application/json" };
+      const opts = { method, headers, credentials: "same-origin" };
+      if (body !== undefined) {
+        headers["Content-Type"] = "application/json";
+        opts.body = JSON.stringify(body);
+      }
+      if (method !== "GET" && TX.me) headers["X-CSRF-Token"] = TX.me.csrf;
+      const r = await fetch(path, opts);
+      if (r.status === 401) {
+        location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+        throw new Error("login required");
+      }
+      let data = {};
+      try { data = await r.json(); } catch (e) { data = {}; }
+      if (!r.ok) {
+        const err = new Error(data.message || r.statusText);
+        err.status = r.status;
+        err.code = data.error;
+        throw err;
+      }
+      return data;
+    },
+
+    commandId() {
+      if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+      const b = crypto.getRandomValues(new Uint8Array(16));
+      return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    },
+
+    time(iso) {
+      if (!iso) return TX.t("none");
+      const d = new Date(iso);
+      if (isNaN(d)) return String(iso);
+      return d.toLocaleString(TX.lang === "vi" ? "vi-VN" : "en-GB", { timeZone: "Asia/Ho_Chi_Minh" });
+    },
+
+    age(s) {
+      if (s < 120) return s + (TX.lang === "vi" ? " giây" : " s");
+      if (s < 7200) return Math.floor(s / 60) + (TX.lang === "vi" ? " phút" : " min");
+      if (s < 172800) return Math.floor(s / 3600) + (TX.lang === "vi" ? " giờ" : " h");
+      return Math.floor(s / 86400) + (TX.lang === "vi" ? " ngày" : " d");
+    },
+
+    vnd(n) {
+      return n === null || n === undefined ? TX.t("none") : Number(n).toLocaleString("vi-VN") + " VND";
+    },
+
+    value(v) {
+      if (v === null || v === undefined || v === "") return TX.t("none");
+      if (typeof v === "boolean") return TX.t(v ? "yes" : "no");
+      if (typeof v === "object") return JSON.stringify(v);
+      return String(v);
+    },
+
+    badge(kind, value) {
+      return TX.el("span", { class: "badge " + kind + "-" + value, text: TX.t((kind === "sev" ? "sev_" : "s_") + value) });
+    },
+
+    table(headers, rows, attrs) {
+      return TX.el("table", attrs || {},
+        TX.el("thead", {}, TX.el("tr", {}, headers.map((h) => TX.el("th", { text: h })))),
+        TX.el("tbody", {}, rows));
+    },
+
+    kv(pairs) {
+      return TX.el("dl", { class: "kv" }, pairs.map(([k, v]) => [TX.el("dt", { text: k }), TX.el("dd", {}, v)]));
+    },
+
+    message(text, kind) {
+      return TX.el("p", { class: "msg " + (kind || "info"), role: "status", text });
+    },
+
+    // Calls onChange whenever something new arrived or a case changed (no page reload).
+    watch(onChange, everyMs) {
+      setInterval(async () => {
+        try {
+          const { version } = await TX.api("GET", "/api/version");
+          if (TX.version !== null && version !== TX.version) onChange();
+          TX.version = version;
+        } catch (e) { /* next tick retries */ }
+      }, everyMs || 2000);
+    },
+
+    header() {
+      const top = document.getElementById("top");
+      top.replaceChildren();
+      const can = new Set(TX.me.permissions);
+      const links = [["cases", "/", "nav_queue"], ["police", "/police", "nav_police"],
+        ["cases", "/suspicious", "nav_suspicious"], ["audit", "/audit", "nav_audit"], ["users", "/users", "nav_users"]];
+      const page = document.body.dataset.page;
+      const nav = TX.el("nav", {}, links.filter(([p]) => can.has(p)).map(([, href, key]) =>
+        TX.el("a", { href, class: href === location.pathname ? "here" : null, text: TX.t(key) })));
+      const lang = TX.el("span", { class: "lang" }, ["vi", "en"].map((l) =>
+        TX.el("button", { type: "button", id: "lang-" + l, class: l === TX.lang ? "on" : null, text: l.toUpperCase(),
+          onclick: () => TX.setLang(l) })));
+      const who = TX.el("span", { class: "who", id: "who" }, TX.me.user + " · " + TX.t("role_" + TX.me.role));
+      const out = TX.el("button", { type: "button", id: "logout", text: TX.t("logout"), onclick: TX.logout });
+      top.append(TX.el("a", { class: "brand", href: "/", text: "txmon" }), nav, TX.el("span", { class: "grow" }),
+        who, lang, out);
+      document.title = TX.t("title") + (page ? " · " + page : "");
+      document.documentElement.lang = TX.lang;
+    },
+
+    setLang(l) {
+      TX.lang = l;
+      localStorage.setItem("txmon.lang", l);
+      TX.header();
+      const page = TX.pages[document.body.dataset.page];
+      if (page) page.render(true);
+    },
+
+    async logout() {
+      try { await TX.api("POST", "/api/logout"); } finally { location.href = "/login"; }
+    },
+
+    async start() {
+      TX.me = await TX.api("GET", "/api/me");
+      TX.header();
+      const page = TX.pages[document.body.dataset.page];
+      if (page) await page.start();
+    },
+  });
+
+  const CHANNELS = ["bank", "police"];
+
+  TX.pages.queue = {
+    data: null,
+    seen: null,
+    fresh: new Set(),
+    filters: Object.fromEntries(["rule", "channel", "status", "account"].map((k) =>
+      [k, new URLSearchParams(location.search).get(k) || (k === "status" ? "open" : "")])),
+
+    async start() {
+      this.render();
+      await this.load();
+      TX.watch(() => this.load());
+    },
+
+    async load() {
+      const q = new URLSearchParams(Object.entries(this.filters).filter(([, v]) => v));
+      try {
+        this.data = await TX.api("GET", "/api/queue?" + q);
+      } catch (e) {
+        document.getElementById("queue-status").replaceChildren(TX.message(TX.t("error") + ": " + e.message, "err"));
+        return;
+      }
+      TX.version = this.data.version;
+      const ids = this.data.cases.map((c) => c.case_id);
+      if (this.seen !== null) for (const id of ids) if (!this.seen.has(id)) this.fresh.add(id);
+      this.seen = new Set([...(this.seen || []), ...ids]);
+      this.renderTable();
+    },
+
+    select(name, options, label) {
+      return TX.el("label", {}, label, TX.el("select", {
+        id: "f-" + name, name,
+        onchange: (e) => { this.filters[name] = e.target.value; this.syncUrl(); this.load(); },
+      }, options.map(([v, text]) => TX.el("option", { value: v, selected: this.filters[name] === v, text }))));
+    },
+
+    syncUrl() {
+      const q = new URLSearchParams(Object.entries(this.filters).filter(([, v]) => v));
+      history.replaceState(null, "", "/" + (q.toString() ? "?" + q : ""));
+    },
+
+    render() {
+      const main = document.getElementById("main");
+      const rules = (this.data ? this.data.rules : []).concat(this.filters.rule ? [this.filters.rule] : []);
+      const statuses = this.data ? this.data.statuses : ["open", "all"];
+      const account = TX.el("input", { id: "f-account", type: "search", value: this.filters.account,
+        placeholder: TX.t("f_account") });
+      account.addEventListener("input", () => {
+        clearTimeout(this.typing);
+        this.typing = setTimeout(() => { this.filters.account = account.value.trim(); this.syncUrl(); this.load(); }, 300);
+      });
+      main.replaceChildren(
+        TX.el("h1", { text: TX.t("queue_title") }),
+        TX.el("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
+          this.select("rule", [["", TX.t("f_all")], ...[...new Set(rules)].map((r) => [r, r])], TX.t("f_rule")),
+          this.select("channel", [["", TX.t("f_all")], ...CHANNELS.map((c) => [c, TX.t("ch_" + c)])], TX.t("f_channel")),
+          this.select("status", statuses.map((s) => [s, TX.t("s_" + s)]), TX.t("f_status")),
+          TX.el("label", {}, TX.t("f_account"), account)),
+        TX.el("div", { id: "queue-status" }),
+        TX.el("div", { id: "queue" }));
+      if (this.data) this.renderTable();
+    },
+
+    renderTable() {
+      const d = this.data;
+      const reason = TX.lang === "vi" ? "reason_vi" : "reason_en";
+      const rows = d.cases.map((c) => TX.el("tr", {
+        class: "row-" + c.severity + (this.fresh.has(c.case_id) ? " new" : ""),
+        "data-case": c.case_id, "data-account": c.account_id, "data-status": c.status,
+        onclick: () => { location.href = "/case/" + encodeURIComponent(c.case_id); },
+      },
+      TX.el("td", {}, TX.badge("sev", c.severity)),
+      TX.el("td", {}, TX.el("a", { href: "/case/" + encodeURIComponent(c.case_id), text: c.case_id }),
+        TX.el("div", { class: "muted", text: TX.t("kind_" + c.kind) })),
+      TX.el("td", { class: "mono", text: c.account_id }),
+      TX.el("td", { text: c.rules.join(", ") }),
+      TX.el("td", {}, TX.badge("st", c.status)),
+      TX.el("td", { text: c.channels.map((x) => TX.t("ch_" + x)).join(", ") }),
+      TX.el("td", { class: "reason", text: c[reason] }),
+      TX.el("td", { class: "num", text: TX.vnd(c.amount_vnd) }),
+      TX.el("td", { class: "num", title: TX.time(c.opened_at), text: TX.age(c.age_s) }),
+      TX.el("td", { class: "num", text: c.alert_count })));
+      const freshCount = d.cases.filter((c) => this.fresh.has(c.case_id)).length;
+      document.getElementById("queue-status").replaceChildren(TX.el("p", { class: "muted" },
+        TX.t("showing", { n: d.cases.length, total: d.total }), " · ",
+        TX.t("updated", { t: new Date().toLocaleTimeString(TX.lang === "vi" ? "vi-VN" : "en-GB") }),
+        freshCount ? TX.el("strong", { class: "new-count", text: " · " + TX.t("new_cases", { n: freshCount }) }) : null));
+      const headers = ["c_severity", "c_case", "c_account", "c_rules", "c_status", "c_channels", "c_reason",
+        "c_amount", "c_age", "c_alerts"].map((k) => TX.t(k));
+      document.getElementById("queue").replaceChildren(rows.length
+        ? TX.table(headers, rows, { id: "queue-table", class: "cases" })
+        : TX.message(TX.t("queue_empty")));
+    },
+  };
+
+  window.addEventListener("DOMContentLoaded", () => {
+    TX.start().catch((e) => {
+      document.getElementById("main").replaceChildren(TX.message(TX.t("error") + ": " + e.message, "err"));
+    });
+  });
+})();
