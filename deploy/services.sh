@@ -289,7 +289,7 @@ start_kafka() {  # sets STARTED_KAFKA=1 when it started a broker
       || { tail -n 30 "$KAFKA_DIR/logs/format.log" >&2; die "kafka storage format failed"; }
     echo "$version" >"$KAFKA_DIR/formatted-by"
   else
-    formatted="$(cat "$KAFKA_DIR/formatted-by" 2>/dev/null || echo unknown)"
+    formatted="$(cat "$KAFKA_DIR/formatted-by" 2>/dev/null || echo "$version")"
     [[ "$formatted" == "$version" ]] || say "note: $KAFKA_DIR/data was formatted by Kafka $formatted, the broker is $version (a newer broker reads it; if it refuses, run 'down --purge')"
   fi
   # A fresh log per start, so what `up` shows on failure is this start's.
