@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     def med(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
 
-    result = {
+    result: dict[str, Any] = {
         name: {"events_per_s": round(med(name)), "rounds": [round(r[name]) for r in rounds]}
         for name in ("ceiling", "baseline_faust", "txmon", "engine")
     }

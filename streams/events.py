@@ -42,11 +42,11 @@ class _Event(msgspec.Struct, tag_field="type", kw_only=True, frozen=True, gc=Fal
     label: str | None = None
 
 
-class Login(_Event, tag="login"):
+class Login(_Event, tag="login", frozen=True):
     success: bool = True
 
 
-class Transfer(_Event, tag="transfer"):
+class Transfer(_Event, tag="transfer", frozen=True):
     """An outgoing transfer from ``account_id`` to ``dest_account`` at ``dest_bank``."""
 
     amount: AmountVnd
@@ -55,21 +55,21 @@ class Transfer(_Event, tag="transfer"):
     description: Annotated[str, Meta(max_length=256)] = ""
 
 
-class OtpPhoneChange(_Event, tag="otp_phone_change"):
+class OtpPhoneChange(_Event, tag="otp_phone_change", frozen=True):
     """The phone number that receives OTP codes was changed (masked numbers)."""
 
     new_phone: Text
     old_phone: Text | None = None
 
 
-class DeviceBinding(_Event, tag="device_binding"):
+class DeviceBinding(_Event, tag="device_binding", frozen=True):
     """A device was bound to the account for mobile banking."""
 
     device_id: Text
     device_name: Text | None = None
 
 
-class BiometricVerification(_Event, tag="biometric_verification"):
+class BiometricVerification(_Event, tag="biometric_verification", frozen=True):
     """A face / fingerprint match against the chip ID (CCCD) or VNeID record."""
 
     device_id: Text
@@ -77,7 +77,7 @@ class BiometricVerification(_Event, tag="biometric_verification"):
     purpose: Text | None = None
 
 
-class IdDocumentChange(_Event, tag="id_document_change"):
+class IdDocumentChange(_Event, tag="id_document_change", frozen=True):
     document_type: Text
     expires_on: str | None = None
 

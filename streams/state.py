@@ -8,6 +8,7 @@ Records have no TTL: their size is bounded per account (``rules.state``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -32,7 +33,7 @@ class AccountStateStore:
     def queue_load(self, pipe: Pipeline, accounts: Sequence[str]) -> None:
         pipe.mget([self.prefix + a for a in accounts])
 
-    def unpack(self, raws: Sequence[bytes | None]) -> list[AccountState | None]:
+    def unpack(self, raws: Sequence[Any]) -> list[AccountState | None]:
         decode = self._decoder.decode
         return [None if r is None else decode(r) for r in raws]
 
