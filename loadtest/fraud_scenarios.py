@@ -197,6 +197,26 @@ def pays_listed_mule(w: World, c: Customer) -> list[dict[str, Any]]:
     return events
 
 
+def expired_id(w: World, c: Customer) -> list[dict[str, Any]]:
+    """A customer whose chip ID expired keeps transferring online (R4)."""
+    events = onboard(w, c)
+    events.append(w.event(c, "id_document_change", document_type="cccd_chip", expires_on="2026-01-15"))
+    w.later(w.rng.uniform(600, 7200))
+    t = w.transfer(c, w.rng.randrange(500, 5_000) * 1000)
+    _add_label(t, "R4")
+    return [*events, t]
+
+
+def business_without_representative(w: World, c: Customer) -> list[dict[str, Any]]:
+    """A company's Internet-Banking transfer with no face match of its legal representative (R5)."""
+    c.organisation = True
+    events = onboard(w, c)
+    w.later(w.rng.uniform(600, 7200))
+    t = w.transfer(c, w.rng.randrange(1_000, 9_000) * 1000, channel="internet", device_id=None)
+    _add_label(t, "R5")
+    return [*events, t]
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -213,6 +233,8 @@ SCENARIOS: tuple[Scenario, ...] = tuple(
         traveller,
         crypto_purchase,
         pays_listed_mule,
+        expired_id,
+        business_without_representative,
     )
 )
 

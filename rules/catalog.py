@@ -2,9 +2,11 @@
 
 from rules import (
     amount_gate,
+    business_representative,
     crypto_counterparty,
     foreign_ip,
     new_device,
+    no_biometrics,
     otp_change,
     suspicious_payee,
     takeover_drain,
@@ -12,9 +14,11 @@ from rules import (
 
 __all__ = [
     "amount_gate",
+    "business_representative",
     "crypto_counterparty",
     "foreign_ip",
     "new_device",
+    "no_biometrics",
     "otp_change",
     "suspicious_payee",
     "takeover_drain",

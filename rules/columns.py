@@ -54,6 +54,10 @@ class EventBatch:
     events: Sequence[Any]
     # Payee account number of transfers (None for other types).
     dest: list[str | None] | None = None
+    # Organisation accounts (R5), Internet-Banking channel (R5), ID expiry as a day number (R4, -1: none).
+    organisation: Bools | None = None
+    internet: Bools | None = None
+    id_expires_day: I32 | None = None
 
     def __len__(self) -> int:
         return len(self.kind)

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from rules.columns import BIOMETRIC, LOGIN, OTP_PHONE_CHANGE, TRANSFER, EventBatch
+from rules.columns import BIOMETRIC, ID_DOCUMENT_CHANGE, LOGIN, OTP_PHONE_CHANGE, TRANSFER, EventBatch
 from rules.state import AccountState
 from rules.window import pair_keys, prior_in_group
 
@@ -127,6 +127,20 @@ class BatchContext:
         prior = prior_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1))
         stored = self._per_account([s.bio_match_ms for s in self._st])
         return np.where(prior >= 0, b.ts_ms[np.maximum(prior, 0)], stored)
+
+    @cached_property
+    def id_expires_day(self) -> Ints:
+        """Expiry day of the account's latest ID document known before the row (-1: none)."""
+        b = self.batch
+        prior = prior_in_group(b.account, b.kind == ID_DOCUMENT_CHANGE)
+        stored = self._per_account([s.id_expires_day for s in self._st])
+        column = b.id_expires_day if b.id_expires_day is not None else np.full(len(b), -1, np.int32)
+        return np.where(prior >= 0, column[np.maximum(prior, 0)].astype(np.int64), stored)
+
+    def face_match_within(self, seconds: int) -> Bools:
+        """A matched biometric on the account at most ``seconds`` before the row."""
+        since = self.batch.ts_ms - self.last_face_match_ms
+        return (self.last_face_match_ms > 0) & (since >= 0) & (since <= seconds * 1000)
 
     # --- devices ----------------------------------------------------------
     @cached_property

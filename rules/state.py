@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from rules.columns import BIOMETRIC, LOGIN, OTP_PHONE_CHANGE, TRANSFER, EventBatch
+from rules.columns import BIOMETRIC, ID_DOCUMENT_CHANGE, LOGIN, OTP_PHONE_CHANGE, TRANSFER, EventBatch
 from rules.window import last_in_group, pair_keys
 
 MAX_DEVICES = 8
@@ -39,6 +39,8 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     day: int = -1
     day_total: int = 0
     bio_match_ms: int = 0
+    # R4: expiry (day number) of the latest ID document on record, -1 when none is known.
+    id_expires_day: int = -1
     # Devices whose latest biometric result since the last transfer is a match (R3 needs order, not clocks).
     bio_since_transfer: list[str] = msgspec.field(default_factory=list)
 
@@ -80,6 +82,9 @@ def advance(
         new[a].new_device_login_ms = int(ts[row])
     for a, row in _pairs(last_in_group(acct, kind == TRANSFER)):
         new[a].day, new[a].day_total = int(day[row]), int(day_total[row])
+    if batch.id_expires_day is not None:
+        for a, row in _pairs(last_in_group(acct, kind == ID_DOCUMENT_CHANGE)):
+            new[a].id_expires_day = int(batch.id_expires_day[row])
     last_transfer = _pairs(last_in_group(acct, (kind == TRANSFER) & has_dev))
     for a, row in last_transfer:
         new[a].last_transfer_device = devices[dev[row]]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import msgspec
 import numpy as np
 
 from rules.columns import KIND_CODE, EventBatch, factorize
-from streams.events import BiometricVerification, Event, Transfer, decode_event
+from streams.events import BiometricVerification, Event, IdDocumentChange, Transfer, decode_event
 
 _KIND_OF = {cls: KIND_CODE[cls.__struct_config__.tag] for cls in Event.__args__}  # type: ignore[attr-defined]
 
@@ -85,4 +86,22 @@ def to_columns(events: Sequence[Event]) -> EventBatch:
         event_id=[e.event_id for e in events],
         events=events,
         dest=[e.dest_account if type(e) is Transfer else None for e in events],
+        organisation=np.fromiter((e.account_type == "organisation" for e in events), np.bool_, n),
+        internet=np.fromiter((e.channel == "internet" for e in events), np.bool_, n),
+        id_expires_day=np.fromiter(
+            (_day_number(e.expires_on) if type(e) is IdDocumentChange else -1 for e in events), np.int32, n
+        ),
     )
+
+
+def _day_number(iso_date: str | None) -> int:
+    """Days since 1970-01-01 of a YYYY-MM-DD date; -1 when absent or not a real date."""
+    if not iso_date:
+        return -1
+    try:
+        return (date.fromisoformat(iso_date) - _EPOCH).days
+    except ValueError:
+        return -1
+
+
+_EPOCH = date(1970, 1, 1)

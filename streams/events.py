@@ -79,7 +79,8 @@ class BiometricVerification(_Event, tag="biometric_verification", frozen=True):
 
 class IdDocumentChange(_Event, tag="id_document_change", frozen=True):
     document_type: Text
-    expires_on: str | None = None
+    # The new document's expiry date (YYYY-MM-DD); R4 holds e-transactions after it.
+    expires_on: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
 
 
 Event = Login | Transfer | OtpPhoneChange | DeviceBinding | BiometricVerification | IdDocumentChange

@@ -17,7 +17,8 @@ from rules.state import AccountState
 from streams.codec import to_columns
 from streams.events import decode_event
 
-T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 09:00 in Hanoi
+MIDNIGHT_HANOI = 15 * 3600  # seconds after T0: 2026-11-29 00:00 +07:00
 
 
 class FakeGeo:
