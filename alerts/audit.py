@@ -89,6 +89,9 @@ def new_seq() -> str:
     return f"{time.time_ns():020d}-{next(_counter) % 1_000_000:06d}"
 
 
+CLAIM_MS = 30_000
+
+
 class Outbox:
     """Without a publisher it only stages: whoever flushes next (console, worker) publishes."""
 
@@ -113,8 +116,18 @@ class Outbox:
             msg = "this outbox only stages messages; a console or worker publishes them"
             raise RuntimeError(msg)
         for m in sorted(messages, key=lambda m: m.seq):
-            await self.publisher.publish(m.topic, m.key, m.value)
-            await self.redis.hdel(self.key, m.seq)
+            # The console, every worker and the command itself may deliver the same message at
+            # once: a short claim makes one of them publish it; a crashed claimant's lapses.
+            claim = f"{self.key}:claim:{m.seq}"
+            if not await self.redis.set(claim, b"1", nx=True, px=CLAIM_MS):
+                continue
+            try:
+                if not await self.redis.hexists(self.key, m.seq):
+                    continue  # delivered by someone else in the meantime
+                await self.publisher.publish(m.topic, m.key, m.value)
+                await self.redis.hdel(self.key, m.seq)
+            finally:
+                await self.redis.delete(claim)
 
     async def flush(self) -> int:
         """Publish whatever an earlier crash or Kafka outage left behind; returns how many."""
