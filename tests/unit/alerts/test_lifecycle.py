@@ -385,24 +385,3 @@ async def test_version_changes_with_new_alerts_and_with_commands(
     v1 = await lifecycle.version()
     await lifecycle.release(held.hold_id, LAN, "fp", "c1")
     assert len({v0, v1, await lifecycle.version()}) == 3
-
-
-async def test_concurrent_outbox_deliveries_publish_each_message_once(redis: Any) -> None:
-    import asyncio
-
-    from alerts.audit import Outbox
-
-    class SlowKafka(MemoryKafka):
-        async def publish(self, topic: str, key: str, value: bytes) -> None:
-            await asyncio.sleep(0.01)  # both deliverers are in flight at once
-            await super().publish(topic, key, value)
-
-    kafka = SlowKafka()
-    console, worker = Outbox(redis, kafka), Outbox(redis, kafka)
-    messages = [console.message("t.audit", "A", orjson.dumps({"n": i})) for i in range(5)]
-    pipe = redis.pipeline(transaction=True)
-    console.stage(pipe, messages)
-    await pipe.execute()
-    await asyncio.gather(console.deliver(messages), worker.flush(), worker.flush())
-    assert sorted(v["n"] for _, _, v in kafka.sent) == [0, 1, 2, 3, 4]
-    assert await console.pending() == 0
