@@ -61,6 +61,34 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         subprocess.run(["bash", str(script), "down", "--purge"], env=env, capture_output=True, timeout=120)
 
 
+def start_healthy(args: list[str], env: dict[str, str], log_path: Path, health_url: str, timeout: float) -> Any:
+    """Start `txmon ARGS` in its own session and wait until ``health_url`` answers 200; fail the test if not."""
+    with log_path.open("ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "streams.cli", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"txmon {args[0]} exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}"
+            )
+        try:
+            with urllib.request.urlopen(health_url, timeout=2) as r:  # noqa: S310
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    proc.wait(10)
+    pytest.fail(f"txmon {args[0]} not healthy after {timeout} s:\n{log_path.read_text(errors='replace')[-4000:]}")
+
+
 @dataclass
 class Worker:
     """A real `txmon worker` process with its own topics, consumer group and Redis prefix."""
@@ -73,27 +101,8 @@ class Worker:
     topics: dict[str, str] = field(default_factory=dict)
 
     def start(self, timeout: float = 90.0) -> None:
-        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "streams.cli", "worker", "--quiet"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=2) as r:  # noqa: S310
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        pytest.fail(f"worker not healthy after {timeout} s:\n{self.log_tail()}")
+        url = f"http://127.0.0.1:{self.web_port}/health"
+        self.proc = start_healthy(["worker", "--quiet"], self.env, self.log_path, url, timeout)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -16,8 +16,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.integration.conftest import ROOT, TopicReader, Worker, free_port, send
+from tests.integration.conftest import ROOT, TopicReader, Worker, free_port, send, start_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -60,26 +58,7 @@ class ConsoleProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "streams.cli", "console"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"console exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:  # noqa: S310
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        pytest.fail(f"console not healthy after {timeout} s:\n{self.log_tail()}")
+        self.proc = start_healthy(["console"], self.env, self.log_path, f"{self.url}/health", timeout)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
