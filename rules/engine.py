@@ -53,9 +53,11 @@ class RuleEngine:
         hits: list[RuleHit] = []
         errors: dict[str, str] = {}
         for rule in self.ruleset.rules:
-            rule_id = rule.definition.id
+            rule_id, evaluate = rule.definition.id, rule.definition.evaluate
+            if evaluate is None:
+                continue
             try:
-                result = rule.definition.evaluate(ctx, rule.params)
+                result = evaluate(ctx, rule.params)
                 rows = np.flatnonzero(result.hit)
                 escalated = result.escalated
                 for row in rows.tolist():

@@ -36,7 +36,9 @@ class RuleDef:
     id: str
     name: str
     params: type[msgspec.Struct]
-    evaluate: Evaluator
+    # None: the rule is not judged on event batches but applied to a control input
+    # (R13: police freeze requests); its configuration still lives in the rules file.
+    evaluate: Evaluator | None
     source: str
 
 
