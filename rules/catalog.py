@@ -5,11 +5,16 @@ from rules import (
     business_representative,
     crypto_counterparty,
     foreign_ip,
+    foreign_ip_cluster,
+    mule_pass_through,
     new_device,
     no_biometrics,
     otp_change,
+    police_freeze,
     suspicious_payee,
+    tainted_inbound,
     takeover_drain,
+    unusual_transfer,
 )
 
 __all__ = [
@@ -17,9 +22,14 @@ __all__ = [
     "business_representative",
     "crypto_counterparty",
     "foreign_ip",
+    "foreign_ip_cluster",
+    "mule_pass_through",
     "new_device",
     "no_biometrics",
     "otp_change",
+    "police_freeze",
     "suspicious_payee",
+    "tainted_inbound",
     "takeover_drain",
+    "unusual_transfer",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 # Event type codes, in the order of streams.events.EVENT_TYPES.
-LOGIN, TRANSFER, OTP_PHONE_CHANGE, DEVICE_BINDING, BIOMETRIC, ID_DOCUMENT_CHANGE = range(6)
+LOGIN, TRANSFER, OTP_PHONE_CHANGE, DEVICE_BINDING, BIOMETRIC, ID_DOCUMENT_CHANGE, INCOMING_TRANSFER = range(7)
 KIND_NAMES = (
     "login",
     "transfer",
@@ -23,6 +23,7 @@ KIND_NAMES = (
     "device_binding",
     "biometric_verification",
     "id_document_change",
+    "incoming_transfer",
 )
 KIND_CODE = {name: code for code, name in enumerate(KIND_NAMES)}
 
@@ -52,7 +53,8 @@ class EventBatch:
     bio: I8
     event_id: list[str]
     events: Sequence[Any]
-    # Payee account number of transfers (None for other types).
+    # Counterparty account number: the payee of a transfer, the payer of an incoming
+    # transfer (None for other types). ``amount`` is the amount of either (0 otherwise).
     dest: list[str | None] | None = None
     # Organisation accounts (R5), Internet-Banking channel (R5), ID expiry as a day number (R4, -1: none).
     organisation: Bools | None = None
@@ -61,6 +63,34 @@ class EventBatch:
 
     def __len__(self) -> int:
         return len(self.kind)
+
+    def take(self, keep: Bools) -> EventBatch:
+        """The rows where ``keep`` is set; account and device codes stay the same."""
+        rows = np.flatnonzero(keep).tolist()
+
+        def pick(values: Sequence[Any] | None) -> list[Any] | None:
+            return None if values is None else [values[r] for r in rows]
+
+        def cut(column: Any) -> Any:
+            return None if column is None else column[keep]
+
+        return EventBatch(
+            kind=self.kind[keep],
+            ts_ms=self.ts_ms[keep],
+            account=self.account[keep],
+            accounts=self.accounts,
+            device=self.device[keep],
+            devices=self.devices,
+            ip=[self.ip[r] for r in rows],
+            amount=self.amount[keep],
+            bio=self.bio[keep],
+            event_id=[self.event_id[r] for r in rows],
+            events=[self.events[r] for r in rows],
+            dest=pick(self.dest),
+            organisation=cut(self.organisation),
+            internet=cut(self.internet),
+            id_expires_day=cut(self.id_expires_day),
+        )
 
 
 def factorize(values: Sequence[str | None]) -> tuple[I32, list[str]]:

@@ -25,7 +25,7 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     b = ctx.batch
     dest = b.dest or [None] * len(b)
     listed = params.accounts
-    hit = np.fromiter((d is not None and d in listed for d in dest), np.bool_, len(dest))
+    hit = ctx.is_transfer & np.fromiter((d is not None and d in listed for d in dest), np.bool_, len(dest))
 
     def explain(row: int) -> tuple[str, str, dict[str, Any]]:
         amount = int(b.amount[row])

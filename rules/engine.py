@@ -7,14 +7,15 @@ Pure: no Kafka, no Redis, no clock. ``streams`` calls it for every batch and
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from rules.columns import EventBatch
+from rules.columns import INCOMING_TRANSFER, TRANSFER, EventBatch
 from rules.config import Ruleset
 from rules.features import BatchContext
 from rules.model import RuleHit
@@ -29,9 +30,15 @@ class CountryLookup(Protocol):
 
 @dataclass(slots=True)
 class Evaluation:
+    # The rows judged: the input batch less money events the accounts' states had
+    # already applied (resends from an earlier batch); ``RuleHit.row`` indexes it.
+    batch: EventBatch
     hits: list[RuleHit]
     states: list[AccountState]
     countries: npt.NDArray[np.str_]
+    # Foreign IP -> account -> latest time seen in this batch, for the shared R6b store.
+    ip_updates: dict[str, dict[str, int]] = field(default_factory=dict)
+    replayed: int = 0
     # rule id -> error text, for rules that failed on this batch (others still ran)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -41,15 +48,37 @@ class RuleEngine:
         self.ruleset = ruleset
         self.geo = geo
 
+    def foreign_ips(self, batch: EventBatch) -> tuple[npt.NDArray[np.str_], list[str]]:
+        """Countries of the batch's IPs, and its distinct foreign IPs (what R6b looks up)."""
+        countries = self.geo.countries(batch.ip)
+        known = countries != ""
+        foreign = known & ~np.isin(countries, list(self.ruleset.home_countries))
+        return countries, list(dict.fromkeys(batch.ip[r] or "" for r in np.flatnonzero(foreign).tolist()))
+
     def evaluate(
         self,
         batch: EventBatch,
         states: Sequence[AccountState | None],
-        payee_listed: npt.NDArray[np.bool_] | None = None,
+        counterparty_listed: npt.NDArray[np.bool_] | None = None,
+        *,
+        ip_accounts: Mapping[str, Mapping[str, int]] | None = None,
+        countries: npt.NDArray[np.str_] | None = None,
     ) -> Evaluation:
-        """``payee_listed``: per row, the payee is on the shared suspicious list (R7)."""
-        countries = self.geo.countries(batch.ip)
-        ctx = BatchContext(batch, states, countries, self.ruleset.home_countries, payee_listed)
+        """Judge ``batch`` against ``states`` (one per account code, None: unknown account).
+
+        Looked up by the caller: ``counterparty_listed`` (per row, the counterparty is on the
+        shared suspicious list: R7, R9), ``ip_accounts`` (foreign IP -> account -> last
+        seen, across workers: R6b) and optionally ``countries`` (from ``foreign_ips``).
+        """
+        if countries is None:
+            countries = self.geo.countries(batch.ip)
+        money_ids = _money_ids(batch)
+        replayed = _already_applied(batch, states, money_ids)
+        if replayed.any():
+            keep = ~replayed
+            batch, money_ids, countries = batch.take(keep), money_ids[keep], countries[keep]
+            counterparty_listed = None if counterparty_listed is None else counterparty_listed[keep]
+        ctx = BatchContext(batch, states, countries, self.ruleset.home_countries, counterparty_listed, ip_accounts)
         hits: list[RuleHit] = []
         errors: dict[str, str] = {}
         for rule in self.ruleset.rules:
@@ -87,5 +116,44 @@ class RuleEngine:
             except Exception as exc:  # a broken rule must not stop the others
                 log.exception("rule %s failed on a batch of %d", rule_id, len(batch))
                 errors[rule_id] = f"{type(exc).__name__}: {exc}"
-        new_states = advance(batch, states, countries, ctx.new_device_login, ctx.local_day, ctx.day_total)
-        return Evaluation(hits=hits, states=new_states, countries=countries, errors=errors)
+        ip_updates = ctx.ip_updates
+        new_states = advance(
+            batch, states, countries, ctx.new_device_login, ctx.local_day, ctx.day_total, ctx.tainted_in, money_ids
+        )
+        return Evaluation(
+            batch=batch,
+            hits=hits,
+            states=new_states,
+            countries=countries,
+            ip_updates=ip_updates,
+            replayed=int(replayed.sum()),
+            errors=errors,
+        )
+
+
+def id_hash(event_id: str) -> int:
+    """A stable 63-bit hash of an event id (Python's ``hash`` differs between processes)."""
+    raw = event_id.encode()
+    return (zlib.crc32(raw) << 31) ^ zlib.adler32(raw) or 1
+
+
+def _money_ids(batch: EventBatch) -> npt.NDArray[np.int64]:
+    money = (batch.kind == TRANSFER) | (batch.kind == INCOMING_TRANSFER)
+    ids = np.zeros(len(batch), np.int64)
+    rows = np.flatnonzero(money).tolist()
+    ids[rows] = [id_hash(batch.event_id[r]) for r in rows]
+    return ids
+
+
+def _already_applied(
+    batch: EventBatch, states: Sequence[AccountState | None], money_ids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Money events an account's state already counted: a resend from an earlier batch
+    must not add to the day's total, the usual amount or the inflow a second time."""
+    out = np.zeros(len(batch), np.bool_)
+    applied = {(a, h) for a, s in enumerate(states) if s is not None for h in s.applied}
+    if applied:
+        rows = np.flatnonzero(money_ids)
+        pairs = zip(batch.account[rows].tolist(), money_ids[rows].tolist(), strict=True)
+        out[rows] = np.fromiter(((a, h) in applied for a, h in pairs), np.bool_, len(rows))
+    return out

@@ -12,11 +12,32 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from rules.columns import BIOMETRIC, ID_DOCUMENT_CHANGE, LOGIN, OTP_PHONE_CHANGE, TRANSFER, EventBatch
+from rules.columns import (
+    BIOMETRIC,
+    ID_DOCUMENT_CHANGE,
+    INCOMING_TRANSFER,
+    LOGIN,
+    OTP_PHONE_CHANGE,
+    TRANSFER,
+    EventBatch,
+)
 from rules.window import last_in_group, pair_keys
 
 MAX_DEVICES = 8
 MAX_COUNTRIES = 8
+HOUR_MS = 3_600_000
+# R8: payers remembered per account, and for how long; money in/out kept in hourly buckets.
+MAX_PAYERS = 32
+PAYER_RETENTION_MS = 72 * HOUR_MS
+FLOW_RETENTION_H = 72
+# R9: incoming transfers from listed accounts remembered per account, and for how long.
+MAX_TAINTED = 16
+TAINTED_RETENTION_MS = 90 * 24 * HOUR_MS
+# R6b: accounts kept per foreign IP (shared across workers, in Redis), and for how long.
+MAX_IP_ACCOUNTS = 64
+IP_RETENTION_MS = 7 * 24 * HOUR_MS
+# Money events (transfers in and out) whose id hashes are kept, so a resend is not counted twice.
+MAX_APPLIED = 8
 
 
 # gc=False: only strings, ints, and lists/dicts of them; no cycles for the collector to find.
@@ -43,6 +64,29 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     id_expires_day: int = -1
     # Devices whose latest biometric result since the last transfer is a match (R3 needs order, not clocks).
     bio_since_transfer: list[str] = msgspec.field(default_factory=list)
+    # R10: how many transfers the account made and their total (its usual amount is the mean).
+    transfer_count: int = 0
+    transfer_sum: int = 0
+    # R8: payers of incoming transfers -> time of their latest one (newest MAX_PAYERS kept),
+    # and money in / out per hour for the last FLOW_RETENTION_H hours: [[hour, in, out], ...].
+    payers: dict[str, int] = msgspec.field(default_factory=dict)
+    flow: list[list[int]] = msgspec.field(default_factory=list)
+    # R9: times of incoming transfers from listed accounts (newest MAX_TAINTED kept).
+    tainted_ms: list[int] = msgspec.field(default_factory=list)
+    # Id hashes of the latest money events applied here: a resend in a later batch is skipped.
+    applied: list[int] = msgspec.field(default_factory=list)
+
+
+def merge_ip_accounts(store: dict[str, dict[str, int]], updates: dict[str, dict[str, int]]) -> None:
+    """Apply a batch's R6b updates to an in-memory IP store as Redis keeps it (back-tests):
+    latest time per account, at most MAX_IP_ACCOUNTS newest within IP_RETENTION_MS."""
+    for ip, seen in updates.items():
+        accounts = store.setdefault(ip, {})
+        for account, t in seen.items():
+            accounts[account] = max(accounts.get(account, 0), t)
+        newest = max(accounts.values())
+        kept = sorted(((t, a) for a, t in accounts.items() if t > newest - IP_RETENTION_MS), reverse=True)
+        store[ip] = {a: t for t, a in kept[:MAX_IP_ACCOUNTS]}
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -59,8 +103,13 @@ def advance(
     new_device_login: np.ndarray,
     day: np.ndarray,
     day_total: np.ndarray,
+    tainted_in: np.ndarray,
+    money_ids: np.ndarray,
 ) -> list[AccountState]:
     """State of every account in ``batch`` after all its rows (index = account code).
+
+    ``tainted_in`` marks incoming transfers from listed accounts (R9); ``money_ids``
+    holds the id hash of every transfer in or out (0 for other rows).
 
     The given states are this batch's own copies (decoded from the store for it),
     so they are updated in place rather than copied.
@@ -122,7 +171,80 @@ def advance(
         seen, name = new[a].countries, names[c]
         if not seen or seen[-1] != name:
             _remember(seen, name, MAX_COUNTRIES)
+    _advance_money(batch, new, tainted_in, money_ids)
     return new
+
+
+def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.ndarray, money_ids: np.ndarray) -> None:
+    """Totals, payers, hourly flow, tainted inflow and applied ids (R8, R9, R10)."""
+    acct, kind, ts, amount = batch.account, batch.kind, batch.ts_ms, batch.amount
+    out, inc = kind == TRANSFER, kind == INCOMING_TRANSFER
+    money = out | inc
+    if not money.any():
+        return
+    n = len(new)
+    counts = np.bincount(acct[out], minlength=n)
+    sums = np.zeros(n, np.int64)
+    np.add.at(sums, acct[out], amount[out])
+    for a in np.flatnonzero(counts).tolist():
+        new[a].transfer_count += int(counts[a])
+        new[a].transfer_sum += int(sums[a])
+
+    payer_codes = np.full(len(batch), -1, np.int64)
+    if inc.any():
+        names = np.asarray(batch.dest, dtype=object)
+        uniq, inverse = np.unique(names[inc].astype(str), return_inverse=True)
+        payer_codes[inc] = inverse.reshape(-1)
+        width = len(uniq) + 1
+        keys, rows = last_in_group(acct.astype(np.int64) * width + payer_codes + 1, inc)
+        for key, row in zip(keys.tolist(), rows.tolist(), strict=True):
+            s, payer = new[key // width], str(uniq[key % width - 1])
+            s.payers[payer] = max(s.payers.get(payer, 0), int(ts[row]))
+        for a in np.unique(acct[inc]).tolist():
+            s = new[a]
+            if s.payers:
+                newest = max(s.payers.values())
+                kept = sorted(((t, p) for p, t in s.payers.items() if t > newest - PAYER_RETENTION_MS), reverse=True)
+                s.payers = {p: t for t, p in kept[:MAX_PAYERS]}
+
+    hour = ts // HOUR_MS
+    rows = np.flatnonzero(money)
+    keys = pair_keys(acct[rows], hour[rows] - int(hour[rows].min()))
+    uniq_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    money_in = np.zeros(len(uniq_keys), np.int64)
+    money_out = np.zeros(len(uniq_keys), np.int64)
+    np.add.at(money_in, inverse, np.where(inc[rows], amount[rows], 0))
+    np.add.at(money_out, inverse, np.where(out[rows], amount[rows], 0))
+    touched: set[int] = set()
+    for i, r in enumerate(rows[first].tolist()):
+        a, h = int(acct[r]), int(hour[r])
+        _add_flow(new[a].flow, h, int(money_in[i]), int(money_out[i]))
+        touched.add(a)
+    for a in touched:
+        flow = new[a].flow
+        newest = max(b[0] for b in flow)
+        flow[:] = sorted(b for b in flow if b[0] > newest - FLOW_RETENTION_H)
+
+    for a, t in zip(acct[tainted_in].tolist(), ts[tainted_in].tolist(), strict=True):
+        times = new[a].tainted_ms
+        times.append(int(t))
+        newest = max(times)
+        times[:] = [x for x in times if x > newest - TAINTED_RETENTION_MS][-MAX_TAINTED:]
+
+    for a, h in zip(acct[money].tolist(), money_ids[money].tolist(), strict=True):
+        applied = new[a].applied
+        applied.append(int(h))
+        del applied[:-MAX_APPLIED]
+
+
+def _add_flow(flow: list[list[int]], hour: int, money_in: int, money_out: int) -> None:
+    for bucket in flow:
+        if bucket[0] == hour:
+            bucket[1] += money_in
+            bucket[2] += money_out
+            return
+    flow.append([hour, money_in, money_out])
 
 
 def _pairs(found: tuple[np.ndarray, np.ndarray]) -> list[tuple[int, int]]:

@@ -24,7 +24,7 @@ class Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     b = ctx.batch
-    hit = ctx.is_transfer & ctx.payee_listed & (b.amount >= params.min_amount_vnd)
+    hit = ctx.is_transfer & ctx.counterparty_listed & (b.amount >= params.min_amount_vnd)
     dest = b.dest or [None] * len(b)
 
     def explain(row: int) -> tuple[str, str, dict[str, Any]]:

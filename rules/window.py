@@ -53,3 +53,56 @@ def last_in_group(keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_]) ->
 def pair_keys(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer]) -> Ints:
     """One int64 key per (a, b) pair; ``b`` may be -1."""
     return a.astype(np.int64) * (int(b.max(initial=0)) + 2) + (b.astype(np.int64) + 1)
+
+
+def window_sum(keys: npt.NDArray[np.integer], ts: Ints, values: Ints, window: int) -> Ints:
+    """Per row: the sum of ``values`` over the rows of its key up to and including it that
+    lie within ``window`` of it (time ``> t - window``), rows taken in arrival order.
+
+    A group's clock is the latest time seen so far (it never runs backwards), so a
+    late row counts at the group's current time and the window stays one slice.
+
+    >>> window_sum(np.array([1, 1, 2, 1]), np.array([0, 5, 6, 12]), np.array([1, 1, 1, 1]), 10).tolist()
+    [1, 2, 1, 2]
+    """
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    start = np.empty(n, np.bool_)
+    start[0] = True
+    start[1:] = k[1:] != k[:-1]
+    rank = np.cumsum(start) - 1
+    t = ts[order].astype(np.int64) - int(ts.min())
+    span = int(t.max()) + window + 1
+    clock = np.maximum.accumulate(rank * span + t)  # monotone: groups do not overlap
+    pos = np.arange(n)
+    group_start = np.maximum.accumulate(np.where(start, pos, 0))
+    first = np.maximum(np.searchsorted(clock, clock - window, side="right"), group_start)
+    running = np.cumsum(values[order].astype(np.int64))
+    before = np.where(first > 0, running[np.maximum(first - 1, 0)], 0)
+    out = np.empty(n, np.int64)
+    out[order] = running - before
+    return out
+
+
+def cumsum_in_group(keys: npt.NDArray[np.integer], values: Ints) -> Ints:
+    """Per row: the sum of ``values`` over the rows of its key up to and including it.
+
+    >>> cumsum_in_group(np.array([1, 2, 1]), np.array([5, 7, 1])).tolist()
+    [5, 7, 6]
+    """
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    start = np.empty(n, np.bool_)
+    start[0] = True
+    start[1:] = k[1:] != k[:-1]
+    running = np.cumsum(values[order].astype(np.int64))
+    group_start = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    out = np.empty(n, np.int64)
+    out[order] = running - np.where(group_start > 0, running[np.maximum(group_start - 1, 0)], 0)
+    return out

@@ -25,7 +25,7 @@ from rules.config import Ruleset, load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
 from rules.model import Action
-from rules.state import AccountState
+from rules.state import AccountState, merge_ip_accounts
 from streams.codec import decode_records
 from streams.lists import updates_from_csv
 
@@ -84,6 +84,7 @@ def run(
 ) -> Report:
     engine = RuleEngine(ruleset, load_geoip())
     states: dict[str, AccountState] = {}
+    ip_accounts: dict[str, dict[str, int]] = {}  # R6b's shared store, kept in memory
     report = Report()
     total = path.stat().st_size
     done_bytes = 0
@@ -92,8 +93,13 @@ def run(
         decoded = decode_records(lines, [None] * len(lines))
         batch = decoded.batch
         listed = np.fromiter((d in suspicious for d in batch.dest or ()), np.bool_, len(batch))
-        result = engine.evaluate(batch, [states.get(a) for a in batch.accounts], listed)
+        countries, ips = engine.foreign_ips(batch)
+        seen = {ip: ip_accounts[ip] for ip in ips if ip in ip_accounts}
+        result = engine.evaluate(
+            batch, [states.get(a) for a in batch.accounts], listed, ip_accounts=seen, countries=countries
+        )
         states.update(zip(batch.accounts, result.states, strict=True))
+        merge_ip_accounts(ip_accounts, result.ip_updates)
         report.events += len(lines)
         report.dead_letters += len(decoded.dead)
         fired: set[tuple[int, str]] = set()
@@ -104,7 +110,7 @@ def run(
             fired.add((hit.row, hit.rule_id))
             if keep_decisions:
                 report.decisions[(hit.event_id, hit.rule_id)] = str(hit.action)
-        for row, event in enumerate(batch.events):
+        for row, event in enumerate(result.batch.events):  # resends already counted are left out
             if event.label:
                 for rule in event.label.split(","):
                     score = report.score(rule)

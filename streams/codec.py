@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 
 from rules.columns import KIND_CODE, EventBatch, factorize
-from streams.events import BiometricVerification, Event, IdDocumentChange, Transfer, decode_event
+from streams.events import BiometricVerification, Event, IdDocumentChange, IncomingTransfer, Transfer, decode_event
 
 _KIND_OF = {cls: KIND_CODE[cls.__struct_config__.tag] for cls in Event.__args__}  # type: ignore[attr-defined]
 
@@ -79,19 +79,31 @@ def to_columns(events: Sequence[Event]) -> EventBatch:
         device=device,
         devices=devices,
         ip=[e.ip for e in events],
-        amount=np.fromiter((e.amount if type(e) is Transfer else 0 for e in events), np.int64, n),
+        amount=np.fromiter((e.amount if type(e) in _MONEY else 0 for e in events), np.int64, n),  # type: ignore[union-attr]
         bio=np.fromiter(
             ((e.result == "matched") if type(e) is BiometricVerification else -1 for e in events), np.int8, n
         ),
         event_id=[e.event_id for e in events],
         events=events,
-        dest=[e.dest_account if type(e) is Transfer else None for e in events],
+        dest=[_counterparty(e) for e in events],
         organisation=np.fromiter((e.account_type == "organisation" for e in events), np.bool_, n),
         internet=np.fromiter((e.channel == "internet" for e in events), np.bool_, n),
         id_expires_day=np.fromiter(
             (_day_number(e.expires_on) if type(e) is IdDocumentChange else -1 for e in events), np.int32, n
         ),
     )
+
+
+_MONEY = (Transfer, IncomingTransfer)
+
+
+def _counterparty(e: Event) -> str | None:
+    t = type(e)
+    if t is Transfer:
+        return e.dest_account  # type: ignore[union-attr]
+    if t is IncomingTransfer:
+        return e.src_account  # type: ignore[union-attr]
+    return None
 
 
 def _day_number(iso_date: str | None) -> int:

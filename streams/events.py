@@ -83,7 +83,23 @@ class IdDocumentChange(_Event, tag="id_document_change", frozen=True):
     expires_on: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
 
 
-Event = Login | Transfer | OtpPhoneChange | DeviceBinding | BiometricVerification | IdDocumentChange
+class IncomingTransfer(_Event, tag="incoming_transfer", frozen=True):
+    """Money credited to ``account_id`` from ``src_account`` at ``src_bank``.
+
+    Core banking posts a transfer between two customers of the bank as a
+    ``transfer`` of the payer and an ``incoming_transfer`` of the payee, and an
+    interbank credit (NAPAS) as an ``incoming_transfer`` only. Keyed, like every
+    event, by the account it happens to (here: the payee), so the inflow rules
+    (R8 mule pass-through, R9 tainted inbound) keep their state per account.
+    """
+
+    amount: AmountVnd
+    src_account: AccountId
+    src_bank: Text
+    description: Annotated[str, Meta(max_length=256)] = ""
+
+
+Event = Login | Transfer | OtpPhoneChange | DeviceBinding | BiometricVerification | IdDocumentChange | IncomingTransfer
 EVENT_TYPES: tuple[str, ...] = (
     "login",
     "transfer",
@@ -91,6 +107,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "device_binding",
     "biometric_verification",
     "id_document_change",
+    "incoming_transfer",
 )
 
 _decoder = msgspec.json.Decoder(Event)

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from rules.columns import KIND_NAMES
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+FREEZE_OUTCOMES = ("applied", "duplicate", "rejected", "not_applied")
 STAGES = ("fetch", "decode", "state_load", "evaluate", "dedupe", "produce", "state_save", "commit")
 
 
@@ -54,7 +55,9 @@ class Metrics:
         self.holds = Counter("txmon_holds", "Temporary holds placed", registry=r)
         self.duplicates = Counter("txmon_duplicate_alerts_suppressed", "Alerts already emitted before", registry=r)
         self.duplicate_events = Counter(
-            "txmon_duplicate_events", "Records repeating an event_id already in their batch", registry=r
+            "txmon_duplicate_events",
+            "Resent events skipped: an event_id already in the batch, or a money event the account already counted",
+            registry=r,
         )
         self.batches = Counter("txmon_batches", "Batches processed", registry=r)
         self.batch_size = Histogram(
@@ -86,10 +89,21 @@ class Metrics:
         self.ruleset = Gauge("txmon_ruleset_info", "Active rules version", ["version"], registry=r)
         self.rules_reloads = Counter("txmon_rules_reloads", "Rules versions applied from the rules topic", registry=r)
         self.rules_rejected = Counter("txmon_rules_rejected", "Invalid rules versions ignored", registry=r)
+        self.freeze_requests_received = Counter(
+            "txmon_freeze_requests_received", "Police freeze requests read (R13), valid or not", registry=r
+        )
+        self.freeze_requests = Counter(
+            "txmon_freeze_requests",
+            "Police freeze requests by outcome: applied, duplicate, rejected (dead letter), not_applied (R13 off)",
+            ["outcome"],
+            registry=r,
+        )
         for name in KIND_NAMES:
             self.events.labels(name)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
+        for outcome in FREEZE_OUTCOMES:
+            self.freeze_requests.labels(outcome)
 
     def count_events(self, kinds: npt.NDArray[np.int8]) -> None:
         for code, n in enumerate(np.bincount(kinds, minlength=len(KIND_NAMES)).tolist()):

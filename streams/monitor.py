@@ -35,6 +35,7 @@ from alerts.routing import Outputs, build_outputs, utc_now
 from rules.config import Ruleset
 from rules.engine import RuleEngine
 from streams.codec import DeadLetter, decode_records
+from streams.ip_accounts import IpAccountStore
 from streams.lists import SuspiciousList, payee_rows
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -69,6 +70,7 @@ class Monitor(Service):
         self.states = AccountStateStore(redis, settings.state_prefix)
         self.alert_store = AlertStore(redis, settings.state_prefix)
         self.suspicious = SuspiciousList(redis, settings.state_prefix)
+        self.ip_accounts = IpAccountStore(redis, settings.state_prefix)
         self.batch_lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self._next_engine: RuleEngine | None = None
@@ -215,21 +217,25 @@ class Monitor(Service):
         decoded = decode_records([r.value for r in records], [r.key for r in records])
         batch = decoded.batch
         t = _stage(m, "decode", t)
-        # One round trip: the accounts' states and which payees are on the suspicious list.
-        payees = list(dict.fromkeys(d for d in batch.dest or () if d is not None))
+        # One round trip: the accounts' states, which counterparties are on the suspicious
+        # list, and the accounts already seen on the batch's foreign IPs (R6b).
+        countries, foreign_ips = engine.foreign_ips(batch)
+        counterparties = list(dict.fromkeys(d for d in batch.dest or () if d is not None))
         pipe = self.redis.pipeline(transaction=False)
         if batch.accounts:
             self.states.queue_load(pipe, batch.accounts)
-        looked_up = self.suspicious.queue_lookup(pipe, payees)
-        replies = await pipe.execute() if batch.accounts or looked_up else []
-        states = self.states.unpack(replies[0]) if batch.accounts else []
-        listed = payee_rows(batch.dest or [], payees, replies[-1]) if looked_up else None
+        looked_up = self.suspicious.queue_lookup(pipe, counterparties)
+        self.ip_accounts.queue_load(pipe, foreign_ips)
+        replies = list(await pipe.execute()) if len(pipe) else []
+        states = self.states.unpack(replies.pop(0)) if batch.accounts else []
+        listed = payee_rows(batch.dest or [], counterparties, replies.pop(0)) if looked_up else None
+        ip_accounts = self.ip_accounts.unpack(foreign_ips, replies)
         t = _stage(m, "state_load", t)
-        evaluation = engine.evaluate(batch, states, listed)
+        evaluation = engine.evaluate(batch, states, listed, ip_accounts=ip_accounts, countries=countries)
         now = utc_now()
         outputs = build_outputs(
             evaluation.hits,
-            batch.events,
+            evaluation.batch.events,
             now=now,
             bank_code=self.settings.bank_code,
             hold_duration_s=engine.ruleset.hold_duration_s,
@@ -242,12 +248,13 @@ class Monitor(Service):
         t = _stage(m, "produce", t)
         pipe = self.redis.pipeline(transaction=True)
         self.states.save(pipe, packed)
+        self.ip_accounts.save(pipe, evaluation.ip_updates)
         self.alert_store.record(pipe, fresh, now)
         await pipe.execute()
         _stage(m, "state_save", t)
 
         m.count_events(batch.kind)
-        m.duplicate_events.inc(decoded.duplicates)
+        m.duplicate_events.inc(decoded.duplicates + evaluation.replayed)
         m.state_accounts.inc(len(batch.accounts))
         for rule_id in evaluation.errors:
             m.rule_errors.labels(rule_id).inc()

@@ -13,7 +13,7 @@ import pytest
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.model import RuleHit
-from rules.state import AccountState
+from rules.state import AccountState, merge_ip_accounts
 from streams.codec import to_columns
 from streams.events import decode_event
 
@@ -49,6 +49,11 @@ def transfer(
     return ev("transfer", at_s, account, **fields)
 
 
+def incoming(at_s: float, payer: str, amount: int = 1_000_000, account: str = "A", **kw: Any) -> dict[str, Any]:
+    fields = {"amount": amount, "src_account": payer, "src_bank": "VCB"} | kw
+    return ev("incoming_transfer", at_s, account, **fields)
+
+
 def onboarded(device: str = "d1", account: str = "A") -> list[dict[str, Any]]:
     return [
         ev("device_binding", 0, account, device_id=device),
@@ -58,14 +63,30 @@ def onboarded(device: str = "d1", account: str = "A") -> list[dict[str, Any]]:
 
 
 class Runner:
-    def __init__(self, rules_yaml: str | None = None) -> None:
+    """Batches through one engine, keeping state as the worker keeps it in Redis:
+    per account, the shared suspicious list (``listed``) and R6b's store per foreign IP."""
+
+    def __init__(self, listed: frozenset[str] = frozenset()) -> None:
         self.engine = RuleEngine(load_ruleset(), FakeGeo())
         self.state: dict[str, AccountState] = {}
+        self.listed = listed
+        self.ip_accounts: dict[str, dict[str, int]] = {}
+        self.replayed = 0
 
     def run(self, events: list[dict[str, Any]]) -> list[RuleHit]:
         batch = to_columns([decode_event(orjson.dumps(e)) for e in events])
-        result = self.engine.evaluate(batch, [self.state.get(a) for a in batch.accounts])
+        listed = np.fromiter((d in self.listed for d in batch.dest or ()), np.bool_, len(batch))
+        countries, ips = self.engine.foreign_ips(batch)
+        result = self.engine.evaluate(
+            batch,
+            [self.state.get(a) for a in batch.accounts],
+            listed,
+            ip_accounts={ip: self.ip_accounts[ip] for ip in ips if ip in self.ip_accounts},
+            countries=countries,
+        )
         self.state.update(zip(batch.accounts, result.states, strict=True))
+        merge_ip_accounts(self.ip_accounts, result.ip_updates)
+        self.replayed += result.replayed
         return result.hits
 
     def hits(self, events: list[dict[str, Any]], split: int | None = None) -> list[tuple[str, str]]:

@@ -159,8 +159,12 @@ def test_msgpack_round_trip(state: AccountState) -> None:
 
 def test_state_packed_by_an_older_version_decodes_with_defaults() -> None:
     """Fields are appended at the end, so a record written before they existed still decodes."""
-    full = msgspec.to_builtins(AccountState(known_devices=["a"], otp_change_ms=5, bio_since_transfer=["a"]))
+    full = msgspec.to_builtins(
+        AccountState(known_devices=["a"], otp_change_ms=5, bio_since_transfer=["a"], applied=[7])
+    )
+    fields = AccountState.__struct_fields__
     for kept in range(8, len(full)):
         old = UNPACK.decode(PACK.encode(full[:kept]))
         assert old.known_devices == ["a"] and old.otp_change_ms == 5
-        assert old.bio_since_transfer == ([] if kept < len(full) else ["a"])
+        assert old.bio_since_transfer == ([] if kept <= fields.index("bio_since_transfer") else ["a"])
+        assert old.applied == ([] if kept <= fields.index("applied") else [7])

@@ -1,0 +1,77 @@
+"""R8 — a mule account: money from many payers, passed straight on.
+
+Source: Hanoi plan III.8 (remove accounts not held by their true owner: mule /
+rented accounts) and industry practice; a proposed rule. Signal: an outgoing
+transfer when the account received money from ``min_payers`` or more distinct
+payers within ``payers_window_s``, and the money sent out in the last
+``flow_window_h`` hours reaches ``min_out_share_pct`` of the money received in
+them (at least ``min_inflow_vnd``). Bounded state per account: the newest payers
+(``rules.state.MAX_PAYERS``) and hourly in/out totals, so the flow window is
+counted in whole hours (the transfer's hour and the ``flow_window_h`` before it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
+from msgspec import Meta
+
+from rules.features import BatchContext
+from rules.registry import RuleDef, RuleResult, register
+from rules.state import FLOW_RETENTION_H, MAX_PAYERS, PAYER_RETENTION_MS
+from rules.text import vnd
+
+
+class Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    min_payers: Annotated[int, Meta(ge=2, le=MAX_PAYERS)] = 5
+    payers_window_s: Annotated[int, Meta(ge=60, le=PAYER_RETENTION_MS // 1000)] = 86_400
+    min_out_share_pct: Annotated[int, Meta(ge=1, le=100)] = 80
+    flow_window_h: Annotated[int, Meta(ge=1, le=FLOW_RETENTION_H - 1)] = 48
+    min_inflow_vnd: Annotated[int, Meta(ge=0)] = 1_000_000
+
+
+def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
+    b = ctx.batch
+    payers = ctx.payers_within(params.payers_window_s * 1000, params.min_payers)
+    candidates = ctx.is_transfer & (payers >= params.min_payers)
+    money_in, money_out = ctx.flow_within(params.flow_window_h, np.flatnonzero(candidates))
+    passed_on = money_out * 100 >= money_in * params.min_out_share_pct
+    hit = candidates & (money_in >= max(params.min_inflow_vnd, 1)) & passed_on
+
+    def explain(row: int) -> tuple[str, str, dict[str, Any]]:
+        got, sent, n = int(money_in[row]), int(money_out[row]), int(payers[row])
+        share = round(100 * sent / got)
+        evidence = {
+            "distinct_payers": n,
+            "payers_window_s": params.payers_window_s,
+            "inflow_vnd": got,
+            "outflow_vnd": sent,
+            "out_share_pct": share,
+            "flow_window_h": params.flow_window_h,
+            "amount_vnd": int(b.amount[row]),
+        }
+        hours = params.flow_window_h
+        vi = (
+            f"Tài khoản nhận tiền từ {n} người chuyển khác nhau và đã chuyển đi {share}% số tiền nhận "
+            f"({vnd(sent)}/{vnd(got)}) trong {hours} giờ: dấu hiệu tài khoản trung gian (không chính chủ)"
+        )
+        en = (
+            f"Money in from {n} different payers, {share}% of it sent on ({vnd(sent)} of {vnd(got)}) "
+            f"within {hours} h: a mule pass-through pattern"
+        )
+        return vi, en, evidence
+
+    return RuleResult(hit=hit, escalated=None, explain=explain)
+
+
+RULE = register(
+    RuleDef(
+        id="R8",
+        name="mule_pass_through",
+        params=Params,
+        evaluate=evaluate,
+        source="Hanoi plan III.8 (accounts not held by their owner); industry practice",
+    )
+)

@@ -1,0 +1,212 @@
+"""R6b foreign-IP cluster, R8 mule pass-through, R9 tainted inbound, R10 unusual time/amount.
+
+Every case is run whole and split into two batches at every point: the decision
+must not depend on where a batch ends (state carries what the split cut off).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.rules.conftest import MIDNIGHT_HANOI, T0, Runner, ev, incoming, onboarded, transfer
+
+DAY = 86_400
+LISTED = frozenset({"L1", "L2", "L3", "L4", "L5"})
+
+
+def fired(rule: str, events: list[dict[str, Any]], listed: frozenset[str] = LISTED) -> list[str]:
+    """Event ids ``rule`` fired on; the same whole and at every split (checked here)."""
+    whole = [e for r, e in Runner(listed).hits(events) if r == rule]
+    for split in range(1, len(events)):
+        assert [e for r, e in Runner(listed).hits(events, split) if r == rule] == whole, split
+    return whole
+
+
+# --- R10 --------------------------------------------------------------------------------
+NIGHT_FROM = MIDNIGHT_HANOI - 3600  # 23:00 in Hanoi
+NIGHT_TO = MIDNIGHT_HANOI + 5 * 3600  # 05:00 in Hanoi
+R10_NIGHT = [
+    ("10M at 23:00 sharp", NIGHT_FROM, 10_000_000, True),
+    ("10M one second before 23:00", NIGHT_FROM - 1, 10_000_000, False),
+    ("10M at 04:59:59", NIGHT_TO - 1, 10_000_000, True),
+    ("10M at 05:00 sharp", NIGHT_TO, 10_000_000, False),
+    ("just under 10M at midnight", MIDNIGHT_HANOI, 9_999_999, False),
+    ("10M at 23:30 UTC is 06:30 in Hanoi", MIDNIGHT_HANOI + 6.5 * 3600, 10_000_000, False),
+]
+
+
+@pytest.mark.parametrize(("name", "at", "amount", "hit"), R10_NIGHT, ids=[c[0] for c in R10_NIGHT])
+def test_r10_high_value_at_night(name: str, at: float, amount: int, hit: bool) -> None:
+    events = [*onboarded(), transfer(at, amount)]
+    assert fired("R10", events) == ([events[-1]["event_id"]] if hit else [])
+
+
+def _history(n: int, amount: int = 1_000_000) -> list[dict[str, Any]]:
+    # onboarded() already holds one 1M transfer, at 2 s
+    return [*onboarded(), *(transfer(10 + i, amount) for i in range(n - 1))]
+
+
+R10_USUAL = [
+    ("just over 3x the usual", 5, 1_000_000, 3_000_001, True),
+    ("exactly 3x the usual", 5, 1_000_000, 3_000_000, False),
+    ("only 4 earlier transfers", 4, 1_000_000, 9_000_000, False),
+    ("20x a small usual amount but under 2M", 5, 90_000, 1_800_000, False),
+    ("20x a small usual amount, at 2M", 5, 100_000, 2_000_000, True),
+]
+
+
+@pytest.mark.parametrize(("name", "n", "usual", "amount", "hit"), R10_USUAL, ids=[c[0] for c in R10_USUAL])
+def test_r10_far_above_the_usual_amount(name: str, n: int, usual: int, amount: int, hit: bool) -> None:
+    events = [*_history(n, usual), transfer(100, amount)]
+    if usual != 1_000_000:  # onboarded()'s own transfer is 1M: restate it at the usual amount
+        events[2] = transfer(2, usual)
+    assert fired("R10", events) == ([events[-1]["event_id"]] if hit else [])
+
+
+def test_r10_evidence_gives_the_usual_amount() -> None:
+    runner = Runner()
+    runner.run(_history(5))
+    [hit] = [h for h in runner.run([transfer(100, 4_000_000)]) if h.rule_id == "R10"]
+    assert hit.evidence["usual_amount_vnd"] == 1_000_000 and hit.evidence["times_usual"] == 4.0
+    assert "4.0× the usual 1.000.000 VND" in hit.reason_en
+
+
+def test_r10_is_an_alert_for_the_bank_only() -> None:
+    runner = Runner()
+    [hit] = [h for h in runner.run([*onboarded(), transfer(NIGHT_FROM, 10_000_000)]) if h.rule_id == "R10"]
+    assert str(hit.action) == "alert" and [str(c) for c in hit.channels] == ["bank"]
+
+
+# --- R9 ---------------------------------------------------------------------------------
+def test_r9_fires_on_the_fourth_transfer_from_listed_accounts() -> None:
+    events = [incoming(10 * i, f"L{i}") for i in range(1, 5)]
+    assert fired("R9", events) == [events[3]["event_id"]]
+
+
+def test_r9_keeps_firing_after_the_fourth() -> None:
+    events = [incoming(10 * i, f"L{i}") for i in range(1, 6)]
+    assert fired("R9", events) == [events[3]["event_id"], events[4]["event_id"]]
+
+
+def test_r9_counts_only_listed_payers() -> None:
+    events = [incoming(10, "L1"), incoming(20, "L2"), incoming(30, "L3"), incoming(40, "X9"), incoming(50, "X8")]
+    assert fired("R9", events) == []
+
+
+def test_r9_counts_only_incoming_money() -> None:
+    # paying a listed account is R7's business, not tainted inflow
+    events = [*(transfer(10 * i, dest_account=f"L{i}") for i in range(1, 5))]
+    assert fired("R9", events) == []
+
+
+@pytest.mark.parametrize(("gap_s", "hit"), [(30 * DAY - 0.001, True), (30 * DAY, False)])
+def test_r9_window_is_30_days(gap_s: float, hit: bool) -> None:
+    events = [incoming(0, "L1"), incoming(10, "L2"), incoming(20, "L3"), incoming(gap_s, "L4")]
+    assert fired("R9", events) == ([events[3]["event_id"]] if hit else [])
+
+
+def test_r9_reason_and_channels() -> None:
+    runner = Runner(LISTED)
+    hits = runner.run([incoming(10 * i, f"L{i}", amount=2_000_000) for i in range(1, 5)])
+    [hit] = [h for h in hits if h.rule_id == "R9"]
+    assert hit.evidence["tainted_transfers"] == 4 and hit.evidence["payer_account"] == "L4"
+    assert [str(c) for c in hit.channels] == ["bank", "police"] and "L4" in hit.reason_vi
+
+
+# --- R8 ---------------------------------------------------------------------------------
+def _fan_in(payers: int, at: float = 0, amount: int = 1_000_000) -> list[dict[str, Any]]:
+    return [incoming(at + i, f"P{i}", amount) for i in range(payers)]
+
+
+R8_CASES = [
+    ("5 payers, 80 % sent on", _fan_in(5), [transfer(100, 4_000_000)], True),
+    ("5 payers, 78 % sent on", _fan_in(5), [transfer(100, 3_900_000)], False),
+    ("4 payers, all sent on", _fan_in(4), [transfer(100, 4_000_000)], False),
+    ("the same payer 5 times", [incoming(i, "P0") for i in range(5)], [transfer(100, 5_000_000)], False),
+    ("sent on in two steps", _fan_in(5), [transfer(100, 2_000_000), transfer(200, 2_000_000)], True),
+    ("first payer 24 h before the transfer", _fan_in(5), [transfer(DAY, 4_000_000)], False),
+    ("first payer just under 24 h before", _fan_in(5), [transfer(DAY - 0.5, 4_000_000)], True),
+    ("inflow under the 1M minimum", _fan_in(5, amount=100_000), [transfer(100, 500_000)], False),
+]
+
+
+@pytest.mark.parametrize(("name", "inflow", "outflow", "hit"), R8_CASES, ids=[c[0] for c in R8_CASES])
+def test_r8_mule_pass_through(
+    name: str, inflow: list[dict[str, Any]], outflow: list[dict[str, Any]], hit: bool
+) -> None:
+    events = inflow + outflow
+    assert fired("R8", events) == ([events[-1]["event_id"]] if hit else [])
+
+
+def test_r8_flow_window_counts_whole_hours() -> None:
+    # money in at 00:xx, out 48 h later in the same hour of the day: in the window (hour + 48 before)
+    base = 3600 * 10
+    old_in = [incoming(base + i, f"P{i}", 10_000_000) for i in range(3)]
+    fresh_in = [incoming(base + 47 * 3600 + i, f"Q{i}") for i in range(5)]
+    send = [transfer(base + 48 * 3600 + 1800, 28_000_000)]
+    assert fired("R8", old_in + fresh_in + send) == [send[0]["event_id"]]  # 28M of 35M = 80 %
+    later = [transfer(base + 49 * 3600, 28_000_000)]  # the old 30M has left the window: 56M out of 5M in
+    assert fired("R8", old_in + fresh_in + later) == [later[0]["event_id"]]
+    small = [transfer(base + 49 * 3600, 3_000_000)]  # 60 % of the 5M still in the window
+    assert fired("R8", old_in + fresh_in + small) == []
+
+
+def test_r8_evidence() -> None:
+    runner = Runner()
+    [hit] = [h for h in runner.run([*_fan_in(6), transfer(100, 5_000_000)]) if h.rule_id == "R8"]
+    assert hit.evidence["distinct_payers"] == 6 and hit.evidence["inflow_vnd"] == 6_000_000
+    assert hit.evidence["out_share_pct"] == 83 and str(hit.action) == "hold"
+
+
+def test_r8_state_is_bounded() -> None:
+    runner = Runner()
+    runner.run([incoming(i * 60, f"P{i}") for i in range(200)] + [transfer(i * 3600, 1000) for i in range(200)])
+    state = runner.state["A"]
+    assert len(state.payers) <= 32 and len(state.flow) <= 72 and len(state.applied) <= 8
+
+
+# --- R6b --------------------------------------------------------------------------------
+def login(at: float, account: str, ip: str = "8.8.8.8") -> dict[str, Any]:
+    return ev("login", at, account, ip=ip, device_id=f"dev-{account}")
+
+
+def test_r6b_third_account_on_one_foreign_ip() -> None:
+    events = [login(0, "A1"), login(10, "A2"), login(20, "A3"), login(30, "A3"), login(40, "A4")]
+    assert fired("R6b", events) == [events[2]["event_id"], events[4]["event_id"]]
+
+
+def test_r6b_ignores_home_ips_and_other_foreign_ips() -> None:
+    events = [login(0, "A1"), login(10, "A2", ip="8.8.4.4"), login(20, "A3", ip="14.1.1.1")]
+    assert fired("R6b", events) == []
+
+
+@pytest.mark.parametrize(("gap_s", "hit"), [(DAY - 0.001, True), (DAY, False)])
+def test_r6b_window_is_24_hours(gap_s: float, hit: bool) -> None:
+    events = [login(0, "A1"), login(10, "A2"), login(gap_s, "A3")]
+    assert fired("R6b", events) == ([events[2]["event_id"]] if hit else [])
+
+
+def test_r6b_accounts_seen_by_other_workers_count() -> None:
+    """The IP's store is shared: accounts another worker saw count here too."""
+    here = Runner(LISTED)
+    t0 = int(T0.timestamp() * 1000)
+    here.ip_accounts["8.8.8.8"] = {"B1": t0, "B2": t0 + 5_000, "B0": t0 - DAY * 1000}  # by another worker
+    [hit] = [h for h in here.run([login(20, "A1")]) if h.rule_id == "R6b"]
+    assert hit.evidence["accounts_on_ip"] == 3 and hit.evidence["other_accounts"] == ["B1", "B2"]
+    assert here.ip_accounts["8.8.8.8"]["A1"] == t0 + 20_000
+
+
+# --- resends across batches --------------------------------------------------------------
+def test_a_resent_transfer_in_a_later_batch_is_not_counted_twice() -> None:
+    runner = Runner()
+    runner.run(onboarded())
+    face = ev("biometric_verification", 100, device_id="d1", result="matched")
+    big = transfer(110, 12_000_000)
+    assert not [h for h in runner.run([face, big]) if h.rule_id == "R1"]  # covered by the face match
+    runner.run([big])  # redelivered after a crash, in a later batch
+    assert runner.replayed == 1
+    assert runner.state["A"].day_total == 13_000_000  # 1M at onboarding + 12M, once
+    # 7M more makes 20M: not over the daily limit; counting the resend would make it 32M
+    assert not [h for h in runner.run([transfer(1000, 7_000_000)]) if h.rule_id == "R1"]
