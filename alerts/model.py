@@ -12,6 +12,9 @@ from typing import Any, Literal
 import msgspec
 
 HoldStatus = Literal["active", "released", "confirmed", "extended", "expired"]
+# hold: a temporary pause (tạm dừng giao dịch) txmon placed on a rule hit;
+# freeze: an account freeze (phong tỏa tài khoản) placed on a police request (R13).
+HoldKind = Literal["hold", "freeze"]
 
 
 def alert_id(rule_id: str, event_id: str) -> str:
@@ -77,11 +80,16 @@ class PoliceReport(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class HoldInstruction(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Holds topic: core banking pauses (or resumes) the account's outgoing transactions."""
+    """Holds topic: core banking pauses (or resumes) the account's outgoing transactions.
+
+    ``kind`` is left out of the JSON for a temporary hold, so older consumers see
+    what they always saw; a police freeze carries ``"kind": "freeze"``.
+    """
 
     hold_id: str
     account_id: str
     status: HoldStatus
+    kind: HoldKind = "hold"
     transition: str
     reason_vi: str
     reason_en: str

@@ -74,7 +74,7 @@ def summarise(
     opened = hold.created_at if hold is not None else min(a.detected_at for a in alerts)
     return {
         "case_id": case_id,
-        "kind": "hold" if hold is not None else "alert",
+        "kind": hold.kind if hold is not None else "alert",  # hold, freeze (police request, R13) or alert
         "account_id": lead.account_id,
         "status": status,
         "open": status in OPEN_STATUSES,
