@@ -15,10 +15,11 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 
-from rules.config import load_ruleset
+from rules.config import Ruleset, load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
 from streams.control import ControlListener
+from streams.freeze import attach_freeze_requests
 from streams.hold_expiry import attach_hold_expiry, worker_lifecycle
 from streams.metrics import Metrics
 from streams.monitor import Monitor
@@ -52,15 +53,22 @@ def create_worker(settings: Settings) -> Worker:
     redis = Redis.from_url(settings.redis_url.get_secret_value())
     engine = RuleEngine(load_ruleset(settings.rules_file), load_geoip(str(settings.geoip_mmdb or "") or None))
     monitor = Monitor(settings, engine, metrics, redis)
-    attach_hold_expiry(app, worker_lifecycle(settings, redis))  # expired holds are released, on every worker
-    listener = ControlListener(
-        settings, monitor.use_ruleset, lambda _: metrics.rules_rejected.inc(), monitor.suspicious
-    )
+    lifecycle = worker_lifecycle(settings, redis)
+    attach_hold_expiry(app, lifecycle)  # expired holds are released, on every worker
+    # Police freeze requests (R13): one agent in the app's consumer group; outputs through the outbox.
+    freezes = attach_freeze_requests(app, settings, lifecycle, metrics, engine.ruleset)
+
+    def use_ruleset(ruleset: Ruleset) -> None:
+        monitor.use_ruleset(ruleset)  # from its next batch
+        freezes.use_ruleset(ruleset)  # from its next request (idle input must not delay it)
+
+    listener = ControlListener(settings, use_ruleset, lambda _: metrics.rules_rejected.inc(), monitor.suspicious)
     started = time.time()
 
     @app.task
     async def start_monitor() -> None:
         await app.add_runtime_dependency(listener)  # caught up with rules and lists first
+        freezes.ready.set()
         await app.add_runtime_dependency(monitor)
 
     @app.page("/metrics")

@@ -72,6 +72,36 @@ def _suspicious(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _freeze_request(args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec
+
+    from streams.freeze import new_request, publish_freeze_request
+
+    try:
+        request = new_request(args.account, args.authority, args.case, args.reason, args.request_id, args.duration_h)
+    except msgspec.ValidationError as exc:
+        print(f"not published: {exc}", file=sys.stderr)
+        return 1
+    asyncio.run(publish_freeze_request(settings, request))
+    print(request.request_id)
+    return 0
+
+
+def _add_freeze_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    freeze = sub.add_parser("freeze", help="police freeze requests (R13)")
+    freeze_sub = freeze.add_subparsers(dest="freeze_command", required=True)
+    request = freeze_sub.add_parser(
+        "request", help="publish a police request to freeze an account; prints the request id"
+    )
+    request.add_argument("--account", required=True, help="the account to freeze")
+    request.add_argument("--authority", required=True, help='the police unit, e.g. "Công an TP Hà Nội - PC02"')
+    request.add_argument("--case", required=True, help="the police case reference")
+    request.add_argument("--reason", required=True)
+    request.add_argument("--request-id", help="the police's own id (default: a new one); resending it changes nothing")
+    request.add_argument("--duration-h", type=int, help="hours, 1 to 2160 (default: R13's default_duration_h)")
+    request.set_defaults(run=_freeze_request)
+
+
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from streams.topics import ensure_topics, topic_names
 
@@ -158,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--suspicious", type=Path, help="CSV of the shared suspicious-account list (R7)")
     backtest.set_defaults(run=_backtest)
     _add_console_commands(sub)
+    _add_freeze_commands(sub)
     return parser
 
 
