@@ -27,7 +27,8 @@ from loadtest.fraud_scenarios import MALFORMED, SCENARIOS, Customer, Scenario, W
 
 VN_PREFIXES = ("14.160", "14.161", "113.160", "113.161", "27.64", "27.72", "171.224", "171.236", "116.96", "116.104")
 BANKS = ("VCB", "BIDV", "CTG", "TCB", "MB", "ACB", "VPB", "TPB", "STB", "VIB")
-TRAVEL_IPS = ("8.8.8.", "1.1.1.", "202.56.1.", "104.16.0.")  # US, AU, KH, US
+# /16s that geolocate abroad throughout (US, TH/JP/CN, US, DE/ES/GB/NL), so travellers rarely share an IP
+TRAVEL_IPS = ("8.8.", "1.1.", "104.16.", "185.220.")
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Generator:
         return f"{self.rng.choice(VN_PREFIXES)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}"
 
     def _foreign_ip(self) -> str:
-        return f"{self.rng.choice(TRAVEL_IPS)}{self.rng.randrange(1, 255)}"
+        return f"{self.rng.choice(TRAVEL_IPS)}{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}"
 
     def _customer(self, i: int) -> Customer:
         r = self.rng
@@ -137,13 +138,16 @@ class Generator:
         roll = r.random()
         if roll < 0.45:
             return [w.event(c, "login", ip=c.ip, success=r.random() > 0.02)]
-        if roll < 0.85:
+        if roll < 0.80:
             amount = max(10_000, int(r.lognormvariate(0, 0.6) * c.usual_amount) // 1000 * 1000)
             events = []
             if w.needs_face_match(c, amount):  # Decision 2345: face match above 10M, or 20M a day
                 events.append(w.event(c, "biometric_verification", result="matched", purpose="large_transfer"))
             events.append(w.transfer(c, amount))
             return events
+        if roll < 0.85:  # money in: salary, family, a sale (interbank or from another customer)
+            payer = f"{r.randrange(10**11, 10**12)}"
+            return [w.incoming(c, payer, max(50_000, int(r.lognormvariate(0.5, 0.8) * c.usual_amount) // 1000 * 1000))]
         if roll < 0.93:
             return [w.event(c, "login", ip=c.ip)]
         if roll < 0.95:  # a trip abroad: foreign login on the usual phone is an R6a warning

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
@@ -20,7 +20,11 @@ import orjson
 
 R12_WINDOW_S = 180  # rules.yaml R12 window
 R1_SINGLE_VND, R1_DAILY_VND, R1_BIO_VALID_S = 10_000_000, 20_000_000, 300  # rules.yaml R1
-VN_OFFSET_MS, DAY_MS = 7 * 3_600_000, 86_400_000
+VN_OFFSET_MS, DAY_MS, HOUR_MS = 7 * 3_600_000, 86_400_000, 3_600_000
+R6B_ACCOUNTS, R6B_WINDOW_MS = 3, DAY_MS  # rules.yaml R6b
+R8_PAYERS, R8_PAYERS_MS, R8_SHARE_PCT, R8_FLOW_H, R8_MIN_IN = 5, DAY_MS, 80, 48, 1_000_000  # rules.yaml R8
+R9_MAX, R9_WINDOW_MS = 3, 30 * DAY_MS  # rules.yaml R9
+R10_NIGHT, R10_NIGHT_VND, R10_TIMES, R10_HISTORY, R10_MIN_VND = (23, 5), 10_000_000, 3.0, 5, 2_000_000  # R10
 CRYPTO_ACCOUNTS = ("8800111222", "8800333444", "8800555666")  # rules.yaml R14 demo list
 SUSPICIOUS_FILE = Path(__file__).with_name("suspicious_demo.csv")  # the demo's shared-list import
 SUSPICIOUS_ACCOUNTS = tuple(
@@ -40,6 +44,12 @@ class Customer:
     day: int = -1
     day_total: int = 0
     last_bio_ms: int = 0
+    # What R10, R8 and R9 look at: earlier transfers, payers, money in/out per hour, tainted inflow.
+    transfers: int = 0
+    transfer_sum: int = 0
+    payers: dict[str, int] = field(default_factory=dict)
+    flow: dict[int, list[int]] = field(default_factory=dict)
+    tainted_ms: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +64,17 @@ class World:
 
     def __post_init__(self) -> None:
         self._ids = count(1)
+        # R6b: every foreign IP handed out, and the accounts seen on it (latest time each).
+        self._foreign_ips: set[str] = set()
+        self.ip_accounts: dict[str, dict[str, int]] = {}
+        make_foreign = self.foreign_ip
+
+        def foreign_ip() -> str:
+            ip = make_foreign()
+            self._foreign_ips.add(ip)
+            return ip
+
+        self.foreign_ip = foreign_ip
 
     def event(self, c: Customer, type_: str, **fields: Any) -> dict[str, Any]:
         self.now += self.rng.uniform(0.2, 3.0)  # steps of one customer take a moment each
@@ -70,6 +91,30 @@ class World:
         e.update(fields)
         if type_ == "biometric_verification" and e.get("result") == "matched":
             c.last_bio_ms = _ms(e)
+        if type_ in ("login", "transfer") and e.get("ip") in self._foreign_ips:
+            self._foreign_ip_seen(e)
+        return e
+
+    def _foreign_ip_seen(self, e: dict[str, Any]) -> None:
+        """R6b: a new account on this foreign IP makes it ``R6B_ACCOUNTS`` or more within the window."""
+        ms, accounts = _ms(e), self.ip_accounts.setdefault(e["ip"], {})
+        last = accounts.get(e["account_id"])
+        accounts[e["account_id"]] = ms if last is None else max(last, ms)
+        recent = sum(1 for t in accounts.values() if t > ms - R6B_WINDOW_MS)
+        if (last is None or last <= ms - R6B_WINDOW_MS) and recent >= R6B_ACCOUNTS:
+            _add_label(e, "R6b")
+
+    def incoming(self, c: Customer, payer: str, amount: int, **fields: Any) -> dict[str, Any]:
+        """Money credited to ``c``; R9 joins the label when it is the 4th+ from listed payers."""
+        fields = {"amount": amount, "src_account": payer, "src_bank": self.bank(), "channel": "api", **fields}
+        e = self.event(c, "incoming_transfer", device_id=None, **fields)
+        ms = _ms(e)
+        c.payers[payer] = max(c.payers.get(payer, 0), ms)
+        c.flow.setdefault(ms // HOUR_MS, [0, 0])[0] += amount
+        if payer in SUSPICIOUS_ACCOUNTS:
+            c.tainted_ms.append(ms)
+            if sum(1 for t in c.tainted_ms if t > ms - R9_WINDOW_MS) > R9_MAX:
+                _add_label(e, "R9")
         return e
 
     def transfer(self, c: Customer, amount: int, **fields: Any) -> dict[str, Any]:
@@ -86,6 +131,13 @@ class World:
         covered = c.last_bio_ms > 0 and ms - c.last_bio_ms <= R1_BIO_VALID_S * 1000
         if gated and not covered:
             _add_label(e, "R1")
+        if _unusual(c, amount, ms):
+            _add_label(e, "R10")
+        c.transfers += 1
+        c.transfer_sum += amount
+        c.flow.setdefault(ms // HOUR_MS, [0, 0])[1] += amount
+        if _passes_money_on(c, ms):
+            _add_label(e, "R8")
         return e
 
     def needs_face_match(self, c: Customer, amount: int) -> bool:
@@ -96,6 +148,24 @@ class World:
 
     def later(self, seconds: float) -> None:
         self.now += seconds
+
+
+def _unusual(c: Customer, amount: int, ms: int) -> bool:
+    """R10 as rules.yaml sets it: high value at night in Hanoi, or far above the usual amount."""
+    hour = ((ms + VN_OFFSET_MS) // HOUR_MS) % 24
+    night = hour >= R10_NIGHT[0] or hour < R10_NIGHT[1]
+    usual = c.transfer_sum / c.transfers if c.transfers else 0.0
+    large = c.transfers >= R10_HISTORY and amount >= R10_MIN_VND and amount > R10_TIMES * usual
+    return (night and amount >= R10_NIGHT_VND) or large
+
+
+def _passes_money_on(c: Customer, ms: int) -> bool:
+    """R8 as rules.yaml sets it, after this transfer: many payers, most of the inflow sent on."""
+    payers = sum(1 for t in c.payers.values() if t > ms - R8_PAYERS_MS)
+    hour = ms // HOUR_MS
+    got = sum(v[0] for h, v in c.flow.items() if h >= hour - R8_FLOW_H)
+    sent = sum(v[1] for h, v in c.flow.items() if h >= hour - R8_FLOW_H)
+    return payers >= R8_PAYERS and got >= R8_MIN_IN and sent * 100 >= got * R8_SHARE_PCT
 
 
 def onboard(w: World, c: Customer) -> list[dict[str, Any]]:
@@ -109,7 +179,7 @@ def onboard(w: World, c: Customer) -> list[dict[str, Any]]:
 
 
 def _ms(e: dict[str, Any]) -> int:
-    return int(datetime.fromisoformat(e["ts"]).timestamp() * 1000)
+    return round(datetime.fromisoformat(e["ts"]).timestamp() * 1000)  # as the codec: to the millisecond
 
 
 def _add_label(e: dict[str, Any], rules: str) -> None:
@@ -217,6 +287,66 @@ def business_without_representative(w: World, c: Customer) -> list[dict[str, Any
     return [*events, t]
 
 
+def _payer(w: World) -> str:
+    return f"{w.rng.randrange(10**11, 10**12)}"
+
+
+def _pay_with_face_match(w: World, c: Customer, amount: int) -> list[dict[str, Any]]:
+    """A transfer, preceded by the face match the app asks for when the amount gate applies."""
+    face = [w.event(c, "biometric_verification", result="matched")] if w.needs_face_match(c, amount) else []
+    return [*face, w.transfer(c, amount)]
+
+
+def mule_pass_through(w: World, c: Customer) -> list[dict[str, Any]]:
+    """A rented account: money from many victims within hours, sent straight on (R8)."""
+    events = onboard(w, c)
+    received = 0
+    for _ in range(w.rng.randint(R8_PAYERS, R8_PAYERS + 3)):
+        w.later(w.rng.uniform(60, 1800))
+        amount = w.rng.randrange(2_000, 9_000) * 1000
+        events.append(w.incoming(c, _payer(w), amount))
+        received += amount
+    w.later(w.rng.uniform(60, 600))
+    first = received * w.rng.randint(45, 55) // 100 // 1000 * 1000
+    events += _pay_with_face_match(w, c, first)
+    w.later(w.rng.uniform(30, 300))
+    events += _pay_with_face_match(w, c, (received * 9 // 10 - first) // 1000 * 1000)
+    return events
+
+
+def tainted_inbound(w: World, c: Customer) -> list[dict[str, Any]]:
+    """An account fed again and again by accounts on the shared suspicious list (R9)."""
+    events = onboard(w, c)
+    for _ in range(w.rng.randint(R9_MAX + 1, R9_MAX + 3)):
+        w.later(w.rng.uniform(60, 3600))
+        events.append(w.incoming(c, w.rng.choice(SUSPICIOUS_ACCOUNTS), w.rng.randrange(500, 5_000) * 1000))
+    return events
+
+
+def foreign_ip_ring(w: World, c: Customer) -> list[dict[str, Any]]:
+    """Several rented accounts operated from one overseas address (R6b from the third on; R6a each)."""
+    ip = w.foreign_ip()
+    ring = [c] + [
+        Customer(f"{c.account_id}{k}", f"android-{w.rng.getrandbits(32):08x}", w.vn_ip(), c.usual_amount)
+        for k in range(w.rng.randint(R6B_ACCOUNTS - 1, R6B_ACCOUNTS + 1))
+    ]
+    events = [e for member in ring for e in onboard(w, member)]
+    for member in ring:
+        w.later(w.rng.uniform(30, 900))
+        events.append(w.event(member, "login", ip=ip, label="R6a"))
+    return events
+
+
+def unusual_amount(w: World, c: Customer) -> list[dict[str, Any]]:
+    """A customer with a steady habit suddenly sends many times the usual amount (R10)."""
+    events = onboard(w, c)
+    for _ in range(R10_HISTORY - 1):
+        w.later(w.rng.uniform(60, 1800))
+        events.append(w.transfer(c, c.usual_amount))
+    w.later(w.rng.uniform(60, 1800))
+    return events + _pay_with_face_match(w, c, max(R10_MIN_VND, c.usual_amount * w.rng.randint(4, 12)))
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -235,6 +365,10 @@ SCENARIOS: tuple[Scenario, ...] = tuple(
         pays_listed_mule,
         expired_id,
         business_without_representative,
+        mule_pass_through,
+        tainted_inbound,
+        foreign_ip_ring,
+        unusual_amount,
     )
 )
 

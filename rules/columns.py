@@ -39,7 +39,8 @@ class EventBatch:
 
     ``account`` and ``device`` index ``accounts`` / ``devices`` (-1: no device).
     ``bio`` is 1 for a matched biometric verification, 0 for not matched, -1
-    for other event types. ``events`` keeps the decoded objects for evidence.
+    for other event types. ``events`` keeps the decoded objects for evidence
+    (empty when the caller needs none: back-tests carry only ``label``).
     """
 
     kind: I8
@@ -60,6 +61,8 @@ class EventBatch:
     organisation: Bools | None = None
     internet: Bools | None = None
     id_expires_day: I32 | None = None
+    # Scenario labels (comma-separated rule ids) of labelled history, for back-test scoring.
+    label: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -85,11 +88,12 @@ class EventBatch:
             amount=self.amount[keep],
             bio=self.bio[keep],
             event_id=[self.event_id[r] for r in rows],
-            events=[self.events[r] for r in rows],
+            events=[self.events[r] for r in rows] if self.events else [],
             dest=pick(self.dest),
             organisation=cut(self.organisation),
             internet=cut(self.internet),
             id_expires_day=cut(self.id_expires_day),
+            label=pick(self.label),
         )
 
 

@@ -25,7 +25,9 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     b = ctx.batch
     dest = b.dest or [None] * len(b)
     listed = params.accounts
-    hit = ctx.is_transfer & np.fromiter((d is not None and d in listed for d in dest), np.bool_, len(dest))
+    hit = np.zeros(len(b), np.bool_)
+    rows = np.flatnonzero(ctx.is_transfer)
+    hit[rows] = np.fromiter((dest[r] in listed for r in rows.tolist()), np.bool_, len(rows))
 
     def explain(row: int) -> tuple[str, str, dict[str, Any]]:
         amount = int(b.amount[row])

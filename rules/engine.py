@@ -63,16 +63,19 @@ class RuleEngine:
         *,
         ip_accounts: Mapping[str, Mapping[str, int]] | None = None,
         countries: npt.NDArray[np.str_] | None = None,
+        money_ids: npt.NDArray[np.int64] | None = None,
     ) -> Evaluation:
         """Judge ``batch`` against ``states`` (one per account code, None: unknown account).
 
         Looked up by the caller: ``counterparty_listed`` (per row, the counterparty is on the
         shared suspicious list: R7, R9), ``ip_accounts`` (foreign IP -> account -> last
-        seen, across workers: R6b) and optionally ``countries`` (from ``foreign_ips``).
+        seen, across workers: R6b) and optionally ``countries`` (from ``foreign_ips``) and
+        ``money_ids`` (from ``money_ids``), which depend on the batch alone.
         """
         if countries is None:
             countries = self.geo.countries(batch.ip)
-        money_ids = _money_ids(batch)
+        if money_ids is None:
+            money_ids = batch_money_ids(batch)
         replayed = _already_applied(batch, states, money_ids)
         if replayed.any():
             keep = ~replayed
@@ -137,7 +140,8 @@ def id_hash(event_id: str) -> int:
     return (zlib.crc32(raw) << 31) ^ zlib.adler32(raw) or 1
 
 
-def _money_ids(batch: EventBatch) -> npt.NDArray[np.int64]:
+def batch_money_ids(batch: EventBatch) -> npt.NDArray[np.int64]:
+    """Per row: the id hash of a transfer in or out, 0 for other events."""
     money = (batch.kind == TRANSFER) | (batch.kind == INCOMING_TRANSFER)
     ids = np.zeros(len(batch), np.int64)
     rows = np.flatnonzero(money).tolist()
@@ -151,9 +155,9 @@ def _already_applied(
     """Money events an account's state already counted: a resend from an earlier batch
     must not add to the day's total, the usual amount or the inflow a second time."""
     out = np.zeros(len(batch), np.bool_)
-    applied = {(a, h) for a, s in enumerate(states) if s is not None for h in s.applied}
-    if applied:
-        rows = np.flatnonzero(money_ids)
+    rows = np.flatnonzero(money_ids)
+    if len(rows):
+        applied = [s.applied if s is not None else () for s in states]
         pairs = zip(batch.account[rows].tolist(), money_ids[rows].tolist(), strict=True)
-        out[rows] = np.fromiter(((a, h) in applied for a, h in pairs), np.bool_, len(rows))
+        out[rows] = np.fromiter((h in applied[a] for a, h in pairs), np.bool_, len(rows))
     return out

@@ -23,7 +23,7 @@ from rules.columns import (
     EventBatch,
 )
 from rules.state import HOUR_MS, AccountState
-from rules.window import cumsum_in_group, pair_keys, prior_in_group, window_sum
+from rules.window import cumsum_in_group, group_order, pair_keys, prior_in_group, window_sum
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
@@ -56,6 +56,19 @@ class BatchContext:
         empty = AccountState()
         self._st = [s or empty for s in states]  # stored state per account code
 
+    @cached_property
+    def _by_account(self) -> Ints:
+        """Sort order shared by every per-account question of this batch."""
+        return group_order(self.batch.account)
+
+    def _prior(self, mask: Bools) -> Ints:
+        """Last earlier row of the same account with ``mask`` set (-1: none in this batch)."""
+        return prior_in_group(self.batch.account, mask, self._by_account)
+
+    @cached_property
+    def _by_device_pair(self) -> Ints:
+        return group_order(self.device_pair)
+
     def _per_account(self, values: Sequence[int]) -> Ints:
         """Expand one value per account to one value per row."""
         return np.asarray(values, dtype=np.int64)[self.batch.account]
@@ -86,7 +99,7 @@ class BatchContext:
     # --- OTP phone change -------------------------------------------------
     @cached_property
     def _prior_otp(self) -> Ints:
-        return prior_in_group(self.batch.account, self.batch.kind == OTP_PHONE_CHANGE)
+        return self._prior(self.batch.kind == OTP_PHONE_CHANGE)
 
     @cached_property
     def otp_change_ms(self) -> Ints:
@@ -96,10 +109,14 @@ class BatchContext:
         return np.where(prior >= 0, self.batch.ts_ms[np.maximum(prior, 0)], stored)
 
     @cached_property
+    def _prior_face_match(self) -> Ints:
+        b = self.batch
+        return self._prior((b.kind == BIOMETRIC) & (b.bio == 1))
+
+    @cached_property
     def otp_confirmed(self) -> Bools:
         """A matched biometric came after the last OTP-phone change (before this row)."""
-        b = self.batch
-        prior_bio = prior_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1))
+        prior_bio = self._prior_face_match
         stored_confirmed = self._per_account([s.otp_confirmed for s in self._st])
         prior_otp = self._prior_otp
         # Rows of the batch come after anything stored, so in-batch order decides first.
@@ -137,7 +154,7 @@ class BatchContext:
     def last_face_match_ms(self) -> Ints:
         """Time of the account's last matched biometric (any device) before the row (0: none)."""
         b = self.batch
-        prior = prior_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1))
+        prior = self._prior_face_match
         stored = self._per_account([s.bio_match_ms for s in self._st])
         return np.where(prior >= 0, b.ts_ms[np.maximum(prior, 0)], stored)
 
@@ -145,7 +162,7 @@ class BatchContext:
     def id_expires_day(self) -> Ints:
         """Expiry day of the account's latest ID document known before the row (-1: none)."""
         b = self.batch
-        prior = prior_in_group(b.account, b.kind == ID_DOCUMENT_CHANGE)
+        prior = self._prior(b.kind == ID_DOCUMENT_CHANGE)
         stored = self._per_account([s.id_expires_day for s in self._st])
         column = b.id_expires_day if b.id_expires_day is not None else np.full(len(b), -1, np.int32)
         return np.where(prior >= 0, column[np.maximum(prior, 0)].astype(np.int64), stored)
@@ -158,14 +175,14 @@ class BatchContext:
     # --- devices ----------------------------------------------------------
     @cached_property
     def _prior_device_transfer(self) -> Ints:
-        return prior_in_group(self.batch.account, self.is_transfer & self.has_device)
+        return self._prior(self.is_transfer & self.has_device)
 
     @cached_property
     def device_bio_ok(self) -> Bools:
         """A biometric match on (account, device) is the latest result there and came after
         the account's previous transfer: switching devices needs a fresh match (Circular 50/2024)."""
         b = self.batch
-        prior = prior_in_group(self.device_pair, (b.kind == BIOMETRIC) & self.has_device)
+        prior = prior_in_group(self.device_pair, (b.kind == BIOMETRIC) & self.has_device, self._by_device_pair)
         prior_transfer = self._prior_device_transfer
         in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1) & (prior > prior_transfer)
         # A stored match counts only when no transfer of this batch came before the row. The state
@@ -177,7 +194,7 @@ class BatchContext:
     @cached_property
     def device_seen(self) -> Bools:
         """The device was used on this account before this row."""
-        prior = prior_in_group(self.device_pair, self.has_device)
+        prior = prior_in_group(self.device_pair, self.has_device, self._by_device_pair)
         stored = self._state_pairs([s.known_devices for s in self._st])
         return self.has_device & ((prior >= 0) | np.isin(self.device_pair, stored))
 
@@ -189,7 +206,7 @@ class BatchContext:
     @cached_property
     def new_device_login_ms(self) -> Ints:
         """Time of the account's last new-device login before each row (0: none known)."""
-        prior = prior_in_group(self.batch.account, self.new_device_login)
+        prior = self._prior(self.new_device_login)
         stored = self._per_account([s.new_device_login_ms for s in self._st])
         return np.where(prior >= 0, self.batch.ts_ms[np.maximum(prior, 0)], stored)
 
@@ -245,8 +262,8 @@ class BatchContext:
         """How many transfers the account made before the row, and their total."""
         b, out = self.batch, self.is_transfer
         amounts = np.where(out, b.amount, 0)
-        count = cumsum_in_group(b.account, out.astype(np.int64)) - out
-        total = cumsum_in_group(b.account, amounts) - amounts
+        count = cumsum_in_group(b.account, out.astype(np.int64), self._by_account) - out
+        total = cumsum_in_group(b.account, amounts, self._by_account) - amounts
         stored_count = self._per_account([s.transfer_count for s in self._st])
         stored_total = self._per_account([s.transfer_sum for s in self._st])
         return count + stored_count, total + stored_total
@@ -259,7 +276,7 @@ class BatchContext:
     def tainted_within(self, window_ms: int) -> Ints:
         """At each tainted incoming row: such transfers into the account within the window, it included."""
         b, tainted = self.batch, self.tainted_in
-        count = window_sum(b.account, b.ts_ms, tainted.astype(np.int64), window_ms)
+        count = window_sum(b.account, b.ts_ms, tainted.astype(np.int64), window_ms, self._by_account)
         for r in np.flatnonzero(tainted).tolist():
             since = int(b.ts_ms[r]) - window_ms
             count[r] += sum(1 for t in self._st[b.account[r]].tainted_ms if t > since)
@@ -296,8 +313,9 @@ class BatchContext:
         Exact at ``rows``; elsewhere only this batch's part."""
         b = self.batch
         hour = b.ts_ms // HOUR_MS
-        money_in = window_sum(b.account, hour, np.where(self.is_incoming, b.amount, 0), hours + 1)
-        money_out = window_sum(b.account, hour, np.where(self.is_transfer, b.amount, 0), hours + 1)
+        by_account = self._by_account
+        money_in = window_sum(b.account, hour, np.where(self.is_incoming, b.amount, 0), hours + 1, by_account)
+        money_out = window_sum(b.account, hour, np.where(self.is_transfer, b.amount, 0), hours + 1, by_account)
         for r in rows.tolist():
             since = int(hour[r]) - hours
             for h, got, sent in self._st[b.account[r]].flow:

@@ -7,7 +7,7 @@ per account); this module only says what it holds and how it changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import msgspec
 import numpy as np
@@ -121,25 +121,30 @@ def advance(
 
     bio_accounts, bio_rows = last_in_group(acct, (kind == BIOMETRIC) & (batch.bio == 1))
     last_bio = dict(zip(bio_accounts.tolist(), bio_rows.tolist(), strict=True))
-    for a, row in last_bio.items():
-        new[a].otp_confirmed = True
-        new[a].bio_match_ms = int(ts[row])
-    for a, row in _pairs(last_in_group(acct, kind == OTP_PHONE_CHANGE)):
-        new[a].otp_change_ms = int(ts[row])
+    for a, t in _last(bio_accounts, bio_rows, ts):
+        s = new[a]
+        s.otp_confirmed = True
+        s.bio_match_ms = t
+    otp_accounts, otp_rows = last_in_group(acct, kind == OTP_PHONE_CHANGE)
+    for a, row, t in zip(otp_accounts.tolist(), otp_rows.tolist(), ts[otp_rows].tolist(), strict=True):
+        new[a].otp_change_ms = t
         new[a].otp_confirmed = last_bio.get(a, -1) > row
-    for a, row in _pairs(last_in_group(acct, new_device_login)):
-        new[a].new_device_login_ms = int(ts[row])
-    for a, row in _pairs(last_in_group(acct, kind == TRANSFER)):
-        new[a].day, new[a].day_total = int(day[row]), int(day_total[row])
+    for a, t in _last(*last_in_group(acct, new_device_login), ts):
+        new[a].new_device_login_ms = t
+    for a, d, total in _last(*last_in_group(acct, kind == TRANSFER), day, day_total):
+        s = new[a]
+        s.day = d
+        s.day_total = total
     if batch.id_expires_day is not None:
-        for a, row in _pairs(last_in_group(acct, kind == ID_DOCUMENT_CHANGE)):
-            new[a].id_expires_day = int(batch.id_expires_day[row])
-    last_transfer = _pairs(last_in_group(acct, (kind == TRANSFER) & has_dev))
-    for a, row in last_transfer:
-        new[a].last_transfer_device = devices[dev[row]]
-        new[a].last_transfer_ms = int(ts[row])
-        new[a].bio_since_transfer = []
-    last_transfer_row = dict(last_transfer)
+        for a, expires in _last(*last_in_group(acct, kind == ID_DOCUMENT_CHANGE), batch.id_expires_day):
+            new[a].id_expires_day = expires
+    transfer_accounts, transfer_rows = last_in_group(acct, (kind == TRANSFER) & has_dev)
+    for a, d, t in _last(transfer_accounts, transfer_rows, dev, ts):
+        s = new[a]
+        s.last_transfer_device = devices[d]
+        s.last_transfer_ms = t
+        s.bio_since_transfer = []
+    last_transfer_row = dict(zip(transfer_accounts.tolist(), transfer_rows.tolist(), strict=True))
 
     width = int(dev.max(initial=0)) + 2
     pairs = pair_keys(acct, dev)
@@ -176,77 +181,82 @@ def advance(
 
 
 def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.ndarray, money_ids: np.ndarray) -> None:
-    """Totals, payers, hourly flow, tainted inflow and applied ids (R8, R9, R10)."""
-    acct, kind, ts, amount = batch.account, batch.kind, batch.ts_ms, batch.amount
-    out, inc = kind == TRANSFER, kind == INCOMING_TRANSFER
-    money = out | inc
-    if not money.any():
+    """Totals, payers, hourly flow, tainted inflow and applied ids (R8, R9, R10).
+
+    One pass over the batch's money rows in order; money rows are a fraction of a
+    batch and each touches a few small fields of its account.
+    """
+    rows = np.flatnonzero((batch.kind == TRANSFER) | (batch.kind == INCOMING_TRANSFER))
+    if len(rows) == 0:
         return
-    n = len(new)
-    counts = np.bincount(acct[out], minlength=n)
-    sums = np.zeros(n, np.int64)
-    np.add.at(sums, acct[out], amount[out])
-    for a in np.flatnonzero(counts).tolist():
-        new[a].transfer_count += int(counts[a])
-        new[a].transfer_sum += int(sums[a])
-
-    payer_codes = np.full(len(batch), -1, np.int64)
-    if inc.any():
-        names = np.asarray(batch.dest, dtype=object)
-        uniq, inverse = np.unique(names[inc].astype(str), return_inverse=True)
-        payer_codes[inc] = inverse.reshape(-1)
-        width = len(uniq) + 1
-        keys, rows = last_in_group(acct.astype(np.int64) * width + payer_codes + 1, inc)
-        for key, row in zip(keys.tolist(), rows.tolist(), strict=True):
-            s, payer = new[key // width], str(uniq[key % width - 1])
-            s.payers[payer] = max(s.payers.get(payer, 0), int(ts[row]))
-        for a in np.unique(acct[inc]).tolist():
-            s = new[a]
-            if s.payers:
-                newest = max(s.payers.values())
-                kept = sorted(((t, p) for p, t in s.payers.items() if t > newest - PAYER_RETENTION_MS), reverse=True)
-                s.payers = {p: t for t, p in kept[:MAX_PAYERS]}
-
-    hour = ts // HOUR_MS
-    rows = np.flatnonzero(money)
-    keys = pair_keys(acct[rows], hour[rows] - int(hour[rows].min()))
-    uniq_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    money_in = np.zeros(len(uniq_keys), np.int64)
-    money_out = np.zeros(len(uniq_keys), np.int64)
-    np.add.at(money_in, inverse, np.where(inc[rows], amount[rows], 0))
-    np.add.at(money_out, inverse, np.where(out[rows], amount[rows], 0))
+    counterparty = batch.dest or [None] * len(batch)
+    received: set[int] = set()
     touched: set[int] = set()
-    for i, r in enumerate(rows[first].tolist()):
-        a, h = int(acct[r]), int(hour[r])
-        _add_flow(new[a].flow, h, int(money_in[i]), int(money_out[i]))
+    for r, a, t, amount, incoming, money_id in zip(
+        rows.tolist(),
+        batch.account[rows].tolist(),
+        batch.ts_ms[rows].tolist(),
+        batch.amount[rows].tolist(),
+        (batch.kind[rows] == INCOMING_TRANSFER).tolist(),
+        money_ids[rows].tolist(),
+        strict=True,
+    ):
+        s = new[a]
+        flow = s.flow
+        hour = t // HOUR_MS
+        bucket = flow[-1] if flow and flow[-1][0] == hour else _bucket(flow, hour)
+        if incoming:
+            bucket[1] += amount
+            payer = counterparty[r] or ""
+            if t > s.payers.get(payer, -1):
+                s.payers[payer] = t
+            received.add(a)
+        else:
+            bucket[2] += amount
+            s.transfer_count += 1
+            s.transfer_sum += amount
+        applied = s.applied
+        applied.append(money_id)
+        if len(applied) > MAX_APPLIED:
+            del applied[0]
         touched.add(a)
     for a in touched:
         flow = new[a].flow
-        newest = max(b[0] for b in flow)
-        flow[:] = sorted(b for b in flow if b[0] > newest - FLOW_RETENTION_H)
-
-    for a, t in zip(acct[tainted_in].tolist(), ts[tainted_in].tolist(), strict=True):
+        oldest_kept = flow[-1][0] - FLOW_RETENTION_H
+        while flow[0][0] <= oldest_kept:  # buckets are in hour order: drop from the front
+            del flow[0]
+    for a in received:
+        payers = new[a].payers
+        newest = max(payers.values())
+        if len(payers) > MAX_PAYERS or min(payers.values()) <= newest - PAYER_RETENTION_MS:
+            kept = sorted(((t, p) for p, t in payers.items() if t > newest - PAYER_RETENTION_MS), reverse=True)
+            new[a].payers = {p: t for t, p in kept[:MAX_PAYERS]}
+    for a, t in zip(batch.account[tainted_in].tolist(), batch.ts_ms[tainted_in].tolist(), strict=True):
         times = new[a].tainted_ms
         times.append(int(t))
         newest = max(times)
         times[:] = [x for x in times if x > newest - TAINTED_RETENTION_MS][-MAX_TAINTED:]
 
-    for a, h in zip(acct[money].tolist(), money_ids[money].tolist(), strict=True):
-        applied = new[a].applied
-        applied.append(int(h))
-        del applied[:-MAX_APPLIED]
 
-
-def _add_flow(flow: list[list[int]], hour: int, money_in: int, money_out: int) -> None:
-    for bucket in flow:
-        if bucket[0] == hour:
-            bucket[1] += money_in
-            bucket[2] += money_out
-            return
-    flow.append([hour, money_in, money_out])
+def _bucket(flow: list[list[int]], hour: int) -> list[int]:
+    """The [hour, in, out] bucket of ``hour``, added in hour order when missing."""
+    bucket = [hour, 0, 0]
+    if not flow or flow[-1][0] < hour:  # the usual case: a new hour
+        flow.append(bucket)
+        return bucket
+    for existing in flow:  # a late event
+        if existing[0] == hour:
+            return existing
+    flow.append(bucket)
+    flow.sort()
+    return bucket
 
 
 def _pairs(found: tuple[np.ndarray, np.ndarray]) -> list[tuple[int, int]]:
     keys, rows = found
     return list(zip(keys.tolist(), rows.tolist(), strict=True))
+
+
+def _last(keys: np.ndarray, rows: np.ndarray, *columns: np.ndarray) -> Iterator[tuple[int, ...]]:
+    """``(key, column values at its row...)`` as Python ints, for per-account updates."""
+    return zip(keys.tolist(), *(c[rows].tolist() for c in columns), strict=True)

@@ -17,13 +17,20 @@ import numpy.typing as npt
 Ints = npt.NDArray[np.int64]
 
 
-def prior_in_group(keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_]) -> Ints:
+def group_order(keys: npt.NDArray[np.integer]) -> Ints:
+    """Rows sorted by key, in arrival order within a key: what the functions below sort by.
+    Pass it as ``order`` when several questions share the same keys (sorting is their main cost)."""
+    return np.argsort(keys, kind="stable")
+
+
+def prior_in_group(keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_], order: Ints | None = None) -> Ints:
     """Index of the last row before each row with the same key and ``mask`` set, else -1."""
     n = len(keys)
     out = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return out
-    order = np.argsort(keys, kind="stable")  # groups contiguous, rows kept in order
+    if order is None:
+        order = group_order(keys)  # groups contiguous, rows kept in order
     sorted_keys = keys[order]
     pos = np.arange(n, dtype=np.int64)
     last_marked = np.maximum.accumulate(np.where(mask[order], pos, -1))
@@ -55,7 +62,7 @@ def pair_keys(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer]) -> Ints:
     return a.astype(np.int64) * (int(b.max(initial=0)) + 2) + (b.astype(np.int64) + 1)
 
 
-def window_sum(keys: npt.NDArray[np.integer], ts: Ints, values: Ints, window: int) -> Ints:
+def window_sum(keys: npt.NDArray[np.integer], ts: Ints, values: Ints, window: int, order: Ints | None = None) -> Ints:
     """Per row: the sum of ``values`` over the rows of its key up to and including it that
     lie within ``window`` of it (time ``> t - window``), rows taken in arrival order.
 
@@ -68,7 +75,8 @@ def window_sum(keys: npt.NDArray[np.integer], ts: Ints, values: Ints, window: in
     n = len(keys)
     if n == 0:
         return np.zeros(0, np.int64)
-    order = np.argsort(keys, kind="stable")
+    if order is None:
+        order = group_order(keys)
     k = keys[order]
     start = np.empty(n, np.bool_)
     start[0] = True
@@ -87,7 +95,7 @@ def window_sum(keys: npt.NDArray[np.integer], ts: Ints, values: Ints, window: in
     return out
 
 
-def cumsum_in_group(keys: npt.NDArray[np.integer], values: Ints) -> Ints:
+def cumsum_in_group(keys: npt.NDArray[np.integer], values: Ints, order: Ints | None = None) -> Ints:
     """Per row: the sum of ``values`` over the rows of its key up to and including it.
 
     >>> cumsum_in_group(np.array([1, 2, 1]), np.array([5, 7, 1])).tolist()
@@ -96,7 +104,8 @@ def cumsum_in_group(keys: npt.NDArray[np.integer], values: Ints) -> Ints:
     n = len(keys)
     if n == 0:
         return np.zeros(0, np.int64)
-    order = np.argsort(keys, kind="stable")
+    if order is None:
+        order = group_order(keys)
     k = keys[order]
     start = np.empty(n, np.bool_)
     start[0] = True

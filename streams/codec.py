@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 
 from rules.columns import KIND_CODE, EventBatch, factorize
-from streams.events import BiometricVerification, Event, IdDocumentChange, IncomingTransfer, Transfer, decode_event
+from streams.events import BiometricVerification, Event, IdDocumentChange, IncomingTransfer, Transfer, decoder
 
 _KIND_OF = {cls: KIND_CODE[cls.__struct_config__.tag] for cls in Event.__args__}  # type: ignore[attr-defined]
 
@@ -35,45 +35,63 @@ class Decoded:
 
 
 def decode_records(values: Sequence[bytes | None], keys: Sequence[bytes | None]) -> Decoded:
+    decode = decoder.decode
     events: list[Event] = []
     rows: list[int] = []
     dead: list[DeadLetter] = []
-    seen: set[str] = set()
-    duplicates = 0
     for i, raw in enumerate(values):
-        if raw is None:
-            dead.append(DeadLetter(i, "malformed_json", "empty record value"))
-            continue
-        try:
-            event = decode_event(raw)
+        try:  # a None value (tombstone) raises TypeError, answered below
+            events.append(decode(raw))  # type: ignore[arg-type]
+            rows.append(i)
         except msgspec.ValidationError as exc:
             dead.append(DeadLetter(i, "schema_violation", str(exc)))
-            continue
         except msgspec.DecodeError as exc:
             dead.append(DeadLetter(i, "malformed_json", str(exc)))
-            continue
+        except TypeError:
+            dead.append(DeadLetter(i, "malformed_json", "empty record value"))
+    if any(keys):
+        events, rows = _check_keys(events, rows, keys, dead)
+    event_ids = [e.event_id for e in events]
+    duplicates = 0
+    if len(set(event_ids)) < len(event_ids):  # a resend inside one batch: judge the event once
+        events, rows, event_ids, duplicates = _first_of_each(events, rows, event_ids)
+    if dead:
+        dead.sort(key=lambda d: d.index)
+    return Decoded(batch=to_columns(events, event_ids), rows=rows, dead=dead, duplicates=duplicates)
+
+
+def _check_keys(
+    events: list[Event], rows: list[int], keys: Sequence[bytes | None], dead: list[DeadLetter]
+) -> tuple[list[Event], list[int]]:
+    """Ordering per account relies on the record key: a key naming another account would split it."""
+    kept_events, kept_rows = [], []
+    for event, i in zip(events, rows, strict=True):
         key = keys[i]
         if key is not None and key != event.account_id.encode():
-            # Ordering per account relies on the key; a wrong key would split an account.
             msg = f"record key {key!r} is not the event's account_id {event.account_id!r}"
             dead.append(DeadLetter(i, "key_mismatch", msg))
             continue
-        if event.event_id in seen:  # a resend inside one batch: judge the event once
-            duplicates += 1
-            continue
-        seen.add(event.event_id)
-        events.append(event)
-        rows.append(i)
-    return Decoded(batch=to_columns(events), rows=rows, dead=dead, duplicates=duplicates)
+        kept_events.append(event)
+        kept_rows.append(i)
+    return kept_events, kept_rows
 
 
-def to_columns(events: Sequence[Event]) -> EventBatch:
+def _first_of_each(
+    events: list[Event], rows: list[int], event_ids: list[str]
+) -> tuple[list[Event], list[int], list[str], int]:
+    seen: set[str] = set()
+    kept = [k for k, eid in enumerate(event_ids) if not (eid in seen or seen.add(eid))]  # type: ignore[func-returns-value]
+    return [events[k] for k in kept], [rows[k] for k in kept], [event_ids[k] for k in kept], len(events) - len(kept)
+
+
+def to_columns(events: Sequence[Event], event_ids: list[str] | None = None) -> EventBatch:
     n = len(events)
     account, accounts = factorize([e.account_id for e in events])
     device, devices = factorize([e.device_id for e in events])
     return EventBatch(
         kind=np.fromiter((_KIND_OF[type(e)] for e in events), np.int8, n),
-        ts_ms=np.fromiter((int(e.ts.timestamp() * 1000) for e in events), np.int64, n),
+        # to the millisecond: rounding, since seconds as a float are not exact (x.123 * 1000 = x122.99...)
+        ts_ms=np.rint(np.array([e.ts.timestamp() for e in events], np.float64) * 1000).astype(np.int64),
         account=account,
         accounts=accounts,
         device=device,
@@ -83,7 +101,7 @@ def to_columns(events: Sequence[Event]) -> EventBatch:
         bio=np.fromiter(
             ((e.result == "matched") if type(e) is BiometricVerification else -1 for e in events), np.int8, n
         ),
-        event_id=[e.event_id for e in events],
+        event_id=event_ids if event_ids is not None else [e.event_id for e in events],
         events=events,
         dest=[_counterparty(e) for e in events],
         organisation=np.fromiter((e.account_type == "organisation" for e in events), np.bool_, n),

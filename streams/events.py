@@ -110,13 +110,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "incoming_transfer",
 )
 
-_decoder = msgspec.json.Decoder(Event)
+decoder = msgspec.json.Decoder(Event)  # one per process: building it is costly
 _encoder = msgspec.json.Encoder()
 
 
 def decode_event(raw: bytes) -> Event:
     """Decode and validate one event; raises ``msgspec.ValidationError``/``DecodeError``."""
-    return _decoder.decode(raw)
+    return decoder.decode(raw)
 
 
 def encode_event(event: Event) -> bytes:

@@ -23,6 +23,7 @@ def topic_names(settings: Settings) -> list[str]:
         settings.audit_topic,
         settings.rules_topic,
         settings.suspicious_topic,
+        settings.freeze_requests_topic,
     ]
 
 
@@ -30,7 +31,8 @@ def _new_topic(settings: Settings, name: str) -> NewTopic:
     if name in (settings.rules_topic, settings.suspicious_topic):
         # Control topics: one partition keeps updates in order; compaction keeps the latest per key.
         return NewTopic(name, 1, settings.topic_replication, topic_configs={"cleanup.policy": "compact"})
-    if name == settings.audit_topic:  # append-only trail: kept for good, not Kafka's default 7 days
+    if name in (settings.audit_topic, settings.freeze_requests_topic):
+        # The audit trail and the police's requests are records: kept for good, not Kafka's default 7 days.
         return NewTopic(
             name, settings.topic_partitions, settings.topic_replication, topic_configs={"retention.ms": "-1"}
         )

@@ -1,0 +1,72 @@
+"""`txmon backtest`: the worker's engine over a JSON Lines file, with the generator's labels as truth."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from loadtest.bank_traffic import Generator
+from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS
+from loadtest.send import write_jsonl
+from rules.config import load_ruleset, load_ruleset_text
+from streams.backtest import compare, format_report, run
+
+RULES_FILE = Path(__file__).resolve().parents[3] / "rules" / "rules.yaml"
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Generator]:
+    gen = Generator(seed=11, n_accounts=400, scenario_every=300, malformed_every=2_000)
+    path = tmp_path_factory.mktemp("history") / "events.jsonl"
+    write_jsonl(gen.take(40_000), path)
+    return path, gen
+
+
+def test_every_labelled_rule_is_found_exactly(history: tuple[Path, Generator]) -> None:
+    path, gen = history
+    report = run(path, load_ruleset(), suspicious=frozenset(SUSPICIOUS_ACCOUNTS))
+    expected = dict(gen.stats.expected)
+    # every rule that judges events has labelled cases in this history (R13 acts on police requests)
+    assert set(expected) == {"R1", "R2", "R3", "R4", "R5", "R6a", "R6b", "R7", "R8", "R9", "R10", "R12", "R14"}
+    for rule, n in expected.items():
+        score = report.rules[rule]
+        assert (score.labelled, score.hits, score.true_positives) == (n, n, n), rule
+    assert report.events == 40_000 and report.dead_letters == gen.stats.malformed > 0
+    assert not multiprocessing.active_children()  # the reading process was stopped
+
+
+def test_without_the_suspicious_list_the_list_rules_miss(history: tuple[Path, Generator]) -> None:
+    path, _ = history
+    report = run(path, load_ruleset())
+    assert report.rules["R7"].hits == 0 and report.rules["R9"].hits == 0
+    assert report.rules["R7"].recall == 0.0 and report.rules["R8"].recall == 1.0
+
+
+def test_report_table_names_every_rule(history: tuple[Path, Generator]) -> None:
+    path, _ = history
+    ruleset = load_ruleset()
+    text = format_report(run(path, ruleset, suspicious=frozenset(SUSPICIOUS_ACCOUNTS)), ruleset)
+    assert text.splitlines()[0].startswith(f"rules version {ruleset.version}: 40,000 events")
+    assert "| R8 |" in text and "| R6b |" in text and "100.0%" in text
+
+
+def test_compare_shows_the_decisions_a_threshold_change_moves(history: tuple[Path, Generator], tmp_path: Path) -> None:
+    path, _ = history
+    text = RULES_FILE.read_text(encoding="utf-8")
+    stricter = text.replace("min_payers: 5,", "min_payers: 30,").replace(
+        f'version: "{load_ruleset().version}"', 'version: "stricter-r8"'
+    )
+    assert load_ruleset_text(stricter).rule("R8") is not None
+    new_file = tmp_path / "new.yaml"
+    new_file.write_text(stricter, encoding="utf-8")
+    out = compare(path, RULES_FILE, new_file, frozenset(SUSPICIOUS_ACCOUNTS))
+    assert "-> stricter-r8" in out
+    assert "| R8 | hold -> none |" in out
+    assert "| R1 |" not in out  # nothing else moved
+
+
+def test_a_missing_file_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        run(tmp_path / "nope.jsonl", load_ruleset())
