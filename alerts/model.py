@@ -71,6 +71,8 @@ class PoliceReport(msgspec.Struct, kw_only=True, omit_defaults=True):
     event_ts: str
     reported_at: str
     amount_vnd: int | None = None
+    # "out": the account paid the counterparty; "in": the counterparty paid the account.
+    money_direction: Literal["out", "in"] | None = None
     counterparty_account: str | None = None
     counterparty_bank: str | None = None
     ip: str | None = None

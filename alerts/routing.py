@@ -96,7 +96,8 @@ def build_outputs(
 
 
 def police_report(alert: Alert, event: dict[str, Any], bank_code: str, reported_at: str) -> PoliceReport:
-    is_transfer = alert.event_type == "Transfer"
+    outgoing, incoming = alert.event_type == "Transfer", alert.event_type == "IncomingTransfer"
+    money = outgoing or incoming
     return PoliceReport(
         report_id=alert.alert_id,
         idempotency_key=f"{bank_code}:{alert.alert_id}",
@@ -109,9 +110,10 @@ def police_report(alert: Alert, event: dict[str, Any], bank_code: str, reported_
         reason_en=alert.reason_en,
         event_ts=alert.event_ts,
         reported_at=reported_at,
-        amount_vnd=event.get("amount") if is_transfer else None,
-        counterparty_account=event.get("dest_account") if is_transfer else None,
-        counterparty_bank=event.get("dest_bank") if is_transfer else None,
+        amount_vnd=event.get("amount") if money else None,
+        money_direction="out" if outgoing else "in" if incoming else None,
+        counterparty_account=event.get("dest_account" if outgoing else "src_account") if money else None,
+        counterparty_bank=event.get("dest_bank" if outgoing else "src_bank") if money else None,
         ip=event.get("ip"),
         ip_country=alert.evidence.get("ip_country"),
         device_id=event.get("device_id"),

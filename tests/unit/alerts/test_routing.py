@@ -115,6 +115,32 @@ def test_hold_lasts_hold_duration_s_stamped_in_vietnam_time(hold_s: int, expires
 
 
 # --------------------------------------------------------------- police -----
+def test_police_report_names_the_payer_of_incoming_money() -> None:
+    batch = decoded(
+        [
+            event("incoming_transfer", "i1", amount=900_000, src_account="7700100001", src_bank="ACB"),
+            transfer("t1"),
+            event("login", "l1", ip="8.8.8.8"),
+        ]
+    )
+    out = route(
+        [hit("R9", 0, batch, police=True), hit("R8", 1, batch, police=True), hit("R6b", 2, batch, police=True)], batch
+    )
+    incoming, outgoing, login = out.police
+    assert (incoming.money_direction, incoming.counterparty_account, incoming.counterparty_bank) == (
+        "in",
+        "7700100001",
+        "ACB",
+    )
+    assert incoming.amount_vnd == 900_000
+    assert (outgoing.money_direction, outgoing.counterparty_account, outgoing.counterparty_bank) == (
+        "out",
+        "9704001",
+        "TCB",
+    )
+    assert (login.money_direction, login.amount_vnd, login.counterparty_account) == (None, None, None)
+
+
 def test_police_reports_only_for_police_routed_hits() -> None:
     hits = [hit("R2", 0, BATCH, police=True), hit("R3", 1, BATCH), hit("R6a", 2, BATCH, Action.ALERT, police=True)]
     out = route(hits, BATCH)
