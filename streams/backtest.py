@@ -29,7 +29,7 @@ import numpy as np
 
 from rules.columns import EventBatch
 from rules.config import Ruleset, load_ruleset
-from rules.engine import RuleEngine, batch_money_ids
+from rules.engine import Evaluation, RuleEngine, batch_money_ids
 from rules.geo import load_geoip
 from rules.model import Action
 from rules.state import AccountState, merge_ip_accounts
@@ -83,6 +83,45 @@ def _chunks(path: Path) -> Iterator[list[bytes]]:
                 chunk, size = [], min(size * 2, CHUNK)
         if chunk:
             yield chunk
+
+
+class InMemory:
+    """What the worker keeps in Redis, kept in dicts: account states and R6b's per-IP store.
+
+    ``judge`` does the worker's lookups (suspicious list, foreign IPs) and saves what the
+    engine returns, so back-tests and benchmarks decide exactly as a worker would.
+    """
+
+    def __init__(self, engine: RuleEngine, suspicious: frozenset[str] = frozenset()) -> None:
+        self.engine = engine
+        self.suspicious = suspicious
+        self.states: dict[str, AccountState] = {}
+        self.ip_accounts: dict[str, dict[str, int]] = {}
+
+    def listed(self, batch: EventBatch) -> np.ndarray:
+        return np.fromiter((d in self.suspicious for d in batch.dest or ()), np.bool_, len(batch))
+
+    def judge(
+        self,
+        batch: EventBatch,
+        listed: np.ndarray | None = None,
+        countries: np.ndarray | None = None,
+        foreign_ips: list[str] | None = None,
+        money_ids: np.ndarray | None = None,
+    ) -> Evaluation:
+        if countries is None or foreign_ips is None:
+            countries, foreign_ips = self.engine.foreign_ips(batch)
+        result = self.engine.evaluate(
+            batch,
+            [self.states.get(a) for a in batch.accounts],
+            self.listed(batch) if listed is None else listed,
+            ip_accounts={ip: self.ip_accounts[ip] for ip in foreign_ips if ip in self.ip_accounts},
+            countries=countries,
+            money_ids=money_ids,
+        )
+        self.states.update(zip(batch.accounts, result.states, strict=True))
+        merge_ip_accounts(self.ip_accounts, result.ip_updates)
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,21 +218,10 @@ def _judge_all(
     progress: TextIO | None,
     start: float,
 ) -> None:
-    states: dict[str, AccountState] = {}
-    ip_accounts: dict[str, dict[str, int]] = {}  # R6b's shared store, kept in memory
+    store = InMemory(engine, suspicious)
     total, done_bytes = path.stat().st_size, 0
     for chunk in _decoded_chunks(path, engine, suspicious):
-        batch = chunk.batch
-        result = engine.evaluate(
-            batch,
-            [states.get(a) for a in batch.accounts],
-            chunk.listed,
-            ip_accounts={ip: ip_accounts[ip] for ip in chunk.foreign_ips if ip in ip_accounts},
-            countries=chunk.countries,
-            money_ids=chunk.money_ids,
-        )
-        states.update(zip(batch.accounts, result.states, strict=True))
-        merge_ip_accounts(ip_accounts, result.ip_updates)
+        result = store.judge(chunk.batch, chunk.listed, chunk.countries, chunk.foreign_ips, chunk.money_ids)
         report.events += chunk.lines
         report.dead_letters += chunk.dead_letters
         fired: set[tuple[int, str]] = set()
