@@ -99,7 +99,7 @@ class EventBatch:
 
 def factorize(values: Sequence[str | None]) -> tuple[I32, list[str]]:
     """Map strings to dense codes in first-seen order; ``None`` becomes -1."""
-    index: dict[str, int] = {}
-    setdefault = index.setdefault
-    codes = [-1 if v is None else setdefault(v, len(index)) for v in values]
-    return np.fromiter(codes, np.int32, len(codes)), list(index)
+    names = [v for v in dict.fromkeys(values) if v is not None]  # C loops, no per-item Python
+    code: dict[str | None, int] = {v: i for i, v in enumerate(names)}
+    code[None] = -1
+    return np.fromiter(map(code.__getitem__, values), np.int32, len(values)), names

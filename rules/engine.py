@@ -121,7 +121,15 @@ class RuleEngine:
                 errors[rule_id] = f"{type(exc).__name__}: {exc}"
         ip_updates = ctx.ip_updates
         new_states = advance(
-            batch, states, countries, ctx.new_device_login, ctx.local_day, ctx.day_total, ctx.tainted_in, money_ids
+            batch,
+            states,
+            countries,
+            ctx.new_device_login,
+            ctx.local_day,
+            ctx.day_total,
+            ctx.tainted_in,
+            money_ids,
+            ctx.by_account,
         )
         return Evaluation(
             batch=batch,

@@ -57,13 +57,13 @@ class BatchContext:
         self._st = [s or empty for s in states]  # stored state per account code
 
     @cached_property
-    def _by_account(self) -> Ints:
+    def by_account(self) -> Ints:
         """Sort order shared by every per-account question of this batch."""
         return group_order(self.batch.account)
 
     def _prior(self, mask: Bools) -> Ints:
         """Last earlier row of the same account with ``mask`` set (-1: none in this batch)."""
-        return prior_in_group(self.batch.account, mask, self._by_account)
+        return prior_in_group(self.batch.account, mask, self.by_account)
 
     @cached_property
     def _by_device_pair(self) -> Ints:
@@ -262,8 +262,8 @@ class BatchContext:
         """How many transfers the account made before the row, and their total."""
         b, out = self.batch, self.is_transfer
         amounts = np.where(out, b.amount, 0)
-        count = cumsum_in_group(b.account, out.astype(np.int64), self._by_account) - out
-        total = cumsum_in_group(b.account, amounts, self._by_account) - amounts
+        count = cumsum_in_group(b.account, out.astype(np.int64), self.by_account) - out
+        total = cumsum_in_group(b.account, amounts, self.by_account) - amounts
         stored_count = self._per_account([s.transfer_count for s in self._st])
         stored_total = self._per_account([s.transfer_sum for s in self._st])
         return count + stored_count, total + stored_total
@@ -276,7 +276,7 @@ class BatchContext:
     def tainted_within(self, window_ms: int) -> Ints:
         """At each tainted incoming row: such transfers into the account within the window, it included."""
         b, tainted = self.batch, self.tainted_in
-        count = window_sum(b.account, b.ts_ms, tainted.astype(np.int64), window_ms, self._by_account)
+        count = window_sum(b.account, b.ts_ms, tainted.astype(np.int64), window_ms, self.by_account)
         for r in np.flatnonzero(tainted).tolist():
             since = int(b.ts_ms[r]) - window_ms
             count[r] += sum(1 for t in self._st[b.account[r]].tainted_ms if t > since)
@@ -313,7 +313,7 @@ class BatchContext:
         Exact at ``rows``; elsewhere only this batch's part."""
         b = self.batch
         hour = b.ts_ms // HOUR_MS
-        by_account = self._by_account
+        by_account = self.by_account
         money_in = window_sum(b.account, hour, np.where(self.is_incoming, b.amount, 0), hours + 1, by_account)
         money_out = window_sum(b.account, hour, np.where(self.is_transfer, b.amount, 0), hours + 1, by_account)
         for r in rows.tolist():

@@ -105,11 +105,13 @@ def advance(
     day_total: np.ndarray,
     tainted_in: np.ndarray,
     money_ids: np.ndarray,
+    by_account: np.ndarray | None = None,
 ) -> list[AccountState]:
     """State of every account in ``batch`` after all its rows (index = account code).
 
     ``tainted_in`` marks incoming transfers from listed accounts (R9); ``money_ids``
-    holds the id hash of every transfer in or out (0 for other rows).
+    holds the id hash of every transfer in or out (0 for other rows); ``by_account`` is
+    ``rules.window.group_order(batch.account)`` when the caller has it.
 
     The given states are this batch's own copies (decoded from the store for it),
     so they are updated in place rather than copied.
@@ -119,26 +121,26 @@ def advance(
     devices = batch.devices
     has_dev = dev >= 0
 
-    bio_accounts, bio_rows = last_in_group(acct, (kind == BIOMETRIC) & (batch.bio == 1))
+    bio_accounts, bio_rows = last_in_group(acct, (kind == BIOMETRIC) & (batch.bio == 1), by_account)
     last_bio = dict(zip(bio_accounts.tolist(), bio_rows.tolist(), strict=True))
     for a, t in _last(bio_accounts, bio_rows, ts):
         s = new[a]
         s.otp_confirmed = True
         s.bio_match_ms = t
-    otp_accounts, otp_rows = last_in_group(acct, kind == OTP_PHONE_CHANGE)
+    otp_accounts, otp_rows = last_in_group(acct, kind == OTP_PHONE_CHANGE, by_account)
     for a, row, t in zip(otp_accounts.tolist(), otp_rows.tolist(), ts[otp_rows].tolist(), strict=True):
         new[a].otp_change_ms = t
         new[a].otp_confirmed = last_bio.get(a, -1) > row
-    for a, t in _last(*last_in_group(acct, new_device_login), ts):
+    for a, t in _last(*last_in_group(acct, new_device_login, by_account), ts):
         new[a].new_device_login_ms = t
-    for a, d, total in _last(*last_in_group(acct, kind == TRANSFER), day, day_total):
+    for a, d, total in _last(*last_in_group(acct, kind == TRANSFER, by_account), day, day_total):
         s = new[a]
         s.day = d
         s.day_total = total
     if batch.id_expires_day is not None:
-        for a, expires in _last(*last_in_group(acct, kind == ID_DOCUMENT_CHANGE), batch.id_expires_day):
+        for a, expires in _last(*last_in_group(acct, kind == ID_DOCUMENT_CHANGE, by_account), batch.id_expires_day):
             new[a].id_expires_day = expires
-    transfer_accounts, transfer_rows = last_in_group(acct, (kind == TRANSFER) & has_dev)
+    transfer_accounts, transfer_rows = last_in_group(acct, (kind == TRANSFER) & has_dev, by_account)
     for a, d, t in _last(transfer_accounts, transfer_rows, dev, ts):
         s = new[a]
         s.last_transfer_device = devices[d]
@@ -183,43 +185,69 @@ def advance(
 def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.ndarray, money_ids: np.ndarray) -> None:
     """Totals, payers, hourly flow, tainted inflow and applied ids (R8, R9, R10).
 
-    One pass over the batch's money rows in order; money rows are a fraction of a
-    batch and each touches a few small fields of its account.
+    The batch's money rows are summed per account and per (account, hour) with numpy
+    first, so the Python loops run once per account or bucket, not once per row.
     """
     rows = np.flatnonzero((batch.kind == TRANSFER) | (batch.kind == INCOMING_TRANSFER))
     if len(rows) == 0:
         return
-    counterparty = batch.dest or [None] * len(batch)
-    received: set[int] = set()
+    acct, ts, amount = batch.account[rows], batch.ts_ms[rows], batch.amount[rows]
+    incoming = batch.kind[rows] == INCOMING_TRANSFER
+    money_in, money_out = np.where(incoming, amount, 0), np.where(incoming, 0, amount)
+
+    # money in / out per (account, hour), buckets in hour order
+    hour = ts // HOUR_MS
+    keys = pair_keys(acct, hour - int(hour.min()))
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    sum_in, sum_out = np.zeros(len(uniq), np.int64), np.zeros(len(uniq), np.int64)
+    np.add.at(sum_in, inverse, money_in)
+    np.add.at(sum_out, inverse, money_out)
     touched: set[int] = set()
-    for r, a, t, amount, incoming, money_id in zip(
-        rows.tolist(),
-        batch.account[rows].tolist(),
-        batch.ts_ms[rows].tolist(),
-        batch.amount[rows].tolist(),
-        (batch.kind[rows] == INCOMING_TRANSFER).tolist(),
-        money_ids[rows].tolist(),
-        strict=True,
+    for a, h, got, sent in zip(
+        acct[first].tolist(), hour[first].tolist(), sum_in.tolist(), sum_out.tolist(), strict=True
     ):
+        flow = new[a].flow
+        bucket = flow[-1] if flow and flow[-1][0] == h else _bucket(flow, h)
+        bucket[1] += got
+        bucket[2] += sent
+        touched.add(a)
+
+    # transfers made, for the usual amount
+    out = ~incoming
+    senders, count = np.unique(acct[out], return_counts=True)
+    totals = np.zeros(len(new), np.int64)
+    np.add.at(totals, acct[out], amount[out])
+    for a, n, total in zip(senders.tolist(), count.tolist(), totals[senders].tolist(), strict=True):
         s = new[a]
-        flow = s.flow
-        hour = t // HOUR_MS
-        bucket = flow[-1] if flow and flow[-1][0] == hour else _bucket(flow, hour)
-        if incoming:
-            bucket[1] += amount
-            payer = counterparty[r] or ""
+        s.transfer_count += n
+        s.transfer_sum += total
+
+    # the newest money ids per account (rows of an account in arrival order)
+    order = np.argsort(acct, kind="stable")
+    ids = money_ids[rows][order].tolist()
+    grouped = acct[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]).tolist()
+    for a, lo, hi in zip(grouped[starts].tolist(), starts, [*starts[1:], len(order)], strict=True):
+        applied = new[a].applied
+        applied.extend(ids[max(lo, hi - MAX_APPLIED) : hi])
+        del applied[:-MAX_APPLIED]
+
+    # each payer's latest incoming transfer
+    received: set[int] = set()
+    if incoming.any():
+        payers = np.asarray(batch.dest, dtype=object)[rows[incoming]]
+        names, codes = np.unique(payers.astype(str), return_inverse=True)
+        width = len(names) + 1
+        last_keys, last_rows = last_in_group(
+            acct[incoming].astype(np.int64) * width + codes.reshape(-1), np.ones(len(codes), np.bool_)
+        )
+        at = ts[incoming]
+        for key, t in zip(last_keys.tolist(), at[last_rows].tolist(), strict=True):
+            s, payer = new[key // width], str(names[key % width])
             if t > s.payers.get(payer, -1):
                 s.payers[payer] = t
-            received.add(a)
-        else:
-            bucket[2] += amount
-            s.transfer_count += 1
-            s.transfer_sum += amount
-        applied = s.applied
-        applied.append(money_id)
-        if len(applied) > MAX_APPLIED:
-            del applied[0]
-        touched.add(a)
+            received.add(key // width)
     for a in touched:
         flow = new[a].flow
         oldest_kept = flow[-1][0] - FLOW_RETENTION_H

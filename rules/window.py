@@ -46,8 +46,22 @@ def prior_in_group(keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_], o
     return out
 
 
-def last_in_group(keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_]) -> tuple[Ints, Ints]:
-    """``(keys, rows)``: for each key with a masked row, its last masked row."""
+def last_in_group(
+    keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_], order: Ints | None = None
+) -> tuple[Ints, Ints]:
+    """``(keys, rows)``: for each key with a masked row, its last masked row (keys ascending).
+
+    With ``order`` (``group_order(keys)``) no sort is needed: one pass over the masked rows.
+    """
+    if order is not None:
+        rows = order[mask[order]]  # masked rows, by key, in arrival order within a key
+        if len(rows) == 0:
+            return np.empty(0, np.int64), rows.astype(np.int64)
+        k = keys[rows]
+        last = np.empty(len(rows), np.bool_)
+        last[-1] = True
+        last[:-1] = k[1:] != k[:-1]
+        return k[last].astype(np.int64), rows[last].astype(np.int64)
     rows = np.flatnonzero(mask)
     if len(rows) == 0:
         return np.empty(0, np.int64), rows.astype(np.int64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rules.window import last_in_group, pair_keys, prior_in_group
+from rules.window import cumsum_in_group, group_order, last_in_group, pair_keys, prior_in_group, window_sum
 
 
 def naive_prior(keys: list[int], mask: list[bool]) -> list[int]:
@@ -115,3 +115,27 @@ def test_pair_keys_are_one_to_one_on_random_pairs(seed: int) -> None:
 
 def test_pair_keys_on_empty_input() -> None:
     assert pair_keys(np.empty(0, np.int32), np.empty(0, np.int32)).tolist() == []
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_last_in_group_with_a_precomputed_order_agrees(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 7, 60)
+    mask = rng.random(60) < 0.4
+    plain = last_in_group(keys, mask)
+    ordered = last_in_group(keys, mask, group_order(keys))
+    assert plain[0].tolist() == ordered[0].tolist() and plain[1].tolist() == ordered[1].tolist()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_window_sum_and_cumsum_match_a_loop(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    keys, values = rng.integers(0, 4, 40), rng.integers(0, 9, 40)
+    ts = np.cumsum(rng.integers(0, 5, 40))
+    expected_window = [
+        sum(int(values[j]) for j in range(i + 1) if keys[j] == keys[i] and ts[j] > ts[i] - 7) for i in range(40)
+    ]
+    expected_cumsum = [sum(int(values[j]) for j in range(i + 1) if keys[j] == keys[i]) for i in range(40)]
+    assert window_sum(keys, ts, values, 7).tolist() == expected_window
+    assert window_sum(keys, ts, values, 7, group_order(keys)).tolist() == expected_window
+    assert cumsum_in_group(keys, values).tolist() == expected_cumsum
