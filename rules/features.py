@@ -7,6 +7,7 @@ the account exactly as if events were judged one by one in order.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 
@@ -138,7 +139,7 @@ class BatchContext:
         b = self.batch
         amounts = np.where(self.is_transfer, b.amount, 0)
         keys = pair_keys(b.account, self.local_day - int(self.local_day.min(initial=0)))
-        order = np.argsort(keys, kind="stable")
+        order = group_order(keys)
         running = np.cumsum(amounts[order])
         start = np.empty(len(order), np.bool_)
         start[:1] = True
@@ -318,10 +319,10 @@ class BatchContext:
         money_out = window_sum(b.account, hour, np.where(self.is_transfer, b.amount, 0), hours + 1, by_account)
         for r in rows.tolist():
             since = int(hour[r]) - hours
-            for h, got, sent in self._st[b.account[r]].flow:
-                if h >= since:
-                    money_in[r] += got
-                    money_out[r] += sent
+            s = self._st[b.account[r]]
+            first = bisect.bisect_left(s.flow_hour, since)
+            money_in[r] += sum(s.flow_in[first:])
+            money_out[r] += sum(s.flow_out[first:])
         return money_in, money_out
 
     # --- accounts per foreign IP (R6b) ------------------------------------

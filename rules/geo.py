@@ -47,14 +47,15 @@ def _unmapped(ip: str) -> str | None:
 def _embedded_lookup(ips: Sequence[str | None]) -> Countries:
     # iptocc parses and searches in Rust, ~0.1 µs an address: less than de-duplicating the batch first would cost.
     codes: list[str | None] = iptocc.country_code([ip or "" for ip in ips])
-    # Misses are few (private, reserved, invalid), so only they pay for the IPv4-mapped retry; list.index finds
-    # them at C speed.
-    i = -1
-    for _ in range(codes.count(None)):
-        i = codes.index(None, i + 1)
-        v4 = _unmapped(ips[i] or "")
-        codes[i] = (iptocc.country_code(v4) if v4 else None) or ""
-    return np.array(codes, dtype="<U2")
+    out = np.array([c or "" for c in codes], dtype="<U2")
+    # Misses (events without an IP; private, reserved, invalid addresses) are found at C speed; only
+    # IPv6-looking ones pay for the IPv4-mapped retry.
+    for i in np.flatnonzero(out == "").tolist():
+        ip = ips[i]
+        if ip and ":" in ip:
+            v4 = _unmapped(ip)
+            out[i] = (iptocc.country_code(v4) if v4 else None) or ""
+    return out
 
 
 def _key(ip: str) -> bytes | None:

@@ -7,6 +7,7 @@ per account); this module only says what it holds and how it changes.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 
 import msgspec
@@ -21,7 +22,7 @@ from rules.columns import (
     TRANSFER,
     EventBatch,
 )
-from rules.window import last_in_group, pair_keys
+from rules.window import factor, group_order, last_in_group, pair_keys
 
 MAX_DEVICES = 8
 MAX_COUNTRIES = 8
@@ -68,9 +69,12 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     transfer_count: int = 0
     transfer_sum: int = 0
     # R8: payers of incoming transfers -> time of their latest one (newest MAX_PAYERS kept),
-    # and money in / out per hour for the last FLOW_RETENTION_H hours: [[hour, in, out], ...].
+    # and money in / out per hour for the last FLOW_RETENTION_H hours, as three parallel
+    # lists in hour order (flat lists: no small container per hour to allocate or pack).
     payers: dict[str, int] = msgspec.field(default_factory=dict)
-    flow: list[list[int]] = msgspec.field(default_factory=list)
+    flow_hour: list[int] = msgspec.field(default_factory=list)
+    flow_in: list[int] = msgspec.field(default_factory=list)
+    flow_out: list[int] = msgspec.field(default_factory=list)
     # R9: times of incoming transfers from listed accounts (newest MAX_TAINTED kept).
     tainted_ms: list[int] = msgspec.field(default_factory=list)
     # Id hashes of the latest money events applied here: a resend in a later batch is skipped.
@@ -198,8 +202,7 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
     # money in / out per (account, hour), buckets in hour order
     hour = ts // HOUR_MS
     keys = pair_keys(acct, hour - int(hour.min()))
-    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    uniq, first, inverse = factor(keys)
     sum_in, sum_out = np.zeros(len(uniq), np.int64), np.zeros(len(uniq), np.int64)
     np.add.at(sum_in, inverse, money_in)
     np.add.at(sum_out, inverse, money_out)
@@ -207,15 +210,22 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
     for a, h, got, sent in zip(
         acct[first].tolist(), hour[first].tolist(), sum_in.tolist(), sum_out.tolist(), strict=True
     ):
-        flow = new[a].flow
-        bucket = flow[-1] if flow and flow[-1][0] == h else _bucket(flow, h)
-        bucket[1] += got
-        bucket[2] += sent
+        s = new[a]
+        hours = s.flow_hour
+        if not hours or hours[-1] < h:  # the usual case: a new hour, appended in order
+            hours.append(h)
+            s.flow_in.append(got)
+            s.flow_out.append(sent)
+        else:
+            i = _hour_slot(s, h)
+            s.flow_in[i] += got
+            s.flow_out[i] += sent
         touched.add(a)
 
     # transfers made, for the usual amount
     out = ~incoming
-    senders, count = np.unique(acct[out], return_counts=True)
+    senders = np.flatnonzero(np.bincount(acct[out], minlength=len(new)))
+    count = np.bincount(acct[out], minlength=len(new))[senders]
     totals = np.zeros(len(new), np.int64)
     np.add.at(totals, acct[out], amount[out])
     for a, n, total in zip(senders.tolist(), count.tolist(), totals[senders].tolist(), strict=True):
@@ -224,7 +234,7 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
         s.transfer_sum += total
 
     # the newest money ids per account (rows of an account in arrival order)
-    order = np.argsort(acct, kind="stable")
+    order = group_order(acct)
     ids = money_ids[rows][order].tolist()
     grouped = acct[order]
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]).tolist()
@@ -249,10 +259,11 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
                 s.payers[payer] = t
             received.add(key // width)
     for a in touched:
-        flow = new[a].flow
-        oldest_kept = flow[-1][0] - FLOW_RETENTION_H
-        while flow[0][0] <= oldest_kept:  # buckets are in hour order: drop from the front
-            del flow[0]
+        s = new[a]
+        hours = s.flow_hour
+        if hours[0] <= hours[-1] - FLOW_RETENTION_H:  # hours are in order: drop from the front
+            drop = bisect.bisect_right(hours, hours[-1] - FLOW_RETENTION_H)
+            del hours[:drop], s.flow_in[:drop], s.flow_out[:drop]
     for a in received:
         payers = new[a].payers
         newest = max(payers.values())
@@ -266,18 +277,14 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
         times[:] = [x for x in times if x > newest - TAINTED_RETENTION_MS][-MAX_TAINTED:]
 
 
-def _bucket(flow: list[list[int]], hour: int) -> list[int]:
-    """The [hour, in, out] bucket of ``hour``, added in hour order when missing."""
-    bucket = [hour, 0, 0]
-    if not flow or flow[-1][0] < hour:  # the usual case: a new hour
-        flow.append(bucket)
-        return bucket
-    for existing in flow:  # a late event
-        if existing[0] == hour:
-            return existing
-    flow.append(bucket)
-    flow.sort()
-    return bucket
+def _hour_slot(s: AccountState, hour: int) -> int:
+    """Index of ``hour`` in the account's hourly flow (a late event), inserted in order when missing."""
+    i = bisect.bisect_left(s.flow_hour, hour)
+    if i == len(s.flow_hour) or s.flow_hour[i] != hour:
+        s.flow_hour.insert(i, hour)
+        s.flow_in.insert(i, 0)
+        s.flow_out.insert(i, 0)
+    return i
 
 
 def _pairs(found: tuple[np.ndarray, np.ndarray]) -> list[tuple[int, int]]:

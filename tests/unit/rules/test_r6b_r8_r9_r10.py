@@ -164,7 +164,12 @@ def test_r8_state_is_bounded() -> None:
     runner = Runner()
     runner.run([incoming(i * 60, f"P{i}") for i in range(200)] + [transfer(i * 3600, 1000) for i in range(200)])
     state = runner.state["A"]
-    assert len(state.payers) <= 32 and len(state.flow) <= 72 and len(state.applied) <= 8
+    assert state.flow_hour == sorted(state.flow_hour)
+    assert (
+        len(state.payers) <= 32
+        and len(state.flow_hour) == len(state.flow_in) == len(state.flow_out) <= 72
+        and len(state.applied) <= 8
+    )
 
 
 # --- R6b --------------------------------------------------------------------------------
@@ -210,3 +215,14 @@ def test_a_resent_transfer_in_a_later_batch_is_not_counted_twice() -> None:
     assert runner.state["A"].day_total == 13_000_000  # 1M at onboarding + 12M, once
     # 7M more makes 20M: not over the daily limit; counting the resend would make it 32M
     assert not [h for h in runner.run([transfer(1000, 7_000_000)]) if h.rule_id == "R1"]
+
+
+def test_r8_a_late_event_lands_in_its_own_hour() -> None:
+    runner = Runner()
+    runner.run([incoming(2 * 3600, "P1", 1_000_000)])
+    runner.run([incoming(10, "P2", 2_000_000), transfer(2 * 3600 + 60, 500_000)])  # P2's credit arrives late
+    runner.run([incoming(2 * 3600 + 120, "P3", 4_000_000)])
+    state = runner.state["A"]
+    hour0 = int(T0.timestamp()) // 3600
+    assert state.flow_hour == [hour0, hour0 + 2]
+    assert state.flow_in == [2_000_000, 5_000_000] and state.flow_out == [0, 500_000]

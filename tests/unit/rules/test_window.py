@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rules.window import cumsum_in_group, group_order, last_in_group, pair_keys, prior_in_group, window_sum
+from rules.window import (
+    cumsum_in_group,
+    factor,
+    group_order,
+    last_in_group,
+    pair_keys,
+    prior_in_group,
+    window_sum,
+)
 
 
 def naive_prior(keys: list[int], mask: list[bool]) -> list[int]:
@@ -139,3 +147,15 @@ def test_window_sum_and_cumsum_match_a_loop(seed: int) -> None:
     assert window_sum(keys, ts, values, 7).tolist() == expected_window
     assert window_sum(keys, ts, values, 7, group_order(keys)).tolist() == expected_window
     assert cumsum_in_group(keys, values).tolist() == expected_cumsum
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_group_order_and_factor_agree_with_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(-3, 9, 50)
+    assert group_order(keys).tolist() == np.argsort(keys, kind="stable").tolist()
+    uniq, first, inverse = factor(keys)
+    expected = np.unique(keys, return_index=True, return_inverse=True)
+    assert [uniq.tolist(), first.tolist(), inverse.tolist()] == [a.reshape(-1).tolist() for a in expected]
+    huge = keys.astype(np.int64) * (1 << 60) // 16  # too wide for the fast path
+    assert group_order(huge).tolist() == np.argsort(huge, kind="stable").tolist()
