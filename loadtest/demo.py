@@ -88,12 +88,15 @@ def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
             msg = f"the worker processed only {done:,} of {events:,} events in 10 minutes; see {worker.log_path}"
             raise RuntimeError(msg)
         latency = worker.metric("txmon_processing_latency_seconds")
+        frozen = police_freeze(env, topics["alerts"], worker)
     finally:
         worker.stop()
 
     out = {name: read_all(BOOTSTRAP, topic) for name, topic in topics.items() if name != "input"}
+    stats = gen.stats.as_dict()
+    stats["expected_hits"] = {**stats["expected_hits"], "R13": 1 if frozen else 0}
     return {
-        "stats": gen.stats.as_dict(),
+        "stats": stats,
         "events_per_s": events / max(last - first, 1e-9),
         "seconds": last - first,
         "alerts": [orjson.loads(v) for _, v, _ in out["alerts"]],
@@ -104,6 +107,27 @@ def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
         ],
         "latency": latency,
     }
+
+
+def police_freeze(env: dict[str, str], alerts_topic: str, worker: WorkerProcess) -> str | None:
+    """The police ask the bank to freeze the first mule account the worker held (R13)."""
+    mules = [
+        a["account_id"] for _, v, _ in read_all(BOOTSTRAP, alerts_topic) if (a := orjson.loads(v))["rule_id"] == "R8"
+    ]
+    if not mules:
+        return None
+    command = [sys.executable, "-m", "streams.cli", "freeze", "request", "--account", mules[0]]
+    command += ["--authority", "Công an TP Hà Nội - PC02", "--case", "PC02-2026-1128", "--reason"]
+    command += ["Tài khoản nhận tiền của 6 bị hại vụ lừa đảo đầu tư (demo)"]
+    subprocess.run(command, env={**os.environ, **env}, check=True, capture_output=True)
+    deadline = time.monotonic() + 60
+    while worker.metric("txmon_freeze_requests_total").get('outcome="applied"', 0) < 1:
+        if time.monotonic() > deadline:
+            msg = f"the worker did not apply the police freeze request; see {worker.log_path}"
+            raise RuntimeError(msg)
+        time.sleep(0.25)
+    _line(f"police freeze request for {mules[0]} applied\n")
+    return mules[0]
 
 
 def summarise(r: dict[str, Any]) -> None:
@@ -122,7 +146,9 @@ def summarise(r: dict[str, Any]) -> None:
         f"police:        {len(r['police']):,} reports · "
         + " · ".join(f"{k} {v:,}" for k, v in sorted(Counter(p["rule_id"] for p in r["police"]).items()))
     )
-    print(f"holds:         {len(r['holds']):,} temporary holds placed")
+    placed = sum(h["transition"] == "placed" for h in r["holds"])
+    frozen = len({h["hold_id"] for h in r["holds"] if h.get("kind") == "freeze"})
+    print(f"holds:         {placed:,} temporary holds placed · {frozen:,} account frozen on a police request (R13)")
     print(
         f"dead letters:  {len(r['dead']):,} · "
         + ", ".join(f"{k} {v}" for k, v in sorted(Counter(reason for reason, _ in r["dead"]).items()))
