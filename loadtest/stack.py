@@ -55,6 +55,7 @@ def namespace_env(prefix: str, **extra: str) -> dict[str, str]:
         "TXMON_AUDIT_TOPIC": f"{ns}.audit",
         "TXMON_RULES_TOPIC": f"{ns}.rules",
         "TXMON_SUSPICIOUS_TOPIC": f"{ns}.suspicious",
+        "TXMON_FREEZE_REQUESTS_TOPIC": f"{ns}.police.requests",
         **extra,
     }
 

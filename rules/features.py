@@ -24,7 +24,7 @@ from rules.columns import (
     EventBatch,
 )
 from rules.state import HOUR_MS, AccountState
-from rules.window import cumsum_in_group, group_order, pair_keys, prior_in_group, window_sum
+from rules.window import cumsum_in_group, group_order, member, pair_keys, prior_in_group, window_sum
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
@@ -188,7 +188,7 @@ class BatchContext:
         in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1) & (prior > prior_transfer)
         # A stored match counts only when no transfer of this batch came before the row. The state
         # keeps it by order, not by clock: a match and a transfer can share a millisecond.
-        stored_ok = np.isin(self.device_pair, self._state_pairs([s.bio_since_transfer for s in self._st]))
+        stored_ok = member(self.device_pair, self._state_pairs([s.bio_since_transfer for s in self._st]))
         from_state = (prior < 0) & (prior_transfer < 0) & stored_ok
         return self.has_device & (in_batch | from_state)
 
@@ -197,7 +197,7 @@ class BatchContext:
         """The device was used on this account before this row."""
         prior = prior_in_group(self.device_pair, self.has_device, self._by_device_pair)
         stored = self._state_pairs([s.known_devices for s in self._st])
-        return self.has_device & ((prior >= 0) | np.isin(self.device_pair, stored))
+        return self.has_device & ((prior >= 0) | member(self.device_pair, stored))
 
     @cached_property
     def new_device_login(self) -> Bools:
@@ -246,7 +246,7 @@ class BatchContext:
             [a * width + index[c] + 1 for a, s in enumerate(self._st) for c in s.countries if c in index],
             dtype=np.int64,
         )
-        return (prior >= 0) | np.isin(pairs, stored)
+        return (prior >= 0) | member(pairs, stored)
 
     # --- money in and out (R8, R9, R10) ---------------------------------
     @cached_property

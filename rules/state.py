@@ -21,6 +21,7 @@ from rules.columns import (
     OTP_PHONE_CHANGE,
     TRANSFER,
     EventBatch,
+    factorize,
 )
 from rules.window import factor, group_order, last_in_group, pair_keys
 
@@ -246,11 +247,11 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
     # each payer's latest incoming transfer
     received: set[int] = set()
     if incoming.any():
-        payers = np.asarray(batch.dest, dtype=object)[rows[incoming]]
-        names, codes = np.unique(payers.astype(str), return_inverse=True)
+        dest = batch.dest or [None] * len(batch)
+        codes, names = factorize([dest[r] or "" for r in rows[incoming].tolist()])
         width = len(names) + 1
         last_keys, last_rows = last_in_group(
-            acct[incoming].astype(np.int64) * width + codes.reshape(-1), np.ones(len(codes), np.bool_)
+            acct[incoming].astype(np.int64) * width + codes, np.ones(len(codes), np.bool_)
         )
         at = ts[incoming]
         for key, t in zip(last_keys.tolist(), at[last_rows].tolist(), strict=True):

@@ -150,3 +150,17 @@ def cumsum_in_group(keys: npt.NDArray[np.integer], values: Ints, order: Ints | N
     out = np.empty(n, np.int64)
     out[order] = running - np.where(group_start > 0, running[np.maximum(group_start - 1, 0)], 0)
     return out
+
+
+def member(values: Ints, table: Ints) -> npt.NDArray[np.bool_]:
+    """``np.isin(values, table)`` for a small ``table``: a binary search per value instead of
+    sorting both together.
+
+    >>> member(np.array([3, 5, 7]), np.array([7, 3])).tolist()
+    [True, False, True]
+    """
+    if len(table) == 0:
+        return np.zeros(len(values), np.bool_)
+    table = np.sort(table)
+    at = np.minimum(np.searchsorted(table, values), len(table) - 1)
+    return table[at] == values

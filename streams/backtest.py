@@ -289,6 +289,12 @@ def _judge_all(
             _bar(progress, done_bytes / total, report.events, time.perf_counter() - start)
 
 
+def rule_order(rule_id: str) -> tuple[int, str]:
+    """R1, R2, ..., R6a, R6b, ..., R14: by number, then suffix."""
+    digits = "".join(c for c in rule_id if c.isdigit())
+    return (int(digits) if digits else 10**6, rule_id)
+
+
 def _bar(out: TextIO, fraction: float, events: int, elapsed: float) -> None:
     filled = int(fraction * 30)
     rate = events / elapsed if elapsed else 0.0
@@ -308,7 +314,7 @@ def format_report(report: Report, ruleset: Ruleset) -> str:
         "| rule | hits | holds | labelled | true positives | precision | recall |",
         "|---|---|---|---|---|---|---|",
     ]
-    for rule in sorted(report.rules):
+    for rule in sorted(report.rules, key=rule_order):
         s = report.rules[rule]
         lines.append(
             f"| {rule} | {s.hits:,} | {s.holds:,} | {s.labelled:,} | {s.true_positives:,} "

@@ -37,12 +37,24 @@ class IpAccountStore:
             if reply
         }
 
-    def save(self, pipe: Pipeline, updates: Mapping[str, Mapping[str, int]]) -> None:
+    def save(
+        self,
+        pipe: Pipeline,
+        updates: Mapping[str, Mapping[str, int]],
+        loaded: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> None:
+        """Queue the batch's updates. ``loaded`` (what this batch read) tells when trimming is
+        due, so most IPs cost two commands; another worker's additions are trimmed by the next
+        batch that sees them."""
+        loaded = loaded or {}
         for ip, seen in updates.items():
-            key = self.prefix + ip
+            key, before = self.prefix + ip, loaded.get(ip, {})
             pipe.zadd(key, dict(seen), gt=True)
-            pipe.zremrangebyscore(key, "-inf", max(seen.values()) - IP_RETENTION_MS)
-            pipe.zremrangebyrank(key, 0, -(MAX_IP_ACCOUNTS + 1))
+            oldest_kept = max(seen.values()) - IP_RETENTION_MS
+            if before and min(before.values()) <= oldest_kept:
+                pipe.zremrangebyscore(key, "-inf", oldest_kept)
+            if len(before.keys() | seen.keys()) > MAX_IP_ACCOUNTS:
+                pipe.zremrangebyrank(key, 0, -(MAX_IP_ACCOUNTS + 1))
             pipe.pexpire(key, IP_RETENTION_MS)
 
     async def accounts(self, ip: str) -> dict[str, int]:

@@ -248,7 +248,7 @@ class Monitor(Service):
         t = _stage(m, "produce", t)
         pipe = self.redis.pipeline(transaction=True)
         self.states.save(pipe, packed)
-        self.ip_accounts.save(pipe, evaluation.ip_updates)
+        self.ip_accounts.save(pipe, evaluation.ip_updates, ip_accounts)
         self.alert_store.record(pipe, fresh, now)
         await pipe.execute()
         _stage(m, "state_save", t)

@@ -138,6 +138,7 @@ def make_worker(services: Services, tmp: Path, **extra: str) -> Worker:
         "rules": f"t{ns}.rules",
         "audit": f"t{ns}.audit",
         "suspicious": f"t{ns}.suspicious",
+        "freeze_requests": f"t{ns}.police.requests",
     }
     web_port = free_port()
     env = {
@@ -155,6 +156,7 @@ def make_worker(services: Services, tmp: Path, **extra: str) -> Worker:
         "TXMON_RULES_TOPIC": topics["rules"],
         "TXMON_AUDIT_TOPIC": topics["audit"],
         "TXMON_SUSPICIOUS_TOPIC": topics["suspicious"],
+        "TXMON_FREEZE_REQUESTS_TOPIC": topics["freeze_requests"],
         "TXMON_TOPIC_PARTITIONS": "4",
         "TXMON_WEB_PORT": str(web_port),
         "TXMON_BANK_CODE": "TESTBANK",

@@ -226,3 +226,19 @@ def test_r8_a_late_event_lands_in_its_own_hour() -> None:
     hour0 = int(T0.timestamp()) // 3600
     assert state.flow_hour == [hour0, hour0 + 2]
     assert state.flow_in == [2_000_000, 5_000_000] and state.flow_out == [0, 500_000]
+
+
+# --- the first event of an account never seen before -------------------------------------
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (transfer(NIGHT_FROM, 10_000_000, account="NEW"), ["R10"]),  # the night rule needs no history
+        (transfer(100, 9_000_000, account="NEW"), []),  # "3x the usual" needs 5 earlier transfers
+        (incoming(100, "L1", account="NEW"), []),  # one tainted credit is not "more than 3"
+        (login(100, "NEW"), []),  # one account on a foreign IP is not a cluster
+    ],
+    ids=["night transfer", "large transfer", "tainted credit", "foreign login"],
+)
+def test_first_event_of_an_unknown_account(event: dict[str, Any], expected: list[str]) -> None:
+    hits = Runner(LISTED).hits([event])
+    assert [r for r, _ in hits if r in ("R6b", "R8", "R9", "R10")] == expected

@@ -10,6 +10,7 @@ from rules.window import (
     factor,
     group_order,
     last_in_group,
+    member,
     pair_keys,
     prior_in_group,
     window_sum,
@@ -159,3 +160,10 @@ def test_group_order_and_factor_agree_with_numpy(seed: int) -> None:
     assert [uniq.tolist(), first.tolist(), inverse.tolist()] == [a.reshape(-1).tolist() for a in expected]
     huge = keys.astype(np.int64) * (1 << 60) // 16  # too wide for the fast path
     assert group_order(huge).tolist() == np.argsort(huge, kind="stable").tolist()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_member_agrees_with_isin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values, table = rng.integers(0, 50, 200), rng.integers(0, 50, rng.integers(0, 12))
+    assert member(values, table).tolist() == np.isin(values, table).tolist()
