@@ -59,9 +59,14 @@ def test_threshold_change_takes_over_while_traffic_flows(
     keys = [orjson.loads(v).get("account_id", "x") if v.startswith(b"{") else None for v in background]
     flowing = threading.Thread(target=_send_raw, args=(producer, w.topics["input"], background, keys))
 
+    def r12(account: Account) -> list[dict[str, Any]]:
+        return [r.json() for r in alerts.records if r.key == account.id and r.json()["rule_id"] == "R12"]
+
     before, a_after_short, a_after_long = Account(), Account(), Account()
     send(producer, w.topics["input"], [*before.onboard(), *_drain(before, 100)])
     old_version = w.health()["ruleset_version"]
+    # judged before the change is published (a worker's first batch can wait for its group to form)
+    alerts.wait_for(lambda _: bool(r12(before)), timeout=30)
 
     flowing.start()
     text = (ROOT / "rules" / "rules.yaml").read_text(encoding="utf-8")
@@ -73,9 +78,6 @@ def test_threshold_change_takes_over_while_traffic_flows(
     send(producer, w.topics["input"], [*a_after_long.onboard(), *_drain(a_after_long, 100)])
     send(producer, w.topics["input"], [*a_after_short.onboard(), *_drain(a_after_short, 20)])
     flowing.join(timeout=120)
-
-    def r12(account: Account) -> list[dict[str, Any]]:
-        return [r.json() for r in alerts.records if r.key == account.id and r.json()["rule_id"] == "R12"]
 
     alerts.wait_for(lambda _: bool(r12(a_after_short)), timeout=30)
     assert [x["ruleset_version"] for x in r12(before)] == [old_version]  # 100 s < 180 s: old window
