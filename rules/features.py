@@ -24,7 +24,15 @@ from rules.columns import (
     EventBatch,
 )
 from rules.state import HOUR_MS, AccountState
-from rules.window import cumsum_in_group, group_order, member, pair_keys, prior_in_group, window_sum
+from rules.window import (
+    cumsum_in_group,
+    group_order,
+    member,
+    pair_keys,
+    prior_in_group,
+    short_string_codes,
+    window_sum,
+)
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
@@ -236,11 +244,10 @@ class BatchContext:
     @cached_property
     def country_seen(self) -> Bools:
         """The account used an IP of this country before this row."""
-        names, inverse = np.unique(self.countries, return_inverse=True)
-        codes = inverse.reshape(-1).astype(np.int64)
+        codes, names = short_string_codes(self.countries)
         pairs = pair_keys(self.batch.account, codes)
         prior = prior_in_group(pairs, self.is_login_or_transfer & (self.countries != ""))
-        index = {c: i for i, c in enumerate(names.tolist())}
+        index = {c: i for i, c in enumerate(names)}
         width = int(codes.max(initial=0)) + 2
         stored = np.asarray(
             [a * width + index[c] + 1 for a, s in enumerate(self._st) for c in s.countries if c in index],

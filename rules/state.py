@@ -23,7 +23,7 @@ from rules.columns import (
     EventBatch,
     factorize,
 )
-from rules.window import factor, group_order, last_in_group, pair_keys
+from rules.window import factor, group_order, last_in_group, pair_keys, short_string_codes
 
 MAX_DEVICES = 8
 MAX_COUNTRIES = 8
@@ -175,8 +175,7 @@ def advance(
             _remember(known, name, MAX_DEVICES)
 
     with_ip = ((kind == LOGIN) | (kind == TRANSFER)) & (countries != "")
-    country_codes = np.unique(countries, return_inverse=True)
-    names, inverse = country_codes[0].tolist(), country_codes[1].reshape(-1)
+    inverse, names = short_string_codes(countries)
     _, ip_rows = last_in_group(pair_keys(acct, inverse), with_ip)
     ip_rows.sort()
     for a, c in zip(acct[ip_rows].tolist(), inverse[ip_rows].tolist(), strict=True):

@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import TextIO
 
@@ -146,6 +147,9 @@ class InMemory:
         return result
 
 
+_LABEL = attrgetter("label")
+
+
 @dataclass(frozen=True, slots=True)
 class _Chunk:
     """One batch and what depends on it alone (what the worker looks up before evaluating)."""
@@ -174,7 +178,7 @@ def _decode_file(
             if k % readers != turn:
                 continue
             decoded = decode_records(lines, [None] * len(lines))
-            batch = replace(decoded.batch, events=[], label=[e.label for e in decoded.batch.events])
+            batch = replace(decoded.batch, events=[], label=list(map(_LABEL, decoded.batch.events)))
             listed = InMemory(engine, suspicious).listed(batch)
             countries, ips = engine.foreign_ips(batch)
             out.put(_Chunk(batch, listed, countries, ips, batch_money_ids(batch), len(decoded.dead), len(lines), size))

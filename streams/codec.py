@@ -40,18 +40,22 @@ class Decoded:
 def decode_records(values: Sequence[bytes | None], keys: Sequence[bytes | None]) -> Decoded:
     decode = decoder.decode
     events: list[Event] = []
-    rows: list[int] = []
+    append = events.append
     dead: list[DeadLetter] = []
     for i, raw in enumerate(values):
         try:  # a None value (tombstone) raises TypeError, answered below
-            events.append(decode(raw))  # type: ignore[arg-type]
-            rows.append(i)
+            append(decode(raw))  # type: ignore[arg-type]
         except msgspec.ValidationError as exc:
             dead.append(DeadLetter(i, "schema_violation", str(exc)))
         except msgspec.DecodeError as exc:
             dead.append(DeadLetter(i, "malformed_json", str(exc)))
         except TypeError:
             dead.append(DeadLetter(i, "malformed_json", "empty record value"))
+    if dead:
+        bad = {d.index for d in dead}
+        rows = [i for i in range(len(values)) if i not in bad]
+    else:
+        rows = list(range(len(values)))
     if any(keys):
         events, rows = _check_keys(events, rows, keys, dead)
     event_ids = [e.event_id for e in events]
