@@ -64,13 +64,16 @@ class RuleEngine:
         ip_accounts: Mapping[str, Mapping[str, int]] | None = None,
         countries: npt.NDArray[np.str_] | None = None,
         money_ids: npt.NDArray[np.int64] | None = None,
+        explain: bool = True,
     ) -> Evaluation:
         """Judge ``batch`` against ``states`` (one per account code, None: unknown account).
 
         Looked up by the caller: ``counterparty_listed`` (per row, the counterparty is on the
         shared suspicious list: R7, R9), ``ip_accounts`` (foreign IP -> account -> last
         seen, across workers: R6b) and optionally ``countries`` (from ``foreign_ips``) and
-        ``money_ids`` (from ``money_ids``), which depend on the batch alone.
+        ``money_ids`` (from ``batch_money_ids``), which depend on the batch alone.
+        ``explain=False`` leaves the hits' reasons and evidence empty: for callers that only
+        count decisions (back-tests), it saves the text and the facts only evidence needs.
         """
         if countries is None:
             countries = self.geo.countries(batch.ip)
@@ -98,7 +101,7 @@ class RuleEngine:
                     if escalated is not None and spec.escalation is not None and escalated[row]:
                         esc = spec.escalation
                         action, severity, channels = esc.action, esc.severity, esc.channels
-                    vi, en, evidence = result.explain(row)
+                    vi, en, evidence = result.explain(row) if explain else ("", "", {})
                     hits.append(
                         RuleHit(
                             rule_id=rule_id,

@@ -131,6 +131,7 @@ class InMemory:
         countries: np.ndarray | None = None,
         foreign_ips: list[str] | None = None,
         money_ids: np.ndarray | None = None,
+        explain: bool = True,
     ) -> Evaluation:
         if countries is None or foreign_ips is None:
             countries, foreign_ips = self.engine.foreign_ips(batch)
@@ -141,6 +142,7 @@ class InMemory:
             ip_accounts={ip: self.ip_accounts[ip] for ip in foreign_ips if ip in self.ip_accounts},
             countries=countries,
             money_ids=money_ids,
+            explain=explain,
         )
         self.states.update(zip(batch.accounts, result.states, strict=True))
         merge_ip_accounts(self.ip_accounts, result.ip_updates)
@@ -271,7 +273,10 @@ def _judge_all(
     store = InMemory(engine, suspicious)
     total, done_bytes = path.stat().st_size, 0
     for chunk in _decoded_chunks(path, engine, suspicious):
-        result = store.judge(chunk.batch, chunk.listed, chunk.countries, chunk.foreign_ips, chunk.money_ids)
+        # decisions only: the report counts hits and actions, so no reason text or evidence is built
+        result = store.judge(
+            chunk.batch, chunk.listed, chunk.countries, chunk.foreign_ips, chunk.money_ids, explain=False
+        )
         report.events += chunk.lines
         report.dead_letters += chunk.dead_letters
         fired: set[tuple[int, str]] = set()

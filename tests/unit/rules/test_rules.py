@@ -436,3 +436,18 @@ def test_splitting_never_changes_a_decision_on_random_money_flows(seed: int) -> 
 def test_random_money_flows_exercise_the_inflow_rules() -> None:
     fired = {h.rule_id for seed in range(40) for h in judge([_random_money_flow(seed)])}
     assert {"R8", "R9", "R10"} <= fired
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_decisions_without_explanations_are_the_same(seed: int) -> None:
+    """Back-tests skip reasons and evidence; the decisions must not change."""
+    events = _random_scenario(seed) + _random_money_flow(seed)
+    batch = decode_records([orjson.dumps(e) for e in events], [None] * len(events)).batch
+    listed = np.fromiter((d in LISTED for d in batch.dest or ()), np.bool_, len(batch))
+    full = ENGINE.evaluate(batch, [None] * len(batch.accounts), listed)
+    bare = ENGINE.evaluate(batch, [None] * len(batch.accounts), listed, explain=False)
+    assert [(h.rule_id, h.row, h.action, h.severity) for h in bare.hits] == [
+        (h.rule_id, h.row, h.action, h.severity) for h in full.hits
+    ]
+    assert all(h.reason_en == "" and h.evidence == {} for h in bare.hits)
+    assert [PACK.encode(s) for s in bare.states] == [PACK.encode(s) for s in full.states]
