@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
 
 
 def group_order(keys: npt.NDArray[np.integer]) -> Ints:
@@ -110,24 +111,12 @@ def window_sum(keys: npt.NDArray[np.integer], ts: Ints, values: Ints, window: in
     n = len(keys)
     if n == 0:
         return np.zeros(0, np.int64)
-    if order is None:
-        order = group_order(keys)
-    k = keys[order]
-    start = np.empty(n, np.bool_)
-    start[0] = True
-    start[1:] = k[1:] != k[:-1]
-    rank = np.cumsum(start) - 1
+    order, start, group_start = _groups(keys, order)
     t = ts[order].astype(np.int64) - int(ts.min())
     span = int(t.max()) + window + 1
-    clock = np.maximum.accumulate(rank * span + t)  # monotone: groups do not overlap
-    pos = np.arange(n)
-    group_start = np.maximum.accumulate(np.where(start, pos, 0))
+    clock = np.maximum.accumulate((np.cumsum(start) - 1) * span + t)  # monotone: groups do not overlap
     first = np.maximum(np.searchsorted(clock, clock - window, side="right"), group_start)
-    running = np.cumsum(values[order].astype(np.int64))
-    before = np.where(first > 0, running[np.maximum(first - 1, 0)], 0)
-    out = np.empty(n, np.int64)
-    out[order] = running - before
-    return out
+    return _sums_from(order, values, first)
 
 
 def cumsum_in_group(keys: npt.NDArray[np.integer], values: Ints, order: Ints | None = None) -> Ints:
@@ -139,16 +128,27 @@ def cumsum_in_group(keys: npt.NDArray[np.integer], values: Ints, order: Ints | N
     n = len(keys)
     if n == 0:
         return np.zeros(0, np.int64)
+    order, _, group_start = _groups(keys, order)
+    return _sums_from(order, values, group_start)
+
+
+def _groups(keys: npt.NDArray[np.integer], order: Ints | None) -> tuple[Ints, Bools, Ints]:
+    """``(order, start, group_start)``: rows by key, where each key's run begins (flag), and for
+    each sorted position the position its key's run begins at."""
     if order is None:
         order = group_order(keys)
     k = keys[order]
-    start = np.empty(n, np.bool_)
-    start[0] = True
+    start = np.empty(len(k), np.bool_)
+    start[:1] = True
     start[1:] = k[1:] != k[:-1]
+    return order, start, np.maximum.accumulate(np.where(start, np.arange(len(k)), 0))
+
+
+def _sums_from(order: Ints, values: Ints, first: Ints) -> Ints:
+    """Per row (in sorted position ``i``): the sum of sorted ``values[first[i] .. i]``."""
     running = np.cumsum(values[order].astype(np.int64))
-    group_start = np.maximum.accumulate(np.where(start, np.arange(n), 0))
-    out = np.empty(n, np.int64)
-    out[order] = running - np.where(group_start > 0, running[np.maximum(group_start - 1, 0)], 0)
+    out = np.empty(len(order), np.int64)
+    out[order] = running - np.where(first > 0, running[np.maximum(first - 1, 0)], 0)
     return out
 
 

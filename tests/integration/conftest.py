@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis
 from kafka import KafkaConsumer, KafkaProducer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,3 +265,15 @@ def read_topic_of() -> Iterator[Callable[[Worker, str], TopicReader]]:
     yield open_reader
     for r in readers:
         r.close()
+
+
+def add_to_suspicious_list(worker: Worker, account: str, reason: str = "SIMO report") -> None:
+    """``txmon suspicious add`` as an operator runs it, then wait until the worker applied it."""
+    command = [sys.executable, "-m", "streams.cli", "suspicious", "add", account, "--reason", reason]
+    subprocess.run([*command, "--source", "SIMO"], env=worker.env, cwd=ROOT, check=True, capture_output=True)
+    r = redis.Redis.from_url(worker.services.redis_url)
+    key = f"{worker.env['TXMON_STATE_PREFIX']}suspicious"
+    deadline = time.monotonic() + 20
+    while not r.sismember(key, account):
+        assert time.monotonic() < deadline, "the worker did not apply the list update"
+        time.sleep(0.2)

@@ -4,8 +4,6 @@ R10 (unusual time / amount), and resends that must not be counted twice."""
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.integration.conftest import ROOT, send
+from tests.integration.conftest import add_to_suspicious_list, send
 from tests.integration.test_pipeline import VN_IP, Account, _of, _settle
 
 pytestmark = pytest.mark.integration
@@ -55,19 +53,7 @@ def test_mule_pass_through_is_held_and_reported(worker: Any, producer: Any, read
 def test_tainted_inbound_alerts_bank_and_police(worker: Any, producer: Any, read_topic: Any) -> None:
     alerts, police = read_topic("alerts"), read_topic("police")
     listed = "77" + uuid.uuid4().hex[:8]
-    subprocess.run(
-        [sys.executable, "-m", "streams.cli", "suspicious", "add", listed, "--reason", "police list"],
-        env=worker.env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    r = redis.Redis.from_url(worker.services.redis_url)
-    key = f"{worker.env['TXMON_STATE_PREFIX']}suspicious"
-    deadline = time.monotonic() + 20
-    while not r.sismember(key, listed):
-        assert time.monotonic() < deadline, "the worker did not apply the list update"
-        time.sleep(0.2)
+    add_to_suspicious_list(worker, listed, "police list")
     a = Account()
     inflow = [_incoming(a, listed, 900_000) for _ in range(4)] + [_incoming(a, "0123456789", 900_000)]
     send(producer, worker.topics["input"], [*a.onboard(), *inflow])

@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis
 
-from tests.integration.conftest import Record, send
+from tests.integration.conftest import Record, add_to_suspicious_list, send
 
 pytestmark = pytest.mark.integration
 
@@ -191,27 +191,9 @@ def test_event_sent_twice_in_one_batch_yields_one_alert(worker: Any, producer: A
 
 
 def test_payee_added_to_the_suspicious_list_is_held(worker: Any, producer: Any, read_topic: Any) -> None:
-    import subprocess
-    import sys
-    import time
-
-    from tests.integration.conftest import ROOT
-
     alerts, police = read_topic("alerts"), read_topic("police")
     mule = "77" + uuid.uuid4().hex[:8]
-    subprocess.run(
-        [sys.executable, "-m", "streams.cli", "suspicious", "add", mule, "--reason", "SIMO report", "--source", "SIMO"],
-        env=worker.env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    r = redis.Redis.from_url(worker.services.redis_url)
-    key = f"{worker.env['TXMON_STATE_PREFIX']}suspicious"
-    deadline = time.monotonic() + 20
-    while not r.sismember(key, mule):
-        assert time.monotonic() < deadline, "the worker did not apply the list update"
-        time.sleep(0.2)
+    add_to_suspicious_list(worker, mule)
     a, b = Account(), Account()
     send(producer, worker.topics["input"], [*a.onboard(), {**a.transfer(7_000_000), "dest_account": mule}])
     send(producer, worker.topics["input"], [*b.onboard(), {**b.transfer(7_000_000), "dest_account": "0099887766"}])
