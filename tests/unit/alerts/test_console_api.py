@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import fakeredis
 import msgspec
-import orjson
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
@@ -26,6 +25,7 @@ from alerts.routing import Outputs, build_outputs
 from alerts.users import UserStore
 from rules.model import Action, Channel, RuleHit, Severity
 from rules.state import AccountState
+from tests.unit.alerts.conftest import MemoryKafka
 
 NOW = datetime.now(tz=UTC)
 PASSWORD = "correct-horse-battery"
@@ -40,17 +40,6 @@ class Transfer(msgspec.Struct):
     dest_bank: str = "VCB"
     ip: str = "8.8.8.8"
     device_id: str = "phone-2"
-
-
-@dataclass
-class MemoryKafka:
-    sent: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    async def publish(self, topic: str, key: str, value: bytes) -> None:
-        self.sent.append((topic, key, orjson.loads(value)))
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return [v for t, _, v in self.sent if t == topic]
 
 
 def _hit(rule: str, account: str, action: Action, severity: Severity, police: bool, row: int = 0) -> RuleHit:

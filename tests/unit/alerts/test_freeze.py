@@ -3,11 +3,9 @@ one freeze per request, resends, the rule switched off, an account already on ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import fakeredis
 import msgspec
 import orjson
 import pytest
@@ -15,14 +13,13 @@ import pytest
 from alerts.console.cases import CaseReader, QueueFilter
 from alerts.freeze import FreezeRequest, PoliceFreezes
 from alerts.holds import AlertStore
-from alerts.lifecycle import Actor, HoldLifecycle, Topics
+from alerts.lifecycle import Actor, HoldLifecycle
 from alerts.model import alert_id
 from alerts.routing import build_outputs
 from rules.config import ActiveRule, Ruleset, load_ruleset, load_ruleset_text
 from rules.model import Action, Channel, RuleHit, Severity
+from tests.unit.alerts.conftest import T0, Clock, MemoryKafka
 
-T0 = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
-TOPICS = Topics("holds", "police", "audit", "suspicious")
 AUTHORITY = "Công an TP Hà Nội - PC02"
 REQUEST = {
     "request_id": "PC02-2026-000117",
@@ -86,45 +83,6 @@ def test_the_longest_request_id_and_duration_are_accepted() -> None:
 
 
 # -------------------------------------------------------------- applying -----
-@dataclass
-class MemoryKafka:
-    sent: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    async def publish(self, topic: str, key: str, value: bytes) -> None:
-        self.sent.append((topic, key, orjson.loads(value)))
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return [v for t, _, v in self.sent if t == topic]
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def redis() -> Any:
-    return fakeredis.aioredis.FakeRedis()
-
-
-@pytest.fixture
-def kafka() -> MemoryKafka:
-    return MemoryKafka()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def lifecycle(redis: Any, kafka: MemoryKafka, clock: Clock) -> HoldLifecycle:
-    return HoldLifecycle(redis, kafka, TOPICS, prefix="t:", bank_code="BANK1", clock=clock)
-
-
 @pytest.fixture
 def freezes(lifecycle: HoldLifecycle) -> PoliceFreezes:
     return PoliceFreezes(lifecycle, "alerts")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import fakeredis
@@ -14,14 +13,13 @@ import pytest
 
 from alerts.audit import AuditTrail, Outbox
 from alerts.holds import AlertStore
-from alerts.lifecycle import SYSTEM, Actor, Conflict, HoldLifecycle, NotFound, Topics
+from alerts.lifecycle import SYSTEM, Actor, Conflict, HoldLifecycle, NotFound
 from alerts.model import HoldInstruction
 from alerts.routing import Outputs, build_outputs
 from rules.model import Action, Channel, RuleHit, Severity
 from streams.lists import SuspiciousList, decode_update
+from tests.unit.alerts.conftest import T0, TOPICS, Clock, MemoryKafka
 
-T0 = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
-TOPICS = Topics("holds", "police", "audit", "suspicious")
 LAN = Actor("lan", "officer")
 
 
@@ -34,30 +32,6 @@ class Transfer(msgspec.Struct):
     description: str = "ten nguoi nhan"
     ip: str = "8.8.8.8"
     device_id: str = "phone-2"
-
-
-@dataclass
-class MemoryKafka:
-    """The Publisher protocol in memory; ``down`` makes every publish fail like a broker outage."""
-
-    sent: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    down: bool = False
-
-    async def publish(self, topic: str, key: str, value: bytes) -> None:
-        if self.down:
-            raise ConnectionError("broker unreachable")
-        self.sent.append((topic, key, orjson.loads(value)))
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return [v for t, _, v in self.sent if t == topic]
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def hit(rule: str, row: int, account: str, action: Action, police: bool, severity: Severity = Severity.HIGH) -> RuleHit:
@@ -79,26 +53,6 @@ async def seed(redis: Any, hits: list[RuleHit], now: datetime = T0) -> Outputs:
     store.record(pipe, fresh, now)
     await pipe.execute()
     return fresh
-
-
-@pytest.fixture
-def kafka() -> MemoryKafka:
-    return MemoryKafka()
-
-
-@pytest.fixture
-def redis() -> Any:
-    return fakeredis.aioredis.FakeRedis()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def lifecycle(redis: Any, kafka: MemoryKafka, clock: Clock) -> HoldLifecycle:
-    return HoldLifecycle(redis, kafka, TOPICS, prefix="t:", bank_code="BANK1", clock=clock)
 
 
 @pytest.fixture
