@@ -15,7 +15,6 @@ machine has two cores); chunks are judged strictly in file order.
 from __future__ import annotations
 
 import gc
-import itertools
 import multiprocessing as mp
 import queue
 import sys
@@ -25,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -39,10 +38,9 @@ from streams.codec import decode_records
 from streams.lists import updates_from_csv
 
 # Events judged as one batch: larger batches amortise per-account work; the first ones are
-# small so that evaluation starts while the reading process decodes the next, doubling up to CHUNK.
+# small so that judging starts at once, doubling up to CHUNK.
 CHUNK = 100_000
 FIRST_CHUNK = 5_000
-READERS = 1  # decoding processes
 
 
 @dataclass
@@ -81,25 +79,30 @@ def _non_blank(lines: list[bytes]) -> list[bytes]:
     return [line for i, line in enumerate(kept) if i not in blank] if blank else kept
 
 
-def _chunks(path: Path) -> Iterator[tuple[list[bytes], int]]:
-    """``(lines, bytes they span)``: non-blank lines, read in large blocks."""
-    size, carry = FIRST_CHUNK, b""
-    pending: list[bytes] = []
-    pending_bytes = 0
+def _plan(path: Path) -> list[tuple[int, int]]:
+    """Byte ranges of the chunks, in file order: FIRST_CHUNK lines, then twice as many each
+    time up to CHUNK. Found by counting newlines (numpy), without splitting lines."""
+    ranges: list[tuple[int, int]] = []
+    size, begin, lines, offset = FIRST_CHUNK, 0, 0, 0
     with path.open("rb") as f:
         while block := f.read(16 << 20):
-            parts = (carry + block).split(b"\n")
-            carry = parts.pop()
-            pending_bytes += len(block)
-            pending += _non_blank(parts)
-            while len(pending) >= size:
-                yield pending[:size], pending_bytes * size // len(pending)
-                pending_bytes -= pending_bytes * size // len(pending)
-                pending, size = pending[size:], min(size * 2, CHUNK)
-    if carry.strip():
-        pending.append(carry)
-    if pending:
-        yield pending, pending_bytes
+            ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10) + offset + 1  # just after each newline
+            while lines + len(ends) >= size:
+                cut = int(ends[size - lines - 1])
+                ranges.append((begin, cut))
+                ends = ends[size - lines :]
+                begin, lines, size = cut, 0, min(size * 2, CHUNK)
+            lines += len(ends)
+            offset += len(block)
+    if offset > begin:
+        ranges.append((begin, offset))
+    return ranges
+
+
+def _read_lines(path: Path, begin: int, end: int) -> list[bytes]:
+    with path.open("rb") as f:
+        f.seek(begin)
+        return _non_blank(f.read(end - begin).split(b"\n"))
 
 
 class InMemory:
@@ -166,24 +169,45 @@ class _Chunk:
     size: int  # bytes of the file it covers
 
 
-def _decode_file(
+def _decode_chunk(path: Path, span: tuple[int, int], engine: RuleEngine, suspicious: frozenset[str]) -> _Chunk:
+    lines = _read_lines(path, *span)
+    decoded = decode_records(lines, [None] * len(lines))
+    batch = replace(decoded.batch, events=[], label=list(map(_LABEL, decoded.batch.events)))
+    listed = InMemory(engine, suspicious).listed(batch)
+    countries, ips = engine.foreign_ips(batch)
+    size = span[1] - span[0]
+    return _Chunk(batch, listed, countries, ips, batch_money_ids(batch), len(decoded.dead), len(lines), size)
+
+
+class _Claims:
+    """Which chunk is decoded next, shared by the judge and the reading process: each takes
+    the next unclaimed one, so neither waits while the other has work it could share."""
+
+    def __init__(self, ctx: Any, total: int) -> None:
+        self.next = ctx.Value("i", 0)
+        self.total = total
+
+    def take(self) -> int | None:
+        with self.next.get_lock():
+            k = int(self.next.value)
+            if k >= self.total:
+                return None
+            self.next.value = k + 1
+            return k
+
+
+def _decode_claimed(
     path: Path,
+    plan: list[tuple[int, int]],
+    claims: _Claims,
     engine: RuleEngine,
     suspicious: frozenset[str],
-    turn: int,
-    readers: int,
     out: mp.Queue,  # type: ignore[type-arg]
 ) -> None:
-    """A reading process: decode chunks ``turn``, ``turn + readers``, ... onto ``out``, then ``None``."""
+    """The reading process: decode claimed chunks onto ``out`` as ``(index, chunk)``, then ``None``."""
     try:
-        for k, (lines, size) in enumerate(_chunks(path)):
-            if k % readers != turn:
-                continue
-            decoded = decode_records(lines, [None] * len(lines))
-            batch = replace(decoded.batch, events=[], label=list(map(_LABEL, decoded.batch.events)))
-            listed = InMemory(engine, suspicious).listed(batch)
-            countries, ips = engine.foreign_ips(batch)
-            out.put(_Chunk(batch, listed, countries, ips, batch_money_ids(batch), len(decoded.dead), len(lines), size))
+        while (k := claims.take()) is not None:
+            out.put((k, _decode_chunk(path, plan[k], engine, suspicious)))
         out.put(None)
     except BaseException as exc:
         out.put(exc)
@@ -191,47 +215,57 @@ def _decode_file(
 
 
 def _decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -> Iterator[_Chunk]:
-    """Chunks in file order, decoded by READERS processes that this function starts and stops.
-
-    Decoding costs about as much as judging, so two readers keep the judge busy; they
-    take chunks in turn and the judge takes them back in the same turn, in file order.
-    """
+    """Chunks in file order. A reading process decodes chunks while this one judges; when the
+    next chunk is not ready, this process decodes an unclaimed one itself instead of waiting
+    (decoding costs about as much as judging, and the machine has two cores)."""
+    plan = _plan(path)
     ctx = mp.get_context("fork")
-    queues: list[mp.Queue] = [ctx.Queue(maxsize=2) for _ in range(READERS)]  # type: ignore[type-arg]
-    readers = [
-        ctx.Process(
-            target=_decode_file,
-            args=(path, engine, suspicious, turn, READERS, queues[turn]),
-            name=f"txmon-backtest-reader-{turn}",
-            daemon=True,
-        )
-        for turn in range(READERS)
-    ]
-    for reader in readers:
-        reader.start()
+    claims = _Claims(ctx, len(plan))
+    delivered: mp.Queue = ctx.Queue(maxsize=3)  # type: ignore[type-arg]  (the judge drains it in order)
+    args = (path, plan, claims, engine, suspicious, delivered)
+    reader = ctx.Process(target=_decode_claimed, args=args, name="txmon-backtest-reader", daemon=True)
+    reader.start()
+    ready: dict[int, _Chunk] = {}
+    reader_done = False
     try:
-        for k in itertools.count():
-            turn = k % READERS
-            while True:
-                try:
-                    item = queues[turn].get(timeout=5)
-                    break
-                except queue.Empty:
-                    if not readers[turn].is_alive():
-                        msg = f"reading process {turn} stopped (exit code {readers[turn].exitcode})"
-                        raise RuntimeError(msg) from None
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        for k in range(len(plan)):
+            while k not in ready:
+                item = None
+                if not reader_done:
+                    try:
+                        item = delivered.get_nowait()
+                    except queue.Empty:
+                        mine = claims.take()
+                        if mine is not None:
+                            ready[mine] = _decode_chunk(path, plan[mine], engine, suspicious)
+                            continue
+                        item = _get(delivered, reader)
+                if item is None:
+                    reader_done = True
+                    if k not in ready:
+                        msg = f"chunk {k} of {path} was never decoded"
+                        raise RuntimeError(msg)
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    ready[item[0]] = item[1]
+            yield ready.pop(k)
     finally:
-        for reader in readers:
-            if reader.is_alive():
-                reader.terminate()
-            reader.join()
-        for q in queues:
-            q.close()
+        if reader.is_alive():
+            reader.terminate()
+        reader.join()
+        delivered.close()
+
+
+def _get(delivered: mp.Queue, reader: Any) -> Any:  # type: ignore[type-arg]
+    """The reading process's next item; an error if it died without saying so."""
+    while True:
+        try:
+            return delivered.get(timeout=5)
+        except queue.Empty:
+            if not reader.is_alive():
+                msg = f"the reading process stopped (exit code {reader.exitcode})"
+                raise RuntimeError(msg) from None
 
 
 def run(

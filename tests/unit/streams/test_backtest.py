@@ -11,7 +11,7 @@ from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS
 from loadtest.send import write_jsonl
 from rules.config import load_ruleset, load_ruleset_text
-from streams.backtest import compare, format_report, run
+from streams.backtest import _plan, _read_lines, compare, format_report, run
 
 RULES_FILE = Path(__file__).resolve().parents[3] / "rules" / "rules.yaml"
 
@@ -70,3 +70,17 @@ def test_compare_shows_the_decisions_a_threshold_change_moves(history: tuple[Pat
 def test_a_missing_file_is_an_error_not_a_hang(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         run(tmp_path / "nope.jsonl", load_ruleset())
+
+
+@pytest.mark.parametrize("trailing_newline", [True, False])
+def test_the_chunk_plan_covers_every_line_once(tmp_path: Path, trailing_newline: bool) -> None:
+    lines = [f'{{"n": {i}}}'.encode() for i in range(23_456)]
+    lines[100] = b""  # a blank line is skipped, not an event
+    text = b"\n".join(lines) + (b"\n" if trailing_newline else b"")
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(text)
+    plan = _plan(path)
+    assert plan[0][0] == 0 and plan[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(plan, plan[1:], strict=False))
+    got = [line for span in plan for line in _read_lines(path, *span)]
+    assert got == [line for line in lines if line]
