@@ -221,7 +221,8 @@ def _decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) 
     plan = _plan(path)
     ctx = mp.get_context("fork")
     claims = _Claims(ctx, len(plan))
-    delivered: mp.Queue = ctx.Queue(maxsize=3)  # type: ignore[type-arg]  (the judge drains it in order)
+    # Bounded: the judge drains it in order, so the reader never runs far ahead.
+    delivered: mp.Queue = ctx.Queue(maxsize=3)  # type: ignore[type-arg]
     args = (path, plan, claims, engine, suspicious, delivered)
     reader = ctx.Process(target=_decode_claimed, args=args, name="txmon-backtest-reader", daemon=True)
     reader.start()
