@@ -24,6 +24,7 @@ from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_FILE
 from loadtest.send import produce
 from loadtest.stack import ROOT, WorkerProcess, load_suspicious_list, local_services, namespace_env, read_all
+from streams.backtest import rule_order
 
 BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
@@ -140,7 +141,10 @@ def summarise(r: dict[str, Any]) -> None:
     print("scenarios:     " + ", ".join(f"{k} {v}" for k, v in sorted(stats["scenarios"].items())))
     rate = r["events_per_s"]
     print(f"worker:        {stats['events']:,} events in {r['seconds']:.1f} s = {rate:,.0f} events/s (1 worker)")
-    print(f"bank channel:  {len(alerts):,} alerts · " + " · ".join(f"{k} {v:,}" for k, v in sorted(by_rule.items())))
+    print(
+        f"bank channel:  {len(alerts):,} alerts · "
+        + " · ".join(f"{k} {by_rule[k]:,}" for k in sorted(by_rule, key=rule_order))
+    )
     print("               by action: " + ", ".join(f"{k} {v:,}" for k, v in sorted(by_action.items())))
     print(
         f"police:        {len(r['police']):,} reports · "
@@ -154,7 +158,7 @@ def summarise(r: dict[str, Any]) -> None:
         + ", ".join(f"{k} {v}" for k, v in sorted(Counter(reason for reason, _ in r["dead"]).items()))
     )
     print("rules, found / expected by the scenario labels:")
-    for rule in sorted(set(expected) | set(by_rule)):
+    for rule in sorted(set(expected) | set(by_rule), key=rule_order):
         print(f"  {rule:5s} {by_rule.get(rule, 0):6,} / {expected.get(rule, 0):,}")
     shown = set()
     print("\n--- a few alerts in full ---")
