@@ -98,9 +98,13 @@ class BatchContext:
     def device_pair(self) -> Ints:
         return pair_keys(self.batch.account, self.batch.device)
 
+    @cached_property
+    def _device_code(self) -> dict[str, int]:
+        return {d: i for i, d in enumerate(self.batch.devices)}
+
     def _state_pairs(self, devices_of: Sequence[Sequence[str]]) -> Ints:
         """Pair keys (as ``device_pair`` builds them) of stored devices present in the batch."""
-        code = {d: i for i, d in enumerate(self.batch.devices)}
+        code = self._device_code
         width = int(self.batch.device.max(initial=0)) + 2
         keys = [a * width + code[d] + 1 for a, ds in enumerate(devices_of) for d in ds if d in code]
         return np.asarray(keys, dtype=np.int64)
@@ -224,7 +228,7 @@ class BatchContext:
         """The device is the one the account's previous transfer came from."""
         b = self.batch
         prior = self._prior_device_transfer
-        code = {d: i for i, d in enumerate(b.devices)}
+        code = self._device_code
         stored = self._per_account([code.get(s.last_transfer_device or "", -2) for s in self._st])
         last = np.where(prior >= 0, b.device[np.maximum(prior, 0)], stored)
         return self.has_device & (last == b.device)
@@ -284,6 +288,8 @@ class BatchContext:
     def tainted_within(self, window_ms: int) -> Ints:
         """At each tainted incoming row: such transfers into the account within the window, it included."""
         b, tainted = self.batch, self.tainted_in
+        if not tainted.any():  # the usual batch: nothing to count
+            return np.zeros(len(b), np.int64)
         count = window_sum(b.account, b.ts_ms, tainted.astype(np.int64), window_ms, self.by_account)
         for r in np.flatnonzero(tainted).tolist():
             since = int(b.ts_ms[r]) - window_ms
@@ -318,8 +324,10 @@ class BatchContext:
     def flow_within(self, hours: int, rows: Ints) -> tuple[Ints, Ints]:
         """Money in and out of the account in the row's hour and the ``hours`` before it
         (Vietnam's clock has no DST, so UTC hours are local hours), this row included.
-        Exact at ``rows``; elsewhere only this batch's part."""
+        Exact at ``rows``; elsewhere not meaningful (zero when ``rows`` is empty)."""
         b = self.batch
+        if len(rows) == 0:  # the usual batch: no account qualifies
+            return np.zeros(len(b), np.int64), np.zeros(len(b), np.int64)
         hour = b.ts_ms // HOUR_MS
         by_account = self.by_account
         money_in = window_sum(b.account, hour, np.where(self.is_incoming, b.amount, 0), hours + 1, by_account)
