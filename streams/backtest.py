@@ -8,39 +8,30 @@ shared suspicious-account list (R7) as it stood. When they carry ``label`` (the
 comma-separated rule ids that should fire), precision and recall per rule are
 reported. State is kept in memory exactly as the worker keeps it in Redis.
 
-A second process reads and decodes the file while this one evaluates (the
-machine has two cores); chunks are judged strictly in file order.
+The file is decoded by two processes and judged here in file order
+(``streams.history``).
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing as mp
-import queue
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from operator import attrgetter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 
 from rules.columns import EventBatch
 from rules.config import Ruleset, load_ruleset
-from rules.engine import Evaluation, RuleEngine, batch_money_ids
+from rules.engine import Evaluation, RuleEngine
 from rules.geo import load_geoip
 from rules.model import Action
 from rules.state import AccountState, merge_ip_accounts
-from streams.codec import decode_records
+from streams.history import decoded_chunks, listed_rows
 from streams.lists import updates_from_csv
-
-# Events judged as one batch: larger batches amortise per-account work; the first ones are
-# small so that judging starts at once, doubling up to CHUNK.
-CHUNK = 100_000
-FIRST_CHUNK = 5_000
 
 
 @dataclass
@@ -72,39 +63,6 @@ class Report:
         return self.rules.setdefault(rule, RuleScore())
 
 
-def _non_blank(lines: list[bytes]) -> list[bytes]:
-    kept = list(filter(None, lines))  # empty lines, at C speed
-    lengths = np.fromiter(map(len, kept), np.int64, len(kept))
-    blank = {i for i in np.flatnonzero(lengths < 3).tolist() if not kept[i].strip()}  # e.g. a lone "\r"
-    return [line for i, line in enumerate(kept) if i not in blank] if blank else kept
-
-
-def _plan(path: Path) -> list[tuple[int, int]]:
-    """Byte ranges of the chunks, in file order: FIRST_CHUNK lines, then twice as many each
-    time up to CHUNK. Found by counting newlines (numpy), without splitting lines."""
-    ranges: list[tuple[int, int]] = []
-    size, begin, lines, offset = FIRST_CHUNK, 0, 0, 0
-    with path.open("rb") as f:
-        while block := f.read(16 << 20):
-            ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10) + offset + 1  # just after each newline
-            while lines + len(ends) >= size:
-                cut = int(ends[size - lines - 1])
-                ranges.append((begin, cut))
-                ends = ends[size - lines :]
-                begin, lines, size = cut, 0, min(size * 2, CHUNK)
-            lines += len(ends)
-            offset += len(block)
-    if offset > begin:
-        ranges.append((begin, offset))
-    return ranges
-
-
-def _read_lines(path: Path, begin: int, end: int) -> list[bytes]:
-    with path.open("rb") as f:
-        f.seek(begin)
-        return _non_blank(f.read(end - begin).split(b"\n"))
-
-
 class InMemory:
     """What the worker keeps in Redis, kept in dicts: account states and R6b's per-IP store.
 
@@ -119,13 +77,7 @@ class InMemory:
         self.ip_accounts: dict[str, dict[str, int]] = {}
 
     def listed(self, batch: EventBatch) -> np.ndarray:
-        """Per row: the counterparty is on the suspicious list (one C-level set intersection
-        first: most batches name no listed account at all)."""
-        dest = batch.dest or []
-        found = self.suspicious.intersection(dest)
-        if not found:
-            return np.zeros(len(batch), np.bool_)
-        return np.fromiter(map(found.__contains__, dest), np.bool_, len(batch))
+        return listed_rows(batch, self.suspicious)
 
     def judge(
         self,
@@ -150,123 +102,6 @@ class InMemory:
         self.states.update(zip(batch.accounts, result.states, strict=True))
         merge_ip_accounts(self.ip_accounts, result.ip_updates)
         return result
-
-
-_LABEL = attrgetter("label")
-
-
-@dataclass(frozen=True, slots=True)
-class _Chunk:
-    """One batch and what depends on it alone (what the worker looks up before evaluating)."""
-
-    batch: EventBatch  # without event objects: only ``label`` is needed here
-    listed: np.ndarray  # per row: the counterparty is on the suspicious list
-    countries: np.ndarray
-    foreign_ips: list[str]
-    money_ids: np.ndarray
-    dead_letters: int
-    lines: int
-    size: int  # bytes of the file it covers
-
-
-def _decode_chunk(path: Path, span: tuple[int, int], engine: RuleEngine, suspicious: frozenset[str]) -> _Chunk:
-    lines = _read_lines(path, *span)
-    decoded = decode_records(lines, [None] * len(lines))
-    batch = replace(decoded.batch, events=[], label=list(map(_LABEL, decoded.batch.events)))
-    listed = InMemory(engine, suspicious).listed(batch)
-    countries, ips = engine.foreign_ips(batch)
-    size = span[1] - span[0]
-    return _Chunk(batch, listed, countries, ips, batch_money_ids(batch), len(decoded.dead), len(lines), size)
-
-
-class _Claims:
-    """Which chunk is decoded next, shared by the judge and the reading process: each takes
-    the next unclaimed one, so neither waits while the other has work it could share."""
-
-    def __init__(self, ctx: Any, total: int) -> None:
-        self.next = ctx.Value("i", 0)
-        self.total = total
-
-    def take(self) -> int | None:
-        with self.next.get_lock():
-            k = int(self.next.value)
-            if k >= self.total:
-                return None
-            self.next.value = k + 1
-            return k
-
-
-def _decode_claimed(
-    path: Path,
-    plan: list[tuple[int, int]],
-    claims: _Claims,
-    engine: RuleEngine,
-    suspicious: frozenset[str],
-    out: mp.Queue,  # type: ignore[type-arg]
-) -> None:
-    """The reading process: decode claimed chunks onto ``out`` as ``(index, chunk)``, then ``None``."""
-    try:
-        while (k := claims.take()) is not None:
-            out.put((k, _decode_chunk(path, plan[k], engine, suspicious)))
-        out.put(None)
-    except BaseException as exc:
-        out.put(exc)
-        raise
-
-
-def _decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -> Iterator[_Chunk]:
-    """Chunks in file order. A reading process decodes chunks while this one judges; when the
-    next chunk is not ready, this process decodes an unclaimed one itself instead of waiting
-    (decoding costs about as much as judging, and the machine has two cores)."""
-    plan = _plan(path)
-    ctx = mp.get_context("fork")
-    claims = _Claims(ctx, len(plan))
-    # Bounded: the judge drains it in order, so the reader never runs far ahead.
-    delivered: mp.Queue = ctx.Queue(maxsize=3)  # type: ignore[type-arg]
-    args = (path, plan, claims, engine, suspicious, delivered)
-    reader = ctx.Process(target=_decode_claimed, args=args, name="txmon-backtest-reader", daemon=True)
-    reader.start()
-    ready: dict[int, _Chunk] = {}
-    reader_done = False
-    try:
-        for k in range(len(plan)):
-            while k not in ready:
-                item = None
-                if not reader_done:
-                    try:
-                        item = delivered.get_nowait()
-                    except queue.Empty:
-                        mine = claims.take()
-                        if mine is not None:
-                            ready[mine] = _decode_chunk(path, plan[mine], engine, suspicious)
-                            continue
-                        item = _get(delivered, reader)
-                if item is None:
-                    reader_done = True
-                    if k not in ready:
-                        msg = f"chunk {k} of {path} was never decoded"
-                        raise RuntimeError(msg)
-                elif isinstance(item, BaseException):
-                    raise item
-                else:
-                    ready[item[0]] = item[1]
-            yield ready.pop(k)
-    finally:
-        if reader.is_alive():
-            reader.terminate()
-        reader.join()
-        delivered.close()
-
-
-def _get(delivered: mp.Queue, reader: Any) -> Any:  # type: ignore[type-arg]
-    """The reading process's next item; an error if it died without saying so."""
-    while True:
-        try:
-            return delivered.get(timeout=5)
-        except queue.Empty:
-            if not reader.is_alive():
-                msg = f"the reading process stopped (exit code {reader.exitcode})"
-                raise RuntimeError(msg) from None
 
 
 def run(
@@ -307,7 +142,7 @@ def _judge_all(
 ) -> None:
     store = InMemory(engine, suspicious)
     total, done_bytes = path.stat().st_size, 0
-    for chunk in _decoded_chunks(path, engine, suspicious):
+    for chunk in decoded_chunks(path, engine, suspicious):
         # decisions only: the report counts hits and actions, so no reason text or evidence is built
         result = store.judge(
             chunk.batch, chunk.listed, chunk.countries, chunk.foreign_ips, chunk.money_ids, explain=False

@@ -11,7 +11,8 @@ from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS
 from loadtest.send import write_jsonl
 from rules.config import load_ruleset, load_ruleset_text
-from streams.backtest import _plan, _read_lines, compare, format_report, run
+from streams.backtest import compare, format_report, run
+from streams.history import plan_chunks, read_lines
 
 RULES_FILE = Path(__file__).resolve().parents[3] / "rules" / "rules.yaml"
 
@@ -79,8 +80,8 @@ def test_the_chunk_plan_covers_every_line_once(tmp_path: Path, trailing_newline:
     text = b"\n".join(lines) + (b"\n" if trailing_newline else b"")
     path = tmp_path / "x.jsonl"
     path.write_bytes(text)
-    plan = _plan(path)
+    plan = plan_chunks(path)
     assert plan[0][0] == 0 and plan[-1][1] == len(text)
     assert all(a[1] == b[0] for a, b in zip(plan, plan[1:], strict=False))
-    got = [line for span in plan for line in _read_lines(path, *span)]
+    got = [line for span in plan for line in read_lines(path, *span)]
     assert got == [line for line in lines if line]
