@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import streams.history as reading
 from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS
 from loadtest.send import write_jsonl
@@ -74,13 +75,18 @@ def test_a_missing_file_is_an_error_not_a_hang(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("trailing_newline", [True, False])
-def test_the_chunk_plan_covers_every_line_once(tmp_path: Path, trailing_newline: bool) -> None:
+def test_the_chunk_plan_covers_every_line_once(
+    tmp_path: Path, trailing_newline: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lines = [f'{{"n": {i}}}'.encode() for i in range(23_456)]
     lines[100] = b""  # a blank line is skipped, not an event
     text = b"\n".join(lines) + (b"\n" if trailing_newline else b"")
     path = tmp_path / "x.jsonl"
     path.write_bytes(text)
+    monkeypatch.setattr(reading, "FIRST_CHUNK_BYTES", 1000)  # many chunks, cuts inside lines
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 7777)
     plan = plan_chunks(path)
+    assert len(plan) > 30
     assert plan[0][0] == 0 and plan[-1][1] == len(text)
     assert all(a[1] == b[0] for a, b in zip(plan, plan[1:], strict=False))
     got = [line for span in plan for line in read_lines(path, *span)]
