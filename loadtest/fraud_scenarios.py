@@ -249,22 +249,25 @@ def traveller(w: World, c: Customer) -> list[dict[str, Any]]:
     return events
 
 
-def crypto_purchase(w: World, c: Customer) -> list[dict[str, Any]]:
-    """Proceeds moved to a known virtual-currency exchange account (R14)."""
+def _pays_one_of(
+    w: World, c: Customer, payees: tuple[str, ...], thousands: tuple[int, int], label: str
+) -> list[dict[str, Any]]:
+    """Onboarding, then a while later a transfer to one of ``payees`` (amount in thousands of VND)."""
     events = onboard(w, c)
     w.later(w.rng.uniform(600, 7200))
-    payee = w.rng.choice(CRYPTO_ACCOUNTS)
-    events.append(w.transfer(c, w.rng.randrange(2_000, 9_000) * 1000, dest_account=payee, label="R14"))
+    payee = w.rng.choice(payees)
+    events.append(w.transfer(c, w.rng.randrange(*thousands) * 1000, dest_account=payee, label=label))
     return events
+
+
+def crypto_purchase(w: World, c: Customer) -> list[dict[str, Any]]:
+    """Proceeds moved to a known virtual-currency exchange account (R14)."""
+    return _pays_one_of(w, c, CRYPTO_ACCOUNTS, (2_000, 9_000), "R14")
 
 
 def pays_listed_mule(w: World, c: Customer) -> list[dict[str, Any]]:
     """A victim talked into paying an account already on the shared suspicious list (R7)."""
-    events = onboard(w, c)
-    w.later(w.rng.uniform(600, 7200))
-    payee = w.rng.choice(SUSPICIOUS_ACCOUNTS)
-    events.append(w.transfer(c, w.rng.randrange(1_000, 50_000) * 1000, dest_account=payee, label="R7"))
-    return events
+    return _pays_one_of(w, c, SUSPICIOUS_ACCOUNTS, (1_000, 50_000), "R7")
 
 
 def expired_id(w: World, c: Customer) -> list[dict[str, Any]]:

@@ -30,8 +30,8 @@ from rules.engine import Evaluation, RuleEngine
 from rules.geo import load_geoip
 from rules.model import Action
 from rules.state import AccountState, merge_ip_accounts
-from streams.history import decoded_chunks, listed_rows
-from streams.lists import updates_from_csv
+from streams.history import decoded_chunks
+from streams.lists import rows_on_list, updates_from_csv
 
 
 @dataclass
@@ -77,7 +77,7 @@ class InMemory:
         self.ip_accounts: dict[str, dict[str, int]] = {}
 
     def listed(self, batch: EventBatch) -> np.ndarray:
-        return listed_rows(batch, self.suspicious)
+        return rows_on_list(batch.dest or [None] * len(batch), self.suspicious)
 
     def judge(
         self,

@@ -20,6 +20,7 @@ import numpy as np
 from rules.columns import EventBatch
 from rules.engine import RuleEngine, batch_money_ids
 from streams.codec import decode_records
+from streams.lists import rows_on_list
 
 # Chunks are cut by size in bytes, at the next line end: the first small, so that judging
 # starts at once, then twice as large each time up to CHUNK_BYTES (about 50k events of the
@@ -57,16 +58,6 @@ def read_lines(path: Path, begin: int, end: int) -> list[bytes]:
         return _non_blank(f.read(end - begin).split(b"\n"))
 
 
-def listed_rows(batch: EventBatch, suspicious: frozenset[str]) -> np.ndarray:
-    """Per row: the counterparty is on the suspicious list (one C-level set intersection
-    first: most batches name no listed account at all)."""
-    dest = batch.dest or []
-    found = suspicious.intersection(dest)
-    if not found:
-        return np.zeros(len(batch), np.bool_)
-    return np.fromiter(map(found.__contains__, dest), np.bool_, len(batch))
-
-
 _LABEL = attrgetter("label")
 
 
@@ -88,7 +79,7 @@ def _decode_chunk(path: Path, span: tuple[int, int], engine: RuleEngine, suspici
     lines = read_lines(path, *span)
     decoded = decode_records(lines, [None] * len(lines))
     batch = replace(decoded.batch, events=[], label=list(map(_LABEL, decoded.batch.events)))
-    listed = listed_rows(batch, suspicious)
+    listed = rows_on_list(batch.dest or [None] * len(batch), suspicious)
     countries, ips = engine.foreign_ips(batch)
     size = span[1] - span[0]
     return Chunk(batch, listed, countries, ips, batch_money_ids(batch), len(decoded.dead), len(lines), size)

@@ -13,7 +13,8 @@ import pytest
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.model import RuleHit
-from rules.state import AccountState, merge_ip_accounts
+from rules.state import AccountState
+from streams.backtest import InMemory
 from streams.codec import to_columns
 from streams.events import decode_event
 
@@ -67,25 +68,13 @@ class Runner:
     per account, the shared suspicious list (``listed``) and R6b's store per foreign IP."""
 
     def __init__(self, listed: frozenset[str] = frozenset()) -> None:
-        self.engine = RuleEngine(load_ruleset(), FakeGeo())
-        self.state: dict[str, AccountState] = {}
-        self.listed = listed
-        self.ip_accounts: dict[str, dict[str, int]] = {}
+        self.store = InMemory(RuleEngine(load_ruleset(), FakeGeo()), listed)
+        self.state: dict[str, AccountState] = self.store.states
+        self.ip_accounts: dict[str, dict[str, int]] = self.store.ip_accounts
         self.replayed = 0
 
     def run(self, events: list[dict[str, Any]]) -> list[RuleHit]:
-        batch = to_columns([decode_event(orjson.dumps(e)) for e in events])
-        listed = np.fromiter((d in self.listed for d in batch.dest or ()), np.bool_, len(batch))
-        countries, ips = self.engine.foreign_ips(batch)
-        result = self.engine.evaluate(
-            batch,
-            [self.state.get(a) for a in batch.accounts],
-            listed,
-            ip_accounts={ip: self.ip_accounts[ip] for ip in ips if ip in self.ip_accounts},
-            countries=countries,
-        )
-        self.state.update(zip(batch.accounts, result.states, strict=True))
-        merge_ip_accounts(self.ip_accounts, result.ip_updates)
+        result = self.store.judge(to_columns([decode_event(orjson.dumps(e)) for e in events]))
         self.replayed += result.replayed
         return result.hits
 
