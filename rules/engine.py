@@ -10,7 +10,7 @@ import logging
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +64,7 @@ class RuleEngine:
         ip_accounts: Mapping[str, Mapping[str, int]] | None = None,
         countries: npt.NDArray[np.str_] | None = None,
         money_ids: npt.NDArray[np.int64] | None = None,
+        facts: Mapping[str, Any] | None = None,
         explain: bool = True,
     ) -> Evaluation:
         """Judge ``batch`` against ``states`` (one per account code, None: unknown account).
@@ -71,7 +72,8 @@ class RuleEngine:
         Looked up by the caller: ``counterparty_listed`` (per row, the counterparty is on the
         shared suspicious list: R7, R9), ``ip_accounts`` (foreign IP -> account -> last
         seen, across workers: R6b) and optionally ``countries`` (from ``foreign_ips``) and
-        ``money_ids`` (from ``batch_money_ids``), which depend on the batch alone.
+        ``money_ids`` (from ``batch_money_ids``) and ``facts`` (from ``rules.features.batch_facts``),
+        which depend on the batch alone.
         ``explain=False`` leaves the hits' reasons and evidence empty: for callers that only
         count decisions (back-tests), it saves the text and the facts only evidence needs.
         """
@@ -84,7 +86,9 @@ class RuleEngine:
             keep = ~replayed
             batch, money_ids, countries = batch.take(keep), money_ids[keep], countries[keep]
             counterparty_listed = None if counterparty_listed is None else counterparty_listed[keep]
-        ctx = BatchContext(batch, states, countries, self.ruleset.home_countries, counterparty_listed, ip_accounts)
+            facts = None  # they were for the whole batch
+        home = self.ruleset.home_countries
+        ctx = BatchContext(batch, states, countries, home, counterparty_listed, ip_accounts, facts)
         hits: list[RuleHit] = []
         errors: dict[str, str] = {}
         for rule in self.ruleset.rules:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +52,7 @@ class BatchContext:
         home_countries: frozenset[str],
         counterparty_listed: Bools | None = None,
         ip_accounts: Mapping[str, Mapping[str, int]] | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> None:
         self.batch = batch
         self.states = states
@@ -64,6 +66,8 @@ class BatchContext:
         self.ip_accounts: Mapping[str, Mapping[str, int]] = ip_accounts or {}
         empty = AccountState()
         self._st = [s or empty for s in states]  # stored state per account code
+        if facts:  # from ``batch_facts`` on this same batch: cached properties already known
+            self.__dict__.update(facts)
 
     @cached_property
     def by_account(self) -> Ints:
@@ -146,8 +150,8 @@ class BatchContext:
         return (self.batch.ts_ms + VN_OFFSET_MS) // DAY_MS
 
     @cached_property
-    def day_total(self) -> Ints:
-        """The account's outgoing total for the row's Vietnamese day, this transfer included."""
+    def _day_total_in_batch(self) -> Ints:
+        """The account's outgoing total for the row's Vietnamese day within this batch, the row included."""
         b = self.batch
         amounts = np.where(self.is_transfer, b.amount, 0)
         keys = pair_keys(b.account, self.local_day - int(self.local_day.min(initial=0)))
@@ -159,9 +163,14 @@ class BatchContext:
         base = np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
         in_batch = np.empty(len(order), np.int64)
         in_batch[order] = running - running[base] + amounts[order][base]
+        return in_batch
+
+    @cached_property
+    def day_total(self) -> Ints:
+        """The account's outgoing total for the row's Vietnamese day, this transfer included."""
         stored_day = self._per_account([s.day for s in self._st])
         stored_total = self._per_account([s.day_total for s in self._st])
-        return in_batch + np.where(stored_day == self.local_day, stored_total, 0)
+        return self._day_total_in_batch + np.where(stored_day == self.local_day, stored_total, 0)
 
     @cached_property
     def last_face_match_ms(self) -> Ints:
@@ -175,10 +184,14 @@ class BatchContext:
     def id_expires_day(self) -> Ints:
         """Expiry day of the account's latest ID document known before the row (-1: none)."""
         b = self.batch
-        prior = self._prior(b.kind == ID_DOCUMENT_CHANGE)
+        prior = self._prior_id_change
         stored = self._per_account([s.id_expires_day for s in self._st])
         column = b.id_expires_day if b.id_expires_day is not None else np.full(len(b), -1, np.int32)
         return np.where(prior >= 0, column[np.maximum(prior, 0)].astype(np.int64), stored)
+
+    @cached_property
+    def _prior_id_change(self) -> Ints:
+        return self._prior(self.batch.kind == ID_DOCUMENT_CHANGE)
 
     def face_match_within(self, seconds: int) -> Bools:
         """A matched biometric on the account at most ``seconds`` before the row."""
@@ -191,11 +204,21 @@ class BatchContext:
         return self._prior(self.is_transfer & self.has_device)
 
     @cached_property
+    def _prior_device_bio(self) -> Ints:
+        """Last earlier biometric row of the same account and device (-1: none in this batch)."""
+        return prior_in_group(self.device_pair, (self.batch.kind == BIOMETRIC) & self.has_device, self._by_device_pair)
+
+    @cached_property
+    def _prior_device_use(self) -> Ints:
+        """Last earlier row of the same account and device (-1: none in this batch)."""
+        return prior_in_group(self.device_pair, self.has_device, self._by_device_pair)
+
+    @cached_property
     def device_bio_ok(self) -> Bools:
         """A biometric match on (account, device) is the latest result there and came after
         the account's previous transfer: switching devices needs a fresh match (Circular 50/2024)."""
         b = self.batch
-        prior = prior_in_group(self.device_pair, (b.kind == BIOMETRIC) & self.has_device, self._by_device_pair)
+        prior = self._prior_device_bio
         prior_transfer = self._prior_device_transfer
         in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1) & (prior > prior_transfer)
         # A stored match counts only when no transfer of this batch came before the row. The state
@@ -207,7 +230,7 @@ class BatchContext:
     @cached_property
     def device_seen(self) -> Bools:
         """The device was used on this account before this row."""
-        prior = prior_in_group(self.device_pair, self.has_device, self._by_device_pair)
+        prior = self._prior_device_use
         stored = self._state_pairs([s.known_devices for s in self._st])
         return self.has_device & ((prior >= 0) | member(self.device_pair, stored))
 
@@ -246,11 +269,18 @@ class BatchContext:
         return self.is_login_or_transfer & known & ~home
 
     @cached_property
-    def country_seen(self) -> Bools:
-        """The account used an IP of this country before this row."""
+    def _country_pairs(self) -> tuple[Ints, list[str], Ints, Ints]:
+        """``(country code per row, country names, (account, country) key per row, last earlier
+        login or transfer row of the same pair)``."""
         codes, names = short_string_codes(self.countries)
         pairs = pair_keys(self.batch.account, codes)
         prior = prior_in_group(pairs, self.is_login_or_transfer & (self.countries != ""))
+        return codes, names, pairs, prior
+
+    @cached_property
+    def country_seen(self) -> Bools:
+        """The account used an IP of this country before this row."""
+        codes, names, pairs, prior = self._country_pairs
         index = {c: i for i, c in enumerate(names)}
         width = int(codes.max(initial=0)) + 2
         stored = np.asarray(
@@ -270,12 +300,18 @@ class BatchContext:
         return ((self.batch.ts_ms + VN_OFFSET_MS) // HOUR_MS) % 24
 
     @cached_property
-    def prior_transfers(self) -> tuple[Ints, Ints]:
-        """How many transfers the account made before the row, and their total."""
+    def _transfers_in_batch(self) -> tuple[Ints, Ints]:
+        """How many transfers the account made before the row within this batch, and their total."""
         b, out = self.batch, self.is_transfer
         amounts = np.where(out, b.amount, 0)
         count = cumsum_in_group(b.account, out.astype(np.int64), self.by_account) - out
         total = cumsum_in_group(b.account, amounts, self.by_account) - amounts
+        return count, total
+
+    @cached_property
+    def prior_transfers(self) -> tuple[Ints, Ints]:
+        """How many transfers the account made before the row, and their total."""
+        count, total = self._transfers_in_batch
         stored_count = self._per_account([s.transfer_count for s in self._st])
         stored_total = self._per_account([s.transfer_sum for s in self._st])
         return count + stored_count, total + stored_total
@@ -376,3 +412,41 @@ class BatchContext:
             account, t = b.accounts[b.account[r]], int(b.ts_ms[r])
             accounts[account] = max(accounts.get(account, 0), t)
         return out
+
+
+# Facts that depend on the batch alone, not on stored states (nor on the suspicious list or
+# the shared IP store beyond ``counterparty_listed``): ``batch_facts`` computes them ahead,
+# e.g. in a back-test's reading process, and ``BatchContext(facts=...)`` starts from them.
+BATCH_ONLY = (
+    "by_account",
+    "_by_device_pair",
+    "device_pair",
+    "has_device",
+    "is_transfer",
+    "is_login_or_transfer",
+    "is_incoming",
+    "local_day",
+    "local_hour",
+    "_day_total_in_batch",
+    "_prior_otp",
+    "_prior_face_match",
+    "_prior_id_change",
+    "_prior_device_transfer",
+    "_prior_device_bio",
+    "_prior_device_use",
+    "_country_pairs",
+    "_transfers_in_batch",
+    "foreign",
+    "tainted_in",
+)
+
+
+def batch_facts(
+    batch: EventBatch,
+    countries: npt.NDArray[np.str_],
+    home_countries: frozenset[str],
+    counterparty_listed: Bools | None = None,
+) -> dict[str, Any]:
+    """The ``BATCH_ONLY`` facts of ``batch``, to hand to ``BatchContext(facts=...)`` for the same batch."""
+    ctx = BatchContext(batch, [None] * len(batch.accounts), countries, home_countries, counterparty_listed)
+    return {name: getattr(ctx, name) for name in BATCH_ONLY}

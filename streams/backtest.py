@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -87,6 +87,7 @@ class InMemory:
         foreign_ips: list[str] | None = None,
         money_ids: np.ndarray | None = None,
         explain: bool = True,
+        facts: dict[str, Any] | None = None,
     ) -> Evaluation:
         if countries is None or foreign_ips is None:
             countries, foreign_ips = self.engine.foreign_ips(batch)
@@ -97,6 +98,7 @@ class InMemory:
             ip_accounts={ip: self.ip_accounts[ip] for ip in foreign_ips if ip in self.ip_accounts},
             countries=countries,
             money_ids=money_ids,
+            facts=facts,
             explain=explain,
         )
         self.states.update(zip(batch.accounts, result.states, strict=True))
@@ -144,9 +146,14 @@ def _judge_all(
     total, done_bytes = path.stat().st_size, 0
     for chunk in decoded_chunks(path, engine, suspicious):
         # decisions only: the report counts hits and actions, so no reason text or evidence is built
-        result = store.judge(
-            chunk.batch, chunk.listed, chunk.countries, chunk.foreign_ips, chunk.money_ids, explain=False
+        batch, listed, countries, ips, money_ids = (
+            chunk.batch,
+            chunk.listed,
+            chunk.countries,
+            chunk.foreign_ips,
+            chunk.money_ids,
         )
+        result = store.judge(batch, listed, countries, ips, money_ids, explain=False, facts=chunk.facts)
         report.events += chunk.lines
         report.dead_letters += chunk.dead_letters
         fired: set[tuple[int, str]] = set()

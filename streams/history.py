@@ -19,6 +19,7 @@ import numpy as np
 
 from rules.columns import EventBatch
 from rules.engine import RuleEngine, batch_money_ids
+from rules.features import batch_facts
 from streams.codec import decode_records
 from streams.lists import rows_on_list
 
@@ -70,6 +71,7 @@ class Chunk:
     countries: np.ndarray
     foreign_ips: list[str]
     money_ids: np.ndarray
+    facts: dict[str, Any]  # rules.features.batch_facts: judging starts from them
     dead_letters: int
     lines: int
     size: int  # bytes of the file it covers
@@ -81,8 +83,9 @@ def _decode_chunk(path: Path, span: tuple[int, int], engine: RuleEngine, suspici
     batch = replace(decoded.batch, events=[], label=list(map(_LABEL, decoded.batch.events)))
     listed = rows_on_list(batch.dest or [None] * len(batch), suspicious)
     countries, ips = engine.foreign_ips(batch)
+    facts = batch_facts(batch, countries, engine.ruleset.home_countries, listed)
     size = span[1] - span[0]
-    return Chunk(batch, listed, countries, ips, batch_money_ids(batch), len(decoded.dead), len(lines), size)
+    return Chunk(batch, listed, countries, ips, batch_money_ids(batch), facts, len(decoded.dead), len(lines), size)
 
 
 class _Claims:

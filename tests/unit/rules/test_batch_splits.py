@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
+from rules.features import BatchContext, batch_facts
 from rules.model import RuleHit
 from streams.codec import decode_records
 from tests.unit.rules.test_rules import (
@@ -19,6 +20,7 @@ from tests.unit.rules.test_rules import (
     ENGINE,
     LISTED,
     PACK,
+    UNPACK,
     A,
     S,
     bio,
@@ -186,3 +188,39 @@ def test_decisions_without_explanations_are_the_same(seed: int) -> None:
     ]
     assert all(h.reason_en == "" and h.evidence == {} for h in bare.hits)
     assert [PACK.encode(s) for s in bare.states] == [PACK.encode(s) for s in full.states]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_facts_computed_ahead_change_nothing(seed: int) -> None:
+    """Back-tests compute the batch-only facts in another process (``batch_facts``): they must
+    not depend on stored states, and judging from them must decide exactly as judging without."""
+    events = _random_scenario(seed) + _random_money_flow(seed)
+    half = len(events) // 2
+    first, second = (
+        decode_records([orjson.dumps(e) for e in part], [None] * len(part)).batch
+        for part in (events[:half], events[half:])
+    )
+    earlier = ENGINE.evaluate(first, [None] * len(first.accounts))
+    stored = {a: PACK.encode(s) for a, s in zip(first.accounts, earlier.states, strict=True)}
+
+    def states() -> list[Any]:  # fresh copies: the engine updates the states it is given in place
+        return [UNPACK.decode(stored[a]) if a in stored else None for a in second.accounts]
+
+    listed = np.fromiter((d in LISTED for d in second.dest or ()), np.bool_, len(second))
+    countries, _ = ENGINE.foreign_ips(second)
+    facts = batch_facts(second, countries, ENGINE.ruleset.home_countries, listed)
+    with_states = BatchContext(second, states(), countries, ENGINE.ruleset.home_countries, listed)
+    for name, value in facts.items():
+        assert _same(getattr(with_states, name), value), name
+    ahead = ENGINE.evaluate(second, states(), listed, countries=countries, facts=facts)
+    fresh = ENGINE.evaluate(second, states(), listed, countries=countries)
+    assert full_decisions(ahead.hits) == full_decisions(fresh.hits)
+    assert [PACK.encode(s) for s in ahead.states] == [PACK.encode(s) for s in fresh.states]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and np.array_equal(a, b)
+    return bool(a == b)
