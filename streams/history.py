@@ -1,8 +1,9 @@
 """Reading a history file for back-tests on two cores: chunks planned by byte range, decoded
 by a second process and by the judging one, whichever is free, and handed over in file order.
 
-Decoding a chunk (msgspec, columns, the batch's own lookups) costs about as much as judging
-it, so the judge never waits while there is an undecoded chunk it could take itself.
+Decoding a chunk (msgspec, columns, the batch's own lookups, and the facts the rules derive
+from the batch alone: ``rules.features.batch_facts``) costs about as much as judging it, so the
+judge never waits while there is an undecoded chunk it could take itself.
 """
 
 from __future__ import annotations
