@@ -9,7 +9,10 @@ judge never waits while there is an undecoded chunk it could take itself.
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import queue
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from operator import attrgetter
@@ -112,12 +115,22 @@ def _decode_claimed(
     claims: _Claims,
     engine: RuleEngine,
     suspicious: frozenset[str],
+    spool: Path,
     out: mp.Queue,  # type: ignore[type-arg]
 ) -> None:
-    """The reading process: decode claimed chunks onto ``out`` as ``(index, chunk)``, then ``None``."""
+    """The reading process: decode claimed chunks, each pickled to a file in ``spool``, and
+    put ``(index, file)`` on ``out``; then ``None``.
+
+    A file (in memory when ``spool`` is on tmpfs) rather than the queue's pipe: a 10 MB
+    chunk through a pipe costs the judging process 40-75 ms of reading, from a file 15-20 ms.
+    """
     try:
         while (k := claims.take()) is not None:
-            out.put((k, _decode_chunk(path, plan[k], engine, suspicious)))
+            chunk = _decode_chunk(path, plan[k], engine, suspicious)
+            file = spool / f"chunk-{k}.pickle"
+            with file.open("wb") as f:
+                pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
+            out.put((k, file))
         out.put(None)
     except BaseException as exc:
         out.put(exc)
@@ -133,7 +146,8 @@ def decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -
     claims = _Claims(ctx, len(plan))
     # Bounded: the judge drains it in order, so the reader never runs far ahead.
     delivered: mp.Queue = ctx.Queue(maxsize=3)  # type: ignore[type-arg]
-    args = (path, plan, claims, engine, suspicious, delivered)
+    spool = Path(tempfile.mkdtemp(prefix="txmon-backtest-", dir=_SHM if _SHM.is_dir() else None))
+    args = (path, plan, claims, engine, suspicious, spool, delivered)
     reader = ctx.Process(target=_decode_claimed, args=args, name="txmon-backtest-reader", daemon=True)
     reader.start()
     ready: dict[int, Chunk] = {}
@@ -159,13 +173,25 @@ def decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -
                 elif isinstance(item, BaseException):
                     raise item
                 else:
-                    ready[item[0]] = item[1]
+                    ready[item[0]] = _load(item[1])
             yield ready.pop(k)
     finally:
         if reader.is_alive():
             reader.terminate()
         reader.join()
         delivered.close()
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+# tmpfs on Linux: the spool files never touch a disk; mkdtemp makes a private (0700) directory in it.
+_SHM = Path("/dev/shm")  # noqa: S108
+
+
+def _load(file: Path) -> Chunk:
+    with file.open("rb") as f:
+        chunk: Chunk = pickle.load(f)  # noqa: S301 - written by our own reading process, in our private spool
+    file.unlink()
+    return chunk
 
 
 def _get(delivered: mp.Queue, reader: Any) -> Any:  # type: ignore[type-arg]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS
 from loadtest.send import write_jsonl
 from rules.config import load_ruleset, load_ruleset_text
-from streams.backtest import compare, format_report, run
+from streams.backtest import InMemory, compare, format_report, run
 from streams.history import plan_chunks, read_lines
 
 RULES_FILE = Path(__file__).resolve().parents[3] / "rules" / "rules.yaml"
@@ -91,3 +92,30 @@ def test_the_chunk_plan_covers_every_line_once(
     assert all(a[1] == b[0] for a, b in zip(plan, plan[1:], strict=False))
     got = [line for span in plan for line in read_lines(path, *span)]
     assert got == [line for line in lines if line]
+
+
+def test_the_spool_of_decoded_chunks_is_removed_even_when_judging_fails(
+    history: tuple[Path, Generator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = history
+    monkeypatch.setattr(reading, "_SHM", tmp_path)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 1 << 20)  # about eight chunks, most spooled by the reader
+    report = run(path, load_ruleset(), suspicious=frozenset(SUSPICIOUS_ACCOUNTS))
+    assert report.events == 40_000
+    assert list(tmp_path.iterdir()) == []
+
+    judged = 0
+    real_judge = InMemory.judge
+
+    def judge_then_fail(self: InMemory, *args: Any, **kwargs: Any) -> Any:
+        nonlocal judged
+        judged += 1
+        if judged == 3:
+            raise RuntimeError("judging failed")
+        return real_judge(self, *args, **kwargs)
+
+    monkeypatch.setattr(InMemory, "judge", judge_then_fail)
+    with pytest.raises(RuntimeError, match="judging failed"):
+        run(path, load_ruleset())
+    assert list(tmp_path.iterdir()) == []
+    assert not multiprocessing.active_children()
