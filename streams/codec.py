@@ -51,14 +51,12 @@ def decode_records(values: Sequence[bytes | None], keys: Sequence[bytes | None])
             dead.append(DeadLetter(i, "malformed_json", str(exc)))
         except TypeError:
             dead.append(DeadLetter(i, "malformed_json", "empty record value"))
-    if dead:
-        bad = {d.index for d in dead}
-        rows = [i for i in range(len(values)) if i not in bad]
-    else:
-        rows = list(range(len(values)))
+    valid = np.ones(len(values), np.bool_)
+    valid[[d.index for d in dead]] = False
+    rows = np.flatnonzero(valid).tolist()
     if any(keys):
         events, rows = _check_keys(events, rows, keys, dead)
-    event_ids = [e.event_id for e in events]
+    event_ids = list(map(_EVENT_ID, events))
     duplicates = 0
     if len(set(event_ids)) < len(event_ids):  # a resend inside one batch: judge the event once
         events, rows, event_ids, duplicates = _first_of_each(events, rows, event_ids)
@@ -133,6 +131,7 @@ def to_columns(events: Sequence[Event], event_ids: list[str] | None = None) -> E
 
 
 _ACCOUNT, _DEVICE, _TS, _IP = (attrgetter(f) for f in ("account_id", "device_id", "ts", "ip"))
+_EVENT_ID = attrgetter("event_id")
 _ACCOUNT_TYPE, _CHANNEL = attrgetter("account_type"), attrgetter("channel")
 _TRANSFER, _INCOMING = KIND_CODE["transfer"], KIND_CODE["incoming_transfer"]
 _BIOMETRIC, _ID_CHANGE = KIND_CODE["biometric_verification"], KIND_CODE["id_document_change"]
