@@ -2,12 +2,12 @@
 
 Each fact combines what earlier rows of the same batch show with what the
 account's stored state says about the time before the batch, so a rule sees
-the account exactly as if events were judged one by one in order.
+the account exactly as if events were judged one by one in order. The money and
+shared-IP facts (R6b, R8, R9, R10) are in ``rules.money``, a base class of the context.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -18,30 +18,27 @@ import numpy.typing as npt
 from rules.columns import (
     BIOMETRIC,
     ID_DOCUMENT_CHANGE,
-    INCOMING_TRANSFER,
     LOGIN,
     OTP_PHONE_CHANGE,
     TRANSFER,
     EventBatch,
 )
-from rules.state import HOUR_MS, AccountState
+from rules.money import VN_OFFSET_MS, MoneyFacts
+from rules.state import AccountState
 from rules.window import (
-    cumsum_in_group,
     group_order,
     member,
     pair_keys,
     prior_in_group,
     short_string_codes,
-    window_sum,
 )
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
-VN_OFFSET_MS = 7 * 3_600_000  # Asia/Ho_Chi_Minh is UTC+7 all year
 DAY_MS = 86_400_000
 
 
-class BatchContext:
+class BatchContext(MoneyFacts):
     """Columns plus derived per-row facts for one batch (computed lazily, once)."""
 
     def __init__(
@@ -81,10 +78,6 @@ class BatchContext:
     @cached_property
     def _by_device_pair(self) -> Ints:
         return group_order(self.device_pair)
-
-    def _per_account(self, values: Sequence[int]) -> Ints:
-        """Expand one value per account to one value per row."""
-        return np.asarray(values, dtype=np.int64)[self.batch.account]
 
     @cached_property
     def is_transfer(self) -> Bools:
@@ -288,130 +281,6 @@ class BatchContext:
             dtype=np.int64,
         )
         return (prior >= 0) | member(pairs, stored)
-
-    # --- money in and out (R8, R9, R10) ---------------------------------
-    @cached_property
-    def is_incoming(self) -> Bools:
-        return self.batch.kind == INCOMING_TRANSFER
-
-    @cached_property
-    def local_hour(self) -> Ints:
-        """Hour of the day (0-23) in Asia/Ho_Chi_Minh."""
-        return ((self.batch.ts_ms + VN_OFFSET_MS) // HOUR_MS) % 24
-
-    @cached_property
-    def _transfers_in_batch(self) -> tuple[Ints, Ints]:
-        """How many transfers the account made before the row within this batch, and their total."""
-        b, out = self.batch, self.is_transfer
-        amounts = np.where(out, b.amount, 0)
-        count = cumsum_in_group(b.account, out.astype(np.int64), self.by_account) - out
-        total = cumsum_in_group(b.account, amounts, self.by_account) - amounts
-        return count, total
-
-    @cached_property
-    def prior_transfers(self) -> tuple[Ints, Ints]:
-        """How many transfers the account made before the row, and their total."""
-        count, total = self._transfers_in_batch
-        stored_count = self._per_account([s.transfer_count for s in self._st])
-        stored_total = self._per_account([s.transfer_sum for s in self._st])
-        return count + stored_count, total + stored_total
-
-    @cached_property
-    def tainted_in(self) -> Bools:
-        """Incoming transfers whose payer is on the shared suspicious-account list."""
-        return self.is_incoming & self.counterparty_listed
-
-    def tainted_within(self, window_ms: int) -> Ints:
-        """At each tainted incoming row: such transfers into the account within the window, it included."""
-        b, tainted = self.batch, self.tainted_in
-        if not tainted.any():  # the usual batch: nothing to count
-            return np.zeros(len(b), np.int64)
-        count = window_sum(b.account, b.ts_ms, tainted.astype(np.int64), window_ms, self.by_account)
-        for r in np.flatnonzero(tainted).tolist():
-            since = int(b.ts_ms[r]) - window_ms
-            count[r] += sum(1 for t in self._st[b.account[r]].tainted_ms if t > since)
-        return count
-
-    def payers_within(self, window_ms: int, at_least: int) -> Ints:
-        """Distinct payers into the account within the window up to each row (R8).
-
-        Exact wherever the count can reach ``at_least``; elsewhere an upper bound below
-        it (stored payers plus this batch's incoming transfers), so only accounts that
-        could qualify pay for the exact count.
-        """
-        b, inc = self.batch, self.is_incoming
-        bound = np.bincount(b.account[inc], minlength=len(b.accounts)) + np.asarray(
-            [len(s.payers) for s in self._st], dtype=np.int64
-        )
-        out = bound[b.account].astype(np.int64)
-        candidates = np.flatnonzero(bound >= at_least)
-        if len(candidates) == 0:
-            return out
-        payers = b.dest or [None] * len(b)
-        latest = {int(a): dict(self._st[a].payers) for a in candidates.tolist()}
-        for r in np.flatnonzero(np.isin(b.account, candidates)).tolist():
-            seen, t = latest[int(b.account[r])], int(b.ts_ms[r])
-            payer = payers[r]
-            if inc[r] and payer is not None:
-                seen[payer] = max(seen.get(payer, 0), t)
-            out[r] = sum(1 for last in seen.values() if last > t - window_ms)
-        return out
-
-    def flow_within(self, hours: int, rows: Ints) -> tuple[Ints, Ints]:
-        """Money in and out of the account in the row's hour and the ``hours`` before it
-        (Vietnam's clock has no DST, so UTC hours are local hours), this row included.
-        Exact at ``rows``; elsewhere not meaningful (zero when ``rows`` is empty)."""
-        b = self.batch
-        if len(rows) == 0:  # the usual batch: no account qualifies
-            return np.zeros(len(b), np.int64), np.zeros(len(b), np.int64)
-        hour = b.ts_ms // HOUR_MS
-        by_account = self.by_account
-        money_in = window_sum(b.account, hour, np.where(self.is_incoming, b.amount, 0), hours + 1, by_account)
-        money_out = window_sum(b.account, hour, np.where(self.is_transfer, b.amount, 0), hours + 1, by_account)
-        for r in rows.tolist():
-            since = int(hour[r]) - hours
-            s = self._st[b.account[r]]
-            first = bisect.bisect_left(s.flow_hour, since)
-            money_in[r] += sum(s.flow_in[first:])
-            money_out[r] += sum(s.flow_out[first:])
-        return money_in, money_out
-
-    # --- accounts per foreign IP (R6b) ------------------------------------
-    def ip_accounts_within(self, window_ms: int) -> tuple[Ints, Bools, dict[int, list[str]]]:
-        """Per foreign login/transfer row: distinct accounts seen on its IP within the window
-        (this one included); whether the row's account is new there; for new rows, the others.
-
-        Accounts of other partitions come from ``ip_accounts`` (stored across workers).
-        """
-        b = self.batch
-        count = np.zeros(len(b), np.int64)
-        new = np.zeros(len(b), np.bool_)
-        peers: dict[int, list[str]] = {}
-        seen: dict[str, dict[str, int]] = {}
-        for r in np.flatnonzero(self.foreign).tolist():
-            ip, account, t = b.ip[r] or "", b.accounts[b.account[r]], int(b.ts_ms[r])
-            accounts = seen.get(ip)
-            if accounts is None:
-                accounts = seen[ip] = dict(self.ip_accounts.get(ip, {}))
-            last = accounts.get(account)
-            accounts[account] = t if last is None else max(last, t)
-            recent = [a for a, at in accounts.items() if at > t - window_ms]
-            count[r] = len(recent)
-            if last is None or last <= t - window_ms:
-                new[r] = True
-                peers[r] = sorted(a for a in recent if a != account)
-        return count, new, peers
-
-    @cached_property
-    def ip_updates(self) -> dict[str, dict[str, int]]:
-        """Foreign IP -> account -> latest time in this batch: what the caller stores for R6b."""
-        b = self.batch
-        out: dict[str, dict[str, int]] = {}
-        for r in np.flatnonzero(self.foreign).tolist():
-            accounts = out.setdefault(b.ip[r] or "", {})
-            account, t = b.accounts[b.account[r]], int(b.ts_ms[r])
-            accounts[account] = max(accounts.get(account, 0), t)
-        return out
 
 
 # Facts that depend on the batch alone, not on stored states (nor on the suspicious list or
