@@ -146,14 +146,15 @@ def _judge_all(
     total, done_bytes = path.stat().st_size, 0
     for chunk in decoded_chunks(path, engine, suspicious):
         # decisions only: the report counts hits and actions, so no reason text or evidence is built
-        batch, listed, countries, ips, money_ids = (
+        result = store.judge(
             chunk.batch,
             chunk.listed,
             chunk.countries,
             chunk.foreign_ips,
             chunk.money_ids,
+            explain=False,
+            facts=chunk.facts,
         )
-        result = store.judge(batch, listed, countries, ips, money_ids, explain=False, facts=chunk.facts)
         report.events += chunk.lines
         report.dead_letters += chunk.dead_letters
         fired: set[tuple[int, str]] = set()
