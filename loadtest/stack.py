@@ -71,29 +71,8 @@ class WorkerProcess:
 
     def start(self, timeout: float = 120.0, health_path: str = "/health") -> None:
         env = {**os.environ, **self.env, "TXMON_WEB_PORT": str(self.web_port)}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", self.module, *self.args],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                msg = f"{self.module} exited with {self.proc.returncode}; log: {self.log_path}"
-                raise RuntimeError(msg)
-            try:
-                self.get(health_path)
-                return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        msg = f"{self.module} not healthy after {timeout:.0f} s; log: {self.log_path}"
-        raise RuntimeError(msg)
+        url = f"http://127.0.0.1:{self.web_port}{health_path}"
+        self.proc = start_healthy(["-m", self.module, *self.args], env, self.log_path, url, timeout)
 
     def get(self, path: str) -> bytes:
         url = f"http://127.0.0.1:{self.web_port}{path}"
@@ -116,14 +95,55 @@ class WorkerProcess:
         return out
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
+        stop_process(self.proc, sig, timeout)
+
+
+def start_healthy(
+    python_args: list[str], env: dict[str, str], log_path: Path, health_url: str, timeout: float
+) -> subprocess.Popen[bytes]:
+    """Start ``python PYTHON_ARGS`` in its own session (output to ``log_path``) and wait until
+    ``health_url`` answers; if it exits or stays unhealthy, stop it and raise with the log's tail."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, *python_args],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = f"{' '.join(python_args)} exited with {proc.returncode}; {log_path}:\n{_tail(log_path)}"
+            raise RuntimeError(msg)
         try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+            with urllib.request.urlopen(health_url, timeout=2) as r:  # noqa: S310 (loopback only)
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass  # not listening yet, or not healthy yet (an HTTP error is an OSError)
+        time.sleep(0.3)
+    stop_process(proc, timeout=10)
+    msg = f"{' '.join(python_args)} not healthy after {timeout:.0f} s; {log_path}:\n{_tail(log_path)}"
+    raise RuntimeError(msg)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    """Signal a started process (by its PID) and wait for it; kill it if it does not stop in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def _tail(log_path: Path, n: int = 4000) -> str:
+    return log_path.read_text(errors="replace")[-n:] if log_path.exists() else ""
 
 
 def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ import orjson
 import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
+
+from loadtest.stack import namespace_env, start_healthy, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,34 +63,6 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         subprocess.run(["bash", str(script), "down", "--purge"], env=env, capture_output=True, timeout=120)
 
 
-def start_healthy(args: list[str], env: dict[str, str], log_path: Path, health_url: str, timeout: float) -> Any:
-    """Start `txmon ARGS` in its own session and wait until ``health_url`` answers 200; fail the test if not."""
-    with log_path.open("ab") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "streams.cli", *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"txmon {args[0]} exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}"
-            )
-        try:
-            with urllib.request.urlopen(health_url, timeout=2) as r:  # noqa: S310
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    proc.wait(10)
-    pytest.fail(f"txmon {args[0]} not healthy after {timeout} s:\n{log_path.read_text(errors='replace')[-4000:]}")
-
-
 @dataclass
 class Worker:
     """A real `txmon worker` process with its own topics, consumer group and Redis prefix."""
@@ -103,17 +76,10 @@ class Worker:
 
     def start(self, timeout: float = 90.0) -> None:
         url = f"http://127.0.0.1:{self.web_port}/health"
-        self.proc = start_healthy(["worker", "--quiet"], self.env, self.log_path, url, timeout)
+        self.proc = start_healthy(["-m", "streams.cli", "worker", "--quiet"], self.env, self.log_path, url, timeout)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_process(self.proc, sig, timeout)
 
     def log_tail(self, n: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-n:] if self.log_path.exists() else ""
@@ -128,43 +94,36 @@ class Worker:
             return str(r.read().decode())
 
 
+# Worker.topics names -> the setting that holds each topic.
+TOPIC_SETTINGS = {
+    "input": "TXMON_INPUT_TOPIC",
+    "alerts": "TXMON_ALERTS_TOPIC",
+    "police": "TXMON_POLICE_TOPIC",
+    "holds": "TXMON_HOLDS_TOPIC",
+    "dlq": "TXMON_DEAD_LETTER_TOPIC",
+    "rules": "TXMON_RULES_TOPIC",
+    "audit": "TXMON_AUDIT_TOPIC",
+    "suspicious": "TXMON_SUSPICIOUS_TOPIC",
+    "freeze_requests": "TXMON_FREEZE_REQUESTS_TOPIC",
+}
+
+
 def make_worker(services: Services, tmp: Path, **extra: str) -> Worker:
-    ns = uuid.uuid4().hex[:8]
-    topics = {
-        "input": f"t{ns}.events",
-        "alerts": f"t{ns}.alerts.bank",
-        "police": f"t{ns}.alerts.police",
-        "holds": f"t{ns}.holds",
-        "dlq": f"t{ns}.events.dlq",
-        "rules": f"t{ns}.rules",
-        "audit": f"t{ns}.audit",
-        "suspicious": f"t{ns}.suspicious",
-        "freeze_requests": f"t{ns}.police.requests",
-    }
+    """A worker with topics, consumer group and Redis keys of its own (``loadtest.stack.namespace_env``)."""
     web_port = free_port()
     env = {
         **services.env,
         "TXMON_KAFKA_BOOTSTRAP": services.bootstrap,
         "TXMON_REDIS_URL": services.redis_url,
-        "TXMON_APP_ID": f"txmon-{ns}",
-        "TXMON_CONSUMER_GROUP": f"txmon-{ns}-monitor",
-        "TXMON_STATE_PREFIX": f"t{ns}:",
-        "TXMON_INPUT_TOPIC": topics["input"],
-        "TXMON_ALERTS_TOPIC": topics["alerts"],
-        "TXMON_POLICE_TOPIC": topics["police"],
-        "TXMON_HOLDS_TOPIC": topics["holds"],
-        "TXMON_DEAD_LETTER_TOPIC": topics["dlq"],
-        "TXMON_RULES_TOPIC": topics["rules"],
-        "TXMON_AUDIT_TOPIC": topics["audit"],
-        "TXMON_SUSPICIOUS_TOPIC": topics["suspicious"],
-        "TXMON_FREEZE_REQUESTS_TOPIC": topics["freeze_requests"],
+        **namespace_env("t"),
         "TXMON_TOPIC_PARTITIONS": "4",
         "TXMON_WEB_PORT": str(web_port),
         "TXMON_BANK_CODE": "TESTBANK",
         "TXMON_LOG_LEVEL": "INFO",
         **extra,
     }
-    return Worker(services, env, web_port, tmp / f"worker-{ns}.log", topics=topics)
+    topics = {name: env[setting] for name, setting in TOPIC_SETTINGS.items()}
+    return Worker(services, env, web_port, tmp / f"worker-{env['TXMON_APP_ID']}.log", topics=topics)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import uuid
@@ -26,7 +25,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.integration.conftest import ROOT, TopicReader, Worker, free_port, send, start_healthy
+from loadtest.stack import start_healthy, stop_process
+from tests.integration.conftest import ROOT, TopicReader, Worker, free_port, send
 
 pytestmark = pytest.mark.integration
 
@@ -58,17 +58,11 @@ class ConsoleProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        self.proc = start_healthy(["console"], self.env, self.log_path, f"{self.url}/health", timeout)
+        url = f"{self.url}/health"
+        self.proc = start_healthy(["-m", "streams.cli", "console"], self.env, self.log_path, url, timeout)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_process(self.proc, timeout=20)
 
     def log_tail(self, n: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-n:] if self.log_path.exists() else ""
