@@ -146,7 +146,7 @@ def decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -
     claims = _Claims(ctx, len(plan))
     # Bounded: the judge drains it in order, so the reader never runs far ahead.
     delivered: mp.Queue = ctx.Queue(maxsize=3)  # type: ignore[type-arg]
-    spool = Path(tempfile.mkdtemp(prefix="txmon-backtest-", dir=_SHM if _SHM.is_dir() else None))
+    spool = Path(tempfile.mkdtemp(prefix="txmon-backtest-", dir=_spool_parent()))
     args = (path, plan, claims, engine, suspicious, spool, delivered)
     reader = ctx.Process(target=_decode_claimed, args=args, name="txmon-backtest-reader", daemon=True)
     reader.start()
@@ -185,6 +185,19 @@ def decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -
 
 # tmpfs on Linux: the spool files never touch a disk; mkdtemp makes a private (0700) directory in it.
 _SHM = Path("/dev/shm")  # noqa: S108
+# At most the queue's three chunks plus the one being written wait in the spool, each pickled a
+# little larger than its bytes of JSON: ask for twice that, or use the ordinary temporary folder
+# (a container's /dev/shm is often 64 MB).
+_SPOOL_NEEDS = 8 * CHUNK_BYTES
+
+
+def _spool_parent() -> Path | None:
+    try:
+        if shutil.disk_usage(_SHM).free >= _SPOOL_NEEDS:
+            return _SHM
+    except OSError:  # no /dev/shm here
+        pass
+    return None  # tempfile's default
 
 
 def _load(file: Path) -> Chunk:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,14 @@ def test_the_spool_of_decoded_chunks_is_removed_even_when_judging_fails(
         run(path, load_ruleset())
     assert list(tmp_path.iterdir()) == []
     assert not multiprocessing.active_children()
+
+
+def test_the_spool_is_in_memory_only_when_there_is_room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reading, "_SHM", tmp_path)
+    assert reading._spool_parent() == tmp_path
+    small = shutil.disk_usage(tmp_path)._replace(free=reading._SPOOL_NEEDS - 1)
+    monkeypatch.setattr(reading.shutil, "disk_usage", lambda _: small)
+    assert reading._spool_parent() is None  # e.g. a container's 64 MB /dev/shm: the ordinary temporary folder
+    monkeypatch.undo()
+    monkeypatch.setattr(reading, "_SHM", tmp_path / "missing")
+    assert reading._spool_parent() is None
