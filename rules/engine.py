@@ -137,6 +137,8 @@ class RuleEngine:
             ctx.tainted_in,
             money_ids,
             ctx.by_account,
+            ctx.by_device_pair,
+            ctx.country_pairs,
         )
         return Evaluation(
             batch=batch,

@@ -76,7 +76,7 @@ class BatchContext(MoneyFacts):
         return prior_in_group(self.batch.account, mask, self.by_account)
 
     @cached_property
-    def _by_device_pair(self) -> Ints:
+    def by_device_pair(self) -> Ints:
         return group_order(self.device_pair)
 
     @cached_property
@@ -199,12 +199,12 @@ class BatchContext(MoneyFacts):
     @cached_property
     def _prior_device_bio(self) -> Ints:
         """Last earlier biometric row of the same account and device (-1: none in this batch)."""
-        return prior_in_group(self.device_pair, (self.batch.kind == BIOMETRIC) & self.has_device, self._by_device_pair)
+        return prior_in_group(self.device_pair, (self.batch.kind == BIOMETRIC) & self.has_device, self.by_device_pair)
 
     @cached_property
     def _prior_device_use(self) -> Ints:
         """Last earlier row of the same account and device (-1: none in this batch)."""
-        return prior_in_group(self.device_pair, self.has_device, self._by_device_pair)
+        return prior_in_group(self.device_pair, self.has_device, self.by_device_pair)
 
     @cached_property
     def device_bio_ok(self) -> Bools:
@@ -262,18 +262,23 @@ class BatchContext(MoneyFacts):
         return self.is_login_or_transfer & known & ~home
 
     @cached_property
-    def _country_pairs(self) -> tuple[Ints, list[str], Ints, Ints]:
-        """``(country code per row, country names, (account, country) key per row, last earlier
-        login or transfer row of the same pair)``."""
+    def country_pairs(self) -> tuple[Ints, list[str], Ints, Ints]:
+        """``(country code per row, country names, (account, country) key per row, rows sorted by that key)``."""
         codes, names = short_string_codes(self.countries)
         pairs = pair_keys(self.batch.account, codes)
-        prior = prior_in_group(pairs, self.is_login_or_transfer & (self.countries != ""))
-        return codes, names, pairs, prior
+        return codes, names, pairs, group_order(pairs)
+
+    @cached_property
+    def _prior_country(self) -> Ints:
+        """Last earlier login or transfer row of the same account and country (-1: none in this batch)."""
+        _, _, pairs, order = self.country_pairs
+        return prior_in_group(pairs, self.is_login_or_transfer & (self.countries != ""), order)
 
     @cached_property
     def country_seen(self) -> Bools:
         """The account used an IP of this country before this row."""
-        codes, names, pairs, prior = self._country_pairs
+        codes, names, pairs, _ = self.country_pairs
+        prior = self._prior_country
         index = {c: i for i, c in enumerate(names)}
         width = int(codes.max(initial=0)) + 2
         stored = np.asarray(
@@ -288,7 +293,7 @@ class BatchContext(MoneyFacts):
 # e.g. in a back-test's reading process, and ``BatchContext(facts=...)`` starts from them.
 BATCH_ONLY = (
     "by_account",
-    "_by_device_pair",
+    "by_device_pair",
     "device_pair",
     "has_device",
     "is_transfer",
@@ -303,7 +308,8 @@ BATCH_ONLY = (
     "_prior_device_transfer",
     "_prior_device_bio",
     "_prior_device_use",
-    "_country_pairs",
+    "country_pairs",
+    "_prior_country",
     "_transfers_in_batch",
     "foreign",
     "tainted_in",

@@ -90,6 +90,8 @@ def merge_ip_accounts(store: dict[str, dict[str, int]], updates: dict[str, dict[
         for account, t in seen.items():
             accounts[account] = max(accounts.get(account, 0), t)
         newest = max(accounts.values())
+        if len(accounts) <= MAX_IP_ACCOUNTS and min(accounts.values()) > newest - IP_RETENTION_MS:
+            continue  # nothing to drop
         kept = sorted(((t, a) for a, t in accounts.items() if t > newest - IP_RETENTION_MS), reverse=True)
         store[ip] = {a: t for t, a in kept[:MAX_IP_ACCOUNTS]}
 
@@ -111,12 +113,16 @@ def advance(
     tainted_in: np.ndarray,
     money_ids: np.ndarray,
     by_account: np.ndarray | None = None,
+    by_device_pair: np.ndarray | None = None,
+    country_pairs: tuple[np.ndarray, list[str], np.ndarray, np.ndarray] | None = None,
 ) -> list[AccountState]:
     """State of every account in ``batch`` after all its rows (index = account code).
 
     ``tainted_in`` marks incoming transfers from listed accounts (R9); ``money_ids``
-    holds the id hash of every transfer in or out (0 for other rows); ``by_account`` is
-    ``rules.window.group_order(batch.account)`` when the caller has it.
+    holds the id hash of every transfer in or out (0 for other rows). When the caller has
+    them (``rules.features.BatchContext``), ``by_account`` is ``group_order(batch.account)``,
+    ``by_device_pair`` the order of ``pair_keys(account, device)`` and ``country_pairs`` its
+    ``country_pairs``; otherwise they are computed here.
 
     The given states are this batch's own copies (decoded from the store for it),
     so they are updated in place rather than copied.
@@ -155,7 +161,9 @@ def advance(
 
     width = int(dev.max(initial=0)) + 2
     pairs = pair_keys(acct, dev)
-    for key, row in _pairs(last_in_group(pairs, (kind == BIOMETRIC) & has_dev)):
+    if by_device_pair is None:
+        by_device_pair = group_order(pairs)
+    for key, row in _pairs(last_in_group(pairs, (kind == BIOMETRIC) & has_dev, by_device_pair)):
         a, name, matched = key // width, devices[dev[row]], batch.bio[row] == 1
         s = new[a]
         t = int(ts[row])
@@ -167,7 +175,7 @@ def advance(
                 _remember(s.bio_since_transfer, name, MAX_DEVICES)
             elif name in s.bio_since_transfer:
                 s.bio_since_transfer.remove(name)
-    _, dev_rows = last_in_group(pairs, has_dev)
+    _, dev_rows = last_in_group(pairs, has_dev, by_device_pair)
     dev_rows.sort()  # in row order so "most recent last" holds
     for a, d in zip(acct[dev_rows].tolist(), dev[dev_rows].tolist(), strict=True):
         known, name = new[a].known_devices, devices[d]
@@ -175,8 +183,12 @@ def advance(
             _remember(known, name, MAX_DEVICES)
 
     with_ip = ((kind == LOGIN) | (kind == TRANSFER)) & (countries != "")
-    inverse, names = short_string_codes(countries)
-    _, ip_rows = last_in_group(pair_keys(acct, inverse), with_ip)
+    if country_pairs is None:
+        codes, names = short_string_codes(countries)
+        keys = pair_keys(acct, codes)
+        country_pairs = codes, names, keys, group_order(keys)
+    inverse, names, country_keys, by_country_pair = country_pairs
+    _, ip_rows = last_in_group(country_keys, with_ip, by_country_pair)
     ip_rows.sort()
     for a, c in zip(acct[ip_rows].tolist(), inverse[ip_rows].tolist(), strict=True):
         seen, name = new[a].countries, names[c]
@@ -206,7 +218,6 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
     sum_in, sum_out = np.zeros(len(uniq), np.int64), np.zeros(len(uniq), np.int64)
     np.add.at(sum_in, inverse, money_in)
     np.add.at(sum_out, inverse, money_out)
-    touched: set[int] = set()
     for a, h, got, sent in zip(
         acct[first].tolist(), hour[first].tolist(), sum_in.tolist(), sum_out.tolist(), strict=True
     ):
@@ -220,7 +231,6 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
             i = _hour_slot(s, h)
             s.flow_in[i] += got
             s.flow_out[i] += sent
-        touched.add(a)
 
     # transfers made, for the usual amount
     out = ~incoming
@@ -237,10 +247,12 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
     order = group_order(acct)
     ids = money_ids[rows][order].tolist()
     grouped = acct[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]).tolist()
-    for a, lo, hi in zip(grouped[starts].tolist(), starts, [*starts[1:], len(order)], strict=True):
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    with_money = grouped[starts].tolist()  # every account with a money row, once
+    for a, lo, hi in zip(with_money, np.maximum(starts, ends - MAX_APPLIED).tolist(), ends.tolist(), strict=True):
         applied = new[a].applied
-        applied.extend(ids[max(lo, hi - MAX_APPLIED) : hi])
+        applied += ids[lo:hi]
         del applied[:-MAX_APPLIED]
 
     # each payer's latest incoming transfer
@@ -254,11 +266,11 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
         )
         at = ts[incoming]
         for key, t in zip(last_keys.tolist(), at[last_rows].tolist(), strict=True):
-            s, payer = new[key // width], str(names[key % width])
+            s, payer = new[key // width], names[key % width]
             if t > s.payers.get(payer, -1):
                 s.payers[payer] = t
             received.add(key // width)
-    for a in touched:
+    for a in with_money:
         s = new[a]
         hours = s.flow_hour
         if hours[0] <= hours[-1] - FLOW_RETENTION_H:  # hours are in order: drop from the front
