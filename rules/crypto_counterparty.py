@@ -26,8 +26,9 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     dest = b.dest or [None] * len(b)
     listed = params.accounts
     hit = np.zeros(len(b), np.bool_)
-    rows = np.flatnonzero(ctx.is_transfer)
-    hit[rows] = np.fromiter((dest[r] in listed for r in rows.tolist()), np.bool_, len(rows))
+    if not listed.isdisjoint(dest):  # the usual batch pays none of them: one pass at C speed
+        rows = np.flatnonzero(ctx.is_transfer)
+        hit[rows] = np.fromiter((dest[r] in listed for r in rows.tolist()), np.bool_, len(rows))
 
     def explain(row: int) -> tuple[str, str, dict[str, Any]]:
         amount = int(b.amount[row])

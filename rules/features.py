@@ -216,8 +216,9 @@ class BatchContext(MoneyFacts):
         in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1) & (prior > prior_transfer)
         # A stored match counts only when no transfer of this batch came before the row. The state
         # keeps it by order, not by clock: a match and a transfer can share a millisecond.
-        stored_ok = member(self.device_pair, self._state_pairs([s.bio_since_transfer for s in self._st]))
-        from_state = (prior < 0) & (prior_transfer < 0) & stored_ok
+        before_batch = (prior < 0) & (prior_transfer < 0) & self.has_device  # only there does the state count
+        stored = self._state_pairs([s.bio_since_transfer for s in self._st])
+        from_state = member(self.device_pair, stored, where=before_batch)
         return self.has_device & (in_batch | from_state)
 
     @cached_property
@@ -225,7 +226,8 @@ class BatchContext(MoneyFacts):
         """The device was used on this account before this row."""
         prior = self._prior_device_use
         stored = self._state_pairs([s.known_devices for s in self._st])
-        return self.has_device & ((prior >= 0) | member(self.device_pair, stored))
+        first_in_batch = self.has_device & (prior < 0)  # only there does the state count
+        return self.has_device & ((prior >= 0) | member(self.device_pair, stored, where=first_in_batch))
 
     @cached_property
     def new_device_login(self) -> Bools:
@@ -285,7 +287,7 @@ class BatchContext(MoneyFacts):
             [a * width + index[c] + 1 for a, s in enumerate(self._st) for c in s.countries if c in index],
             dtype=np.int64,
         )
-        return (prior >= 0) | member(pairs, stored)
+        return (prior >= 0) | member(pairs, stored, where=prior < 0)
 
 
 # Facts that depend on the batch alone, not on stored states (nor on the suspicious list or

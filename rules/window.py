@@ -152,18 +152,26 @@ def _sums_from(order: Ints, values: Ints, first: Ints) -> Ints:
     return out
 
 
-def member(values: Ints, table: Ints) -> npt.NDArray[np.bool_]:
+def member(values: Ints, table: Ints, where: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
     """``np.isin(values, table)`` for a small ``table``: a binary search per value instead of
-    sorting both together.
+    sorting both together. With ``where``, only those rows are looked up (the others are False).
 
     >>> member(np.array([3, 5, 7]), np.array([7, 3])).tolist()
     [True, False, True]
+    >>> member(np.array([3, 5, 7]), np.array([7, 3]), where=np.array([False, True, True])).tolist()
+    [False, False, True]
     """
+    out = np.zeros(len(values), np.bool_)
     if len(table) == 0:
-        return np.zeros(len(values), np.bool_)
+        return out
+    rows = np.flatnonzero(where) if where is not None else None
+    wanted = values if rows is None else values[rows]
     table = np.sort(table)
-    at = np.minimum(np.searchsorted(table, values), len(table) - 1)
-    return table[at] == values
+    at = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
+    if rows is None:
+        return table[at] == wanted
+    out[rows] = table[at] == wanted
+    return out
 
 
 def short_string_codes(values: npt.NDArray[np.str_]) -> tuple[Ints, list[str]]:
