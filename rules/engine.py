@@ -10,6 +10,7 @@ import logging
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Protocol
 
 import numpy as np
@@ -98,13 +99,14 @@ class RuleEngine:
             try:
                 result = evaluate(ctx, rule.params)
                 rows = np.flatnonzero(result.hit)
-                escalated = result.escalated
-                for row in rows.tolist():
-                    spec = rule.spec
-                    action, severity, channels = spec.action, spec.severity, spec.channels
-                    if escalated is not None and spec.escalation is not None and escalated[row]:
-                        esc = spec.escalation
-                        action, severity, channels = esc.action, esc.severity, esc.channels
+                spec, esc = rule.spec, rule.spec.escalation
+                escalated = result.escalated if esc is not None else None
+                usual = (spec.action, spec.severity, tuple(spec.channels))
+                raised = usual if esc is None else (esc.action, esc.severity, tuple(esc.channels))
+                for row, account, ts in zip(
+                    rows.tolist(), batch.account[rows].tolist(), batch.ts_ms[rows].tolist(), strict=True
+                ):
+                    action, severity, channels = raised if escalated is not None and escalated[row] else usual
                     vi, en, evidence = result.explain(row) if explain else ("", "", {})
                     hits.append(
                         RuleHit(
@@ -113,11 +115,11 @@ class RuleEngine:
                             ruleset_version=self.ruleset.version,
                             row=row,
                             event_id=batch.event_id[row],
-                            account_id=batch.accounts[batch.account[row]],
-                            ts_ms=int(batch.ts_ms[row]),
+                            account_id=batch.accounts[account],
+                            ts_ms=ts,
                             action=action,
                             severity=severity,
-                            channels=tuple(channels),
+                            channels=channels,
                             reason_vi=vi,
                             reason_en=en,
                             evidence=evidence,
@@ -175,6 +177,9 @@ def _already_applied(
     rows = np.flatnonzero(money_ids)
     if len(rows):
         applied = [s.applied if s is not None else () for s in states]
-        pairs = zip(batch.account[rows].tolist(), money_ids[rows].tolist(), strict=True)
+        hashes = money_ids[rows].tolist()
+        if set(chain.from_iterable(applied)).isdisjoint(hashes):  # the usual batch: no resend at all
+            return out
+        pairs = zip(batch.account[rows].tolist(), hashes, strict=True)
         out[rows] = np.fromiter((h in applied[a] for a, h in pairs), np.bool_, len(rows))
     return out
