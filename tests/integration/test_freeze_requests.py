@@ -71,8 +71,9 @@ def test_a_request_freezes_the_account_once(worker: Worker, producer: Any, read_
     assert before + timedelta(hours=72) <= expires <= datetime.now(tz=UTC) + timedelta(hours=72)
     r = redis.Redis.from_url(worker.services.redis_url)
     prefix = worker.env["TXMON_STATE_PREFIX"]
-    assert r.get(f"{prefix}hold:account:{account}").decode().startswith(hold["hold_id"] + "|")
-    assert orjson.loads(r.get(f"{prefix}hold:{hold['hold_id']}"))["kind"] == "freeze"
+    active, stored = r.get(f"{prefix}hold:account:{account}"), r.get(f"{prefix}hold:{hold['hold_id']}")
+    assert isinstance(active, bytes) and active.decode().startswith(hold["hold_id"] + "|")
+    assert isinstance(stored, bytes) and orjson.loads(stored)["kind"] == "freeze"
     audit.wait_for(lambda rs: len(_of(rs, account)) >= 1)
     (record,) = _of(audit.records, account)
     assert record["action"] == "police_freeze" and record["who"] == AUTHORITY and record["role"] == "police"

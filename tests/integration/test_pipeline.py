@@ -174,7 +174,7 @@ def test_redelivered_event_yields_one_alert_and_one_hold(worker: Any, producer: 
     r = redis.Redis.from_url(worker.services.redis_url)
     prefix = worker.env["TXMON_STATE_PREFIX"]
     active = r.get(f"{prefix}hold:account:{a.id}")
-    assert active is not None and active.decode().startswith(first[0]["hold_id"] + "|")
+    assert isinstance(active, bytes) and active.decode().startswith(first[0]["hold_id"] + "|")
     assert r.exists(f"{prefix}alert:{first[0]['alert_id']}") == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import fakeredis
 import msgspec
@@ -165,10 +166,10 @@ async def test_record_then_read_back(store: AlertStore) -> None:
 async def test_recorded_keys_queue_and_expiry(store: AlertStore) -> None:
     out = await emit(store, outputs(hit("R2", 1), hit("R3", 11)))
     r = store.redis
-    queue = await r.zrange("t:alerts:queue", 0, -1, withscores=True)
+    queue = cast(list[tuple[bytes, float]], await r.zrange("t:alerts:queue", 0, -1, withscores=True))
     assert {m.decode(): s for m, s in queue} == {a.alert_id: NOW.timestamp() for a in out.alerts}
     assert 0 < await r.ttl(f"t:alert:{out.alerts[0].alert_id}") <= ALERT_TTL_S
-    expiry = dict(await r.zrange("t:holds:expiry", 0, -1, withscores=True))
+    expiry = dict(cast(list[tuple[bytes, float]], await r.zrange("t:holds:expiry", 0, -1, withscores=True)))
     assert {k.decode(): v for k, v in expiry.items()} == {h.hold_id: NOW.timestamp() + DAY_S for h in out.holds}
     assert await r.get("t:hold:account:A") == f"{out.holds[0].hold_id}|{int((NOW.timestamp() + DAY_S) * 1000)}".encode()
 

@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
-from alerts.model import Alert, PoliceReport, alert_id, encoder, hold_id_for
+from alerts.model import Alert, HoldInstruction, PoliceReport, alert_id, encoder, hold_id_for
 from alerts.routing import Outputs, build_outputs
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
@@ -211,7 +211,8 @@ def test_engine_hits_have_reasons_in_both_languages_on_every_channel() -> None:
     hits = RuleEngine(load_ruleset(), NoGeo()).evaluate(batch, [None]).hits
     out = route(hits, batch)
     assert {"R2", "R3", "R6a"} <= {a.rule_id for a in out.alerts}
-    for item in [*out.alerts, *out.police, *out.holds]:
+    items: list[Alert | PoliceReport | HoldInstruction] = [*out.alerts, *out.police, *out.holds]
+    for item in items:
         assert VIETNAMESE.search(item.reason_vi), item.reason_vi
         assert item.reason_en.isascii() and item.reason_en and item.reason_en != item.reason_vi
     assert {p.rule_id for p in out.police} == {a.rule_id for a in out.alerts if "police" in a.channels}

@@ -84,7 +84,7 @@ def test_primitives_match_a_loop_on_every_shape(
 ) -> None:
     rng = np.random.default_rng([seed, len(name)])
     n = int(rng.integers(1, 200))
-    keys = rng.integers(low, high, n).astype(dtype)
+    keys: np.ndarray = rng.integers(low, high, n).astype(dtype)
     mask = rng.random(n) < p
     prior = prior_in_group(keys, mask)
     assert prior.dtype == np.int64

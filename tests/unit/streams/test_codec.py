@@ -99,7 +99,7 @@ def test_a_resent_event_in_one_batch_is_judged_once() -> None:
 
 
 def test_columns_of_a_mixed_batch() -> None:
-    events = [
+    events: list[dict[str, Any]] = [
         {**TRANSFER, "event_id": "t1", "ts": "2026-11-28T09:00:00.123+07:00", "device_id": "d1", "ip": "8.8.8.8"},
         {**BASE, "event_id": "l1", "account_id": "A2", "type": "login", "ts": "2026-11-28T02:00:01Z"},
         {**BASE, "event_id": "b1", "type": "biometric_verification", "device_id": "d2", "result": "not_matched"},

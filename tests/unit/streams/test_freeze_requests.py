@@ -184,7 +184,7 @@ async def test_the_agent_hands_each_record_with_its_source_to_the_handler(
             results = [test_agent.results[i] for i in range(2)]
     finally:
         # The stream made Faust's consumer, whose idle thread owns an event loop nobody runs.
-        app.consumer._thread.thread_loop.close()
+        app.consumer._thread.thread_loop.close()  # type: ignore[attr-defined]  # Faust's private consumer thread
     assert [r.status for r in results] == ["applied", "duplicate"]
     assert len(kafka.on("alerts")) == 1 and kafka.on("alerts")[0]["rule_id"] == "R13"
 
