@@ -19,15 +19,20 @@ TOPICS = Topics("holds", "police", "audit", "suspicious")
 
 @dataclass
 class MemoryKafka:
-    """The Publisher protocol in memory; ``down`` makes every publish fail like a broker outage."""
+    """The Publisher protocol in memory, dead letters included; ``down`` makes every publish
+    fail like a broker outage."""
 
     sent: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    dead: list[tuple[str, bytes | None, bytes, Any]] = field(default_factory=list)
     down: bool = False
 
     async def publish(self, topic: str, key: str, value: bytes) -> None:
         if self.down:
             raise ConnectionError("broker unreachable")
         self.sent.append((topic, key, orjson.loads(value)))
+
+    async def send_dead_letter(self, topic: str, key: bytes | None, value: bytes, headers: Any) -> None:
+        self.dead.append((topic, key, value, headers))
 
     def on(self, topic: str) -> list[dict[str, Any]]:
         return [v for t, _, v in self.sent if t == topic]

@@ -3,9 +3,6 @@ retries on passing faults, metrics, the rules in force, the Faust agent and the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import fakeredis
 import faust
 import msgspec
@@ -20,6 +17,7 @@ from rules.config import ActiveRule, load_ruleset, load_ruleset_text
 from streams.freeze import FreezeRequestHandler, attach_freeze_requests, new_request
 from streams.metrics import Metrics
 from streams.settings import Settings
+from tests.unit.alerts.conftest import MemoryKafka
 
 SETTINGS = Settings(dead_letter_topic="dlq", alerts_topic="alerts", freeze_requests_topic="requests")
 RULESET = load_ruleset()
@@ -32,21 +30,6 @@ REQUEST = {
     "reason": "nhận tiền lừa đảo",
 }
 SOURCE = "requests/3/41"
-
-
-@dataclass
-class MemoryKafka:
-    sent: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    dead: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
-
-    async def publish(self, topic: str, key: str, value: bytes) -> None:
-        self.sent.append((topic, key, orjson.loads(value)))
-
-    async def send_dead_letter(self, topic: str, key: bytes | None, value: bytes, headers: Any) -> None:
-        self.dead.append((topic, key, value, headers))
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return [v for t, _, v in self.sent if t == topic]
 
 
 @pytest.fixture
