@@ -128,8 +128,7 @@ def _decode_claimed(
         while (k := claims.take()) is not None:
             chunk = _decode_chunk(path, plan[k], engine, suspicious)
             file = spool / f"chunk-{k}.pickle"
-            with file.open("wb") as f:
-                pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
+            _save(chunk, file)
             out.put((k, file))
         out.put(None)
     except BaseException as exc:
@@ -198,6 +197,16 @@ def _spool_parent() -> Path | None:
     except OSError:  # no /dev/shm here
         pass
     return None  # tempfile's default
+
+
+def _save(chunk: Chunk, file: Path) -> None:
+    """Pickle without a memo ("fast" mode): a chunk holds no object twice that needs to stay
+    one object, and no cycle, and skipping the memo of its ~200k strings makes writing a
+    10 MB chunk 3x cheaper (29 ms -> 9 ms; the reading process writes two chunks in three)."""
+    with file.open("wb") as f:
+        pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.fast = True  # type: ignore[attr-defined]  # documented, not in the stubs
+        pickler.dump(chunk)
 
 
 def _load(file: Path) -> Chunk:
