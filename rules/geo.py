@@ -109,9 +109,10 @@ class RangeTable:
             return np.full(len(ips), "", dtype="<U2")
         # A batch repeats addresses (one customer, one session), and parsing in Python costs more than
         # de-duplicating, so each distinct string is parsed and searched once.
-        index: dict[str | None, int] = {}
-        inverse = np.fromiter((index.setdefault(ip, len(index)) for ip in ips), dtype=np.intp, count=len(ips))
-        keys = [_key(ip) if ip else None for ip in index]
+        distinct = dict.fromkeys(ips)  # C loops, as in rules.columns.factorize
+        index = {ip: i for i, ip in enumerate(distinct)}
+        inverse = np.fromiter(map(index.__getitem__, ips), dtype=np.intp, count=len(ips))
+        keys = [_key(ip) if ip else None for ip in distinct]
         valid = np.fromiter((k is not None for k in keys), dtype=bool, count=len(keys))
         packed = np.frombuffer(b"".join(k or _NO_KEY for k in keys), dtype=_KEY)
         pos = np.searchsorted(self._starts, packed, side="right") - 1

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
+from rules.engine import batch_money_ids, id_hash
+from streams.codec import to_columns
+from streams.events import decode_event
 from tests.unit.rules.conftest import MIDNIGHT_HANOI, T0, Runner, ev, incoming, onboarded, transfer
 
 DAY = 86_400
@@ -215,6 +219,16 @@ def test_a_resent_transfer_in_a_later_batch_is_not_counted_twice() -> None:
     assert runner.state["A"].day_total == 13_000_000  # 1M at onboarding + 12M, once
     # 7M more makes 20M: not over the daily limit; counting the resend would make it 32M
     assert not [h for h in runner.run([transfer(1000, 7_000_000)]) if h.rule_id == "R1"]
+
+
+def test_money_ids_are_the_id_hash_of_each_money_event() -> None:
+    """The batch's ids are hashed at once; each must equal ``id_hash`` (what states store)."""
+    events = [transfer(1, 100), ev("login", 2), incoming(3, "P1", 200), transfer(4, 300)]
+    events[2]["event_id"] = "chuyển-khoản-ñ"  # not ASCII: hashed as UTF-8 bytes
+    batch = to_columns([decode_event(orjson.dumps(e)) for e in events])
+    ids = batch_money_ids(batch).tolist()
+    assert ids == [id_hash(e["event_id"]) if e["type"] != "login" else 0 for e in events]
+    assert all(0 < h < 2**63 for h in (ids[0], ids[2], ids[3]))
 
 
 def test_r8_a_late_event_lands_in_its_own_hour() -> None:
