@@ -8,11 +8,15 @@ judge never waits while there is an undecoded chunk it could take itself.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
+import os
 import pickle
 import queue
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from operator import attrgetter
@@ -26,6 +30,8 @@ from rules.engine import RuleEngine, batch_money_ids
 from rules.features import batch_facts
 from streams.codec import decode_records
 from streams.lists import rows_on_list
+
+log = logging.getLogger(__name__)
 
 # Chunks are cut by size in bytes, at the next line end: the first small, so that judging
 # starts at once, then twice as large each time up to CHUNK_BYTES (about 50k events of the
@@ -145,7 +151,9 @@ def decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -
     claims = _Claims(ctx, len(plan))
     # Bounded: the judge drains it in order, so the reader never runs far ahead.
     delivered: mp.Queue = ctx.Queue(maxsize=3)  # type: ignore[type-arg]
-    spool = Path(tempfile.mkdtemp(prefix="txmon-backtest-", dir=_spool_parent()))
+    parent = _spool_parent()
+    _remove_stale_spools(Path(parent or tempfile.gettempdir()))
+    spool = Path(tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-", dir=parent))
     args = (path, plan, claims, engine, suspicious, spool, delivered)
     reader = ctx.Process(target=_decode_claimed, args=args, name="txmon-backtest-reader", daemon=True)
     reader.start()
@@ -207,6 +215,48 @@ def _save(chunk: Chunk, file: Path) -> None:
         pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.fast = True  # type: ignore[attr-defined]  # documented, not in the stubs
         pickler.dump(chunk)
+
+
+_SPOOL_PREFIX = "txmon-backtest-"
+# A live back-test writes and removes chunk files every second or so, which touches its spool.
+_STALE_AFTER_S = 600
+
+
+def _remove_stale_spools(parent: Path) -> None:
+    """Spools of back-tests killed outright (SIGKILL, OOM: no ``finally`` ran), up to 45 MB
+    each, would otherwise stay in ``/dev/shm`` until a reboot.
+
+    One is removed when it is ours (same user), the process named in it is gone, and it has
+    not changed for ten minutes: a PID from another PID namespace sharing ``/dev/shm``, or a
+    reused PID, then only delays or skips the cleanup, never removes a live spool.
+    """
+    now = time.time()
+    for spool in parent.glob(f"{_SPOOL_PREFIX}*-*"):
+        pid = spool.name.removeprefix(_SPOOL_PREFIX).partition("-")[0]
+        try:
+            info = spool.lstat()
+            if (
+                not pid.isdigit()
+                or not stat.S_ISDIR(info.st_mode)
+                or info.st_uid != os.getuid()
+                or now - info.st_mtime < _STALE_AFTER_S
+                or _alive(int(pid))
+            ):
+                continue
+            shutil.rmtree(spool)
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+        log.info("removed the spool of an earlier back-test that did not end (pid %s): %s", pid, spool)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, under another user
+        return True
+    return True
 
 
 def _load(file: Path) -> Chunk:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +123,29 @@ def test_the_spool_of_decoded_chunks_is_removed_even_when_judging_fails(
         run(path, load_ruleset())
     assert list(tmp_path.iterdir()) == []
     assert not multiprocessing.active_children()
+
+
+def test_spools_left_by_killed_back_tests_are_removed(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])  # noqa: S607 - a process that has surely exited
+    gone.wait()
+    old = time.time() - reading._STALE_AFTER_S - 60
+
+    def spool(pid: int, mtime: float, suffix: str = "x1y2") -> Path:
+        path = tmp_path / f"txmon-backtest-{pid}-{suffix}"
+        path.mkdir()
+        (path / "chunk-3.pickle").write_bytes(b"...")
+        os.utime(path, (mtime, mtime))
+        return path
+
+    stale = spool(gone.pid, old)
+    running = spool(os.getpid(), old)  # a live process: kept however old
+    recent = spool(gone.pid, time.time(), "a3b4")  # unchanged for too short a time to be sure
+    unrelated = tmp_path / "txmon-backtest-notapid-x"
+    unrelated.mkdir()
+    os.utime(unrelated, (old, old))
+    reading._remove_stale_spools(tmp_path)
+    assert not stale.exists()
+    assert running.exists() and recent.exists() and unrelated.exists()
 
 
 def test_the_spool_is_in_memory_only_when_there_is_room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
