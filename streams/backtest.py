@@ -167,8 +167,9 @@ def _judge_all(
             if keep_decisions:
                 report.decisions[(hit.event_id, hit.rule_id)] = str(hit.action)
         labels = result.batch.label or []
-        for row in compress(count(), labels):  # the few labelled rows, found in C; resends already counted are left out
-            for rule in labels[row].split(","):
+        # the few labelled rows, found in C loops; resends already counted are left out
+        for row, label in zip(compress(count(), labels), filter(None, labels), strict=True):
+            for rule in label.split(","):
                 score = report.score(rule)
                 score.labelled += 1
                 score.true_positives += (row, rule) in fired
