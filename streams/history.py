@@ -218,7 +218,6 @@ def _save(chunk: Chunk, file: Path) -> None:
 
 
 _SPOOL_PREFIX = "txmon-backtest-"
-# A live back-test writes and removes chunk files every second or so, which touches its spool.
 _STALE_AFTER_S = 600
 
 
@@ -227,8 +226,9 @@ def _remove_stale_spools(parent: Path) -> None:
     each, would otherwise stay in ``/dev/shm`` until a reboot.
 
     One is removed when it is ours (same user), the process named in it is gone, and it has
-    not changed for ten minutes: a PID from another PID namespace sharing ``/dev/shm``, or a
-    reused PID, then only delays or skips the cleanup, never removes a live spool.
+    not changed for ten minutes. A running back-test writes and removes chunk files every
+    second or so, so the last condition keeps the spool of a process this one cannot see
+    (another PID namespace sharing ``/dev/shm``); a reused PID only skips the cleanup.
     """
     now = time.time()
     for spool in parent.glob(f"{_SPOOL_PREFIX}*-*"):
