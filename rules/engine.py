@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
@@ -155,9 +155,19 @@ class RuleEngine:
 
 
 def id_hash(event_id: str) -> int:
-    """A stable 63-bit hash of an event id (Python's ``hash`` differs between processes)."""
-    raw = event_id.encode()
-    return (zlib.crc32(raw) << 31) ^ zlib.adler32(raw) or 1
+    """A stable 63-bit hash of an event id (Python's ``hash`` differs between processes);
+    states store it, so it must never change."""
+    return int(id_hashes([event_id])[0])
+
+
+def id_hashes(event_ids: Iterable[str]) -> npt.NDArray[np.int64]:
+    """``id_hash`` of many ids at once: the checksums run in C loops (map), the combining in numpy."""
+    raw = list(map(str.encode, event_ids))
+    crc = np.fromiter(map(zlib.crc32, raw), np.int64, len(raw))
+    adler = np.fromiter(map(zlib.adler32, raw), np.int64, len(raw))
+    hashes = (crc << 31) ^ adler
+    hashes[hashes == 0] = 1  # 0 means "no money event" in batch_money_ids
+    return hashes
 
 
 def batch_money_ids(batch: EventBatch) -> npt.NDArray[np.int64]:
@@ -165,13 +175,7 @@ def batch_money_ids(batch: EventBatch) -> npt.NDArray[np.int64]:
     money = (batch.kind == TRANSFER) | (batch.kind == INCOMING_TRANSFER)
     ids = np.zeros(len(batch), np.int64)
     rows = np.flatnonzero(money).tolist()
-    # id_hash over all rows at once: the checksums run in C loops (map), the combining in numpy
-    raw = list(map(str.encode, map(batch.event_id.__getitem__, rows)))
-    crc = np.fromiter(map(zlib.crc32, raw), np.int64, len(raw))
-    adler = np.fromiter(map(zlib.adler32, raw), np.int64, len(raw))
-    hashes = (crc << 31) ^ adler
-    hashes[hashes == 0] = 1
-    ids[rows] = hashes
+    ids[rows] = id_hashes(map(batch.event_id.__getitem__, rows))
     return ids
 
 

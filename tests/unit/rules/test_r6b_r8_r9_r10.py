@@ -229,6 +229,9 @@ def test_money_ids_are_the_id_hash_of_each_money_event() -> None:
     ids = batch_money_ids(batch).tolist()
     assert ids == [id_hash(e["event_id"]) if e["type"] != "login" else 0 for e in events]
     assert all(0 < h < 2**63 for h in (ids[0], ids[2], ids[3]))
+    # stored in account states: the values must never change (crc32 << 31 ^ adler32 of the UTF-8 bytes)
+    assert id_hash("ev-0000000001") == 512412613380276970
+    assert id_hash("chuyển-khoản-ñ") == 3852918689308215811
 
 
 def test_r8_a_late_event_lands_in_its_own_hour() -> None:
