@@ -125,18 +125,20 @@ SCENARIOS = [
 
 @pytest.mark.parametrize(("name", "events"), SCENARIOS, ids=[s[0] for s in SCENARIOS])
 def test_splitting_never_changes_a_decision(name: str, events: list[dict[str, Any]]) -> None:
+    assert _same_decisions_however_split(events), "a scenario without hits proves little"
+
+
+def _same_decisions_however_split(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Asserts every partition of ``events`` into batches decides as one batch; returns those decisions."""
     whole = full_decisions(judge([events]))
-    assert whole, "a scenario without hits proves little"
     for how, batches in partitions(events):
         assert full_decisions(judge(batches)) == whole, how
+    return whole
 
 
 @pytest.mark.parametrize("seed", range(25))
 def test_splitting_never_changes_a_decision_on_random_sequences(seed: int) -> None:
-    events = _random_scenario(seed)
-    whole = full_decisions(judge([events]))
-    for how, batches in partitions(events):
-        assert full_decisions(judge(batches)) == whole, how
+    _same_decisions_however_split(_random_scenario(seed))
 
 
 def _random_money_flow(seed: int) -> list[dict[str, Any]]:
@@ -164,10 +166,7 @@ def _random_money_flow(seed: int) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_splitting_never_changes_a_decision_on_random_money_flows(seed: int) -> None:
-    events = _random_money_flow(seed)
-    whole = full_decisions(judge([events]))
-    for how, batches in partitions(events):
-        assert full_decisions(judge(batches)) == whole, how
+    _same_decisions_however_split(_random_money_flow(seed))
 
 
 def test_random_money_flows_exercise_the_inflow_rules() -> None:
