@@ -6,20 +6,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo test unit lint bench console schema clean
+.PHONY: help install lock up down status demo test unit lint bench console schema clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+$(STAMP): pyproject.toml requirements.lock deploy/python/install.sh
+	PYTHON=$(PYTHON) bash deploy/python/install.sh $(VENV)
 	@touch $(STAMP)
 
 install: $(STAMP) ## create the venv, install txmon, resolve the Kafka jars, install redis-server and chromium
 	bash deploy/services.sh install
 	bash deploy/browser.sh
+
+lock: ## re-resolve requirements.lock from pyproject.toml (UPGRADE=1: newest allowed versions)
+	PYTHON=$(PYTHON) UPGRADE=$(UPGRADE) bash deploy/python/lock.sh
 
 up: install ## start Kafka (KRaft) and Redis on 127.0.0.1 and create txmon's topics
 	bash deploy/services.sh up
