@@ -2,7 +2,8 @@
 
 A scenario gets a fresh customer, onboards it like a real one (bound phone,
 face match, a first transfer from that phone) and then plays the attack.
-Labels follow the rule definitions in ``rules/`` exactly; add a scenario by
+Labels follow the rule definitions in ``rules/`` exactly, with the thresholds of
+``rules/rules.yaml`` read through ``load_ruleset()``; add a scenario by
 adding a function and a row to ``SCENARIOS``.
 """
 
@@ -18,14 +19,32 @@ from typing import Any
 
 import orjson
 
-R12_WINDOW_S = 180  # rules.yaml R12 window
-R1_SINGLE_VND, R1_DAILY_VND, R1_BIO_VALID_S = 10_000_000, 20_000_000, 300  # rules.yaml R1
+from rules.config import Ruleset, load_ruleset
+
+
+def rule_params(ruleset: Ruleset, rule_id: str) -> Any:
+    """A rule's validated parameters; the demo's labels follow whatever the ruleset sets."""
+    active = ruleset.rule(rule_id)
+    if active is None:
+        msg = f"the demo scenarios label {rule_id}, which the ruleset {ruleset.version} does not enable"
+        raise ValueError(msg)
+    return active.params
+
+
+# Thresholds from rules/rules.yaml (the ruleset the demo's worker runs), never a hand copy.
+RULESET = load_ruleset()
+_R1, _R6B, _R8 = (rule_params(RULESET, r) for r in ("R1", "R6b", "R8"))
+_R9, _R10, _R12, _R14 = (rule_params(RULESET, r) for r in ("R9", "R10", "R12", "R14"))
 VN_OFFSET_MS, DAY_MS, HOUR_MS = 7 * 3_600_000, 86_400_000, 3_600_000
-R6B_ACCOUNTS, R6B_WINDOW_MS = 3, DAY_MS  # rules.yaml R6b
-R8_PAYERS, R8_PAYERS_MS, R8_SHARE_PCT, R8_FLOW_H, R8_MIN_IN = 5, DAY_MS, 80, 48, 1_000_000  # rules.yaml R8
-R9_MAX, R9_WINDOW_MS = 3, 30 * DAY_MS  # rules.yaml R9
-R10_NIGHT, R10_NIGHT_VND, R10_TIMES, R10_HISTORY, R10_MIN_VND = (23, 5), 10_000_000, 3.0, 5, 2_000_000  # R10
-CRYPTO_ACCOUNTS = ("8800111222", "8800333444", "8800555666")  # rules.yaml R14 demo list
+R12_WINDOW_S = _R12.window_s
+R1_SINGLE_VND, R1_DAILY_VND, R1_BIO_VALID_S = _R1.single_limit_vnd, _R1.daily_limit_vnd, _R1.bio_valid_s
+R6B_ACCOUNTS, R6B_WINDOW_MS = _R6B.min_accounts, _R6B.window_s * 1000
+R8_PAYERS, R8_PAYERS_MS, R8_SHARE_PCT = _R8.min_payers, _R8.payers_window_s * 1000, _R8.min_out_share_pct
+R8_FLOW_H, R8_MIN_IN = _R8.flow_window_h, _R8.min_inflow_vnd
+R9_MAX, R9_WINDOW_MS = _R9.max_transfers, _R9.window_days * DAY_MS
+R10_NIGHT, R10_NIGHT_VND = (_R10.night_from_hour, _R10.night_to_hour), _R10.night_amount_vnd
+R10_TIMES, R10_HISTORY, R10_MIN_VND = _R10.times_usual, _R10.min_history, _R10.min_amount_vnd
+CRYPTO_ACCOUNTS = tuple(sorted(_R14.accounts))
 SUSPICIOUS_FILE = Path(__file__).with_name("suspicious_demo.csv")  # the demo's shared-list import
 SUSPICIOUS_ACCOUNTS = tuple(
     line.split(",")[0] for line in SUSPICIOUS_FILE.read_text(encoding="utf-8").splitlines()[1:] if line
