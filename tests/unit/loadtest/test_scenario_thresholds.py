@@ -7,6 +7,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def scenarios_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
         importlib.reload(fraud_scenarios)
 
 
-def _world(module: ModuleType) -> object:
+def _world(module: ModuleType) -> Any:
     return module.World(
         rng=random.Random(1),
         now=1_764_000_000.0,
