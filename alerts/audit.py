@@ -13,10 +13,16 @@ change as a Redis transaction (WATCH on what the decision read) together with a
 command record, the outbox messages and the audit record, then publishes. A
 command id seen before returns the recorded outcome with ``changed=False``.
 
+Command ids are unique per issuer, not globally: an officer's ids live in that
+officer's own namespace and the system's (hold expiry, police freeze requests)
+in one no API call reaches, so an id chosen by one party can never block,
+replay or reveal another party's command.
+
 Keys (under the state prefix):
   outbox        hash: message id -> message not yet acknowledged by Kafka
   audit:recent  list: the newest audit records, for the supervisor's console view
-  cmd:{id}      the outcome of a command already applied (30 days)
+  cmd:{scope}   the outcome of a command already applied (30 days); ``scope`` hashes who
+                issued the id (one officer, or the system) with the id, see ``command_scope``
   changes       a counter bumped by every applied command (the console polls it)
 """
 
@@ -215,6 +221,19 @@ class Actor:
 SYSTEM = Actor("txmon", "system")
 
 
+def command_scope(actor: Actor, command_id: str, *, system: bool = False) -> str:
+    """The id under which a command is recorded: the issuer's namespace plus its own id.
+
+    ``system`` marks ids minted by txmon itself (hold expiry, police freeze
+    requests from Kafka); the console never passes it, so officers cannot reach them.
+
+    >>> command_scope(Actor("lan", "officer"), "x") != command_scope(Actor("minh", "officer"), "x")
+    True
+    """
+    issuer = "system" if system or actor.role == SYSTEM.role else f"user\x1f{actor.role}\x1f{actor.user}"
+    return blake2b(f"{issuer}\x1f{command_id}".encode(), digest_size=16).hexdigest()
+
+
 class SuspiciousEntry(msgspec.Struct, kw_only=True):
     """One update of the shared suspicious-account list, keyed by account on its topic.
 
@@ -297,18 +316,25 @@ class Commands:
             outcome = Outcome(changed=True, action=action, subject=subject, audit=record)
             return Plan(outcome, lambda w: [self.trail.stage(w, record)])
 
-        return await self.run(command_id, action, subject, [], decide)
+        return await self.run(actor, command_id, action, subject, [], decide)
 
     @staticmethod
     def record(
-        actor: Actor, action: str, subject: str, reason: str, command_id: str, now: datetime, account: str | None
+        actor: Actor,
+        action: str,
+        subject: str,
+        reason: str,
+        command_id: str,
+        now: datetime,
+        account: str | None,
+        *,
+        system: bool = False,
     ) -> AuditRecord:
         if not reason.strip() or not command_id.strip():
             msg = f"{action} needs a reason and a command id"
             raise ValueError(msg)
-        digest = blake2b(command_id.encode(), digest_size=10).hexdigest()
         return AuditRecord(
-            audit_id=f"AU-{digest}",
+            audit_id=f"AU-{command_scope(actor, command_id, system=system)[:20]}",
             command_id=command_id,
             who=actor.user,
             role=actor.role,
@@ -321,14 +347,20 @@ class Commands:
 
     async def run(
         self,
+        actor: Actor,
         command_id: str,
         action: str,
         subject: str,
         watch: Sequence[str],
         decide: Callable[[Pipeline], Awaitable[Plan]],
+        *,
+        system: bool = False,
     ) -> Outcome:
-        """Decide on a consistent view, apply atomically, then publish; retried if a watched key moved."""
-        command_key = f"{self.p}cmd:{command_id}"
+        """Decide on a consistent view, apply atomically, then publish; retried if a watched key moved.
+
+        ``command_id`` is looked up in ``actor``'s namespace only (``command_scope``).
+        """
+        command_key = self.command_key(actor, command_id, system=system)
         async with self.redis.pipeline(transaction=True) as pipe:
             for _ in range(20):
                 try:
@@ -354,6 +386,9 @@ class Commands:
                 raise Conflict(msg)
         plan.outcome.delivered = await self._deliver(messages)
         return plan.outcome
+
+    def command_key(self, actor: Actor, command_id: str, *, system: bool = False) -> str:
+        return f"{self.p}cmd:{command_scope(actor, command_id, system=system)}"
 
     def _replay(self, raw: bytes | str, action: str, subject: str) -> Outcome:
         command = msgspec.json.decode(raw, type=_Command)

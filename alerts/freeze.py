@@ -102,12 +102,13 @@ class PoliceFreezes:
         placed: list[Alert] = []
         actor = Actor(req.authority, "police")
         why = f"{req.case_ref}: {req.reason}"
+        command_id = f"{ACTION}:{req.request_id}"
 
         async def decide(pipe: Pipeline) -> Plan:
             if await pipe.exists(alert_key):
                 return Plan(Outcome(changed=False, action=ACTION, subject=aid, note="request already applied"))
             now = self.lc.clock()
-            record = Commands.record(actor, ACTION, aid, why, f"{ACTION}:{req.request_id}", now, req.account_id)
+            record = Commands.record(actor, ACTION, aid, why, command_id, now, req.account_id, system=True)
             request = msgspec.to_builtins(req)
             if rule is None:
                 record.after = {"applied": False, "request": request, "note": f"R13 is off in {ruleset_version}"}
@@ -133,8 +134,9 @@ class PoliceFreezes:
 
             return Plan(outcome, writes)
 
+        # A system id: requests come from Kafka, and no console user can take or replay one.
         outcome = await self.lc.commands.run(
-            f"{ACTION}:{req.request_id}", ACTION, aid, [alert_key, account_key], decide
+            actor, command_id, ACTION, aid, [alert_key, account_key], decide, system=True
         )
         if not outcome.changed:
             return FreezeResult("duplicate", outcome)

@@ -19,6 +19,7 @@ changes nothing and records nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alerts.audit import (
     SYSTEM,
@@ -46,11 +49,12 @@ from alerts.audit import (
 )
 from alerts.holds import AlertStore
 from alerts.model import Alert, HoldInstruction, PoliceReport, encoder
-from alerts.routing import police_report, utc_now
+from alerts.routing import police_reasons, police_report, utc_now
 from rules.model import SEVERITY_RANK, Severity
 
 __all__ = ["SYSTEM", "Actor", "Conflict", "HoldLifecycle", "LifecycleError", "NotFound", "Outcome", "Publisher"]
 
+log = logging.getLogger(__name__)
 FROZEN_MS = 253_402_300_799_000  # 9999-12-31: a confirmed hold is a freeze with no end
 OPEN = frozenset({"active", "extended"})
 # action -> (the status it leads to, the statuses it may start from)
@@ -106,6 +110,7 @@ class HoldLifecycle:
         self.commands = Commands(redis, self.outbox, self.audit, prefix, clock)
         self.suspicious_key = f"{prefix}suspicious"
         self.case_status_key = f"{prefix}cases:status"
+        self.expiry_failures = 0  # holds that failed to expire (each retried next round)
 
     # --- hold transitions
 
@@ -129,15 +134,30 @@ class HoldLifecycle:
         outcomes = []
         for raw in due:
             hold_id = _text(raw)
-            hold = await self.store.hold(hold_id)
-            if hold is None or hold.status not in OPEN:
-                await self.redis.zrem(f"{self.p}holds:expiry", hold_id)
+            # Each hold on its own: one that cannot expire (a bad record, a conflict) is logged
+            # and retried next round, and never keeps the other holds of the round active.
+            # Only an outage (Redis unreachable) ends the round: every hold would fail alike.
+            try:
+                outcome = await self._expire_one(hold_id)
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                raise
+            except Exception as exc:
+                log.warning("hold %s could not expire this round: %r", hold_id, exc)
+                self.expiry_failures += 1
                 continue
-            # The command id names the expiry time: two workers expiring the same hold agree,
-            # and a hold extended meanwhile gets a new one.
-            command_id = f"expire:{hold_id}:{hold.expires_at}"
-            outcomes.append(await self._transition(hold_id, "expire", SYSTEM, EXPIRY_REASON, command_id))
+            if outcome is not None:
+                outcomes.append(outcome)
         return outcomes
+
+    async def _expire_one(self, hold_id: str) -> Outcome | None:
+        hold = await self.store.hold(hold_id)
+        if hold is None or hold.status not in OPEN:
+            await self.redis.zrem(f"{self.p}holds:expiry", hold_id)
+            return None
+        # A system command id (no console user can take it) naming the expiry time: two workers
+        # expiring the same hold agree, and a hold extended meanwhile gets a new one.
+        command_id = f"expire:{hold_id}:{hold.expires_at}"
+        return await self._transition(hold_id, "expire", SYSTEM, EXPIRY_REASON, command_id)
 
     async def _transition(
         self, hold_id: str, action: str, actor: Actor, reason: str, command_id: str, hours: int = 0
@@ -205,7 +225,7 @@ class HoldLifecycle:
 
             return Plan(outcome, writes)
 
-        return await self.commands.run(command_id, action, hold_id, [f"{self.p}hold:{hold_id}"], decide)
+        return await self.commands.run(actor, command_id, action, hold_id, [f"{self.p}hold:{hold_id}"], decide)
 
     async def _confirmed_report(self, hold: HoldInstruction, now: datetime) -> PoliceReport:
         alerts = sorted(
@@ -213,13 +233,16 @@ class HoldLifecycle:
             key=lambda a: (-RANK.get(a.severity, 0), a.event_type != "Transfer", a.event_ts),
         )
         bank = hold.bank_code or self.bank_code
+        # The lead alert's rule reason, never the hold's text: a hold placed on a police freeze
+        # request carries the request's free text, which stays with the bank.
+        vi, en = police_reasons(alerts[0]) if alerts else ("", "")
         base = {
             "report_id": f"P-{hold.hold_id}-confirmed",
             "idempotency_key": f"{bank}:{hold.hold_id}:confirmed_fraud",
             "kind": "confirmed_fraud",
             "severity": str(Severity.CRITICAL),
-            "reason_vi": f"Ngân hàng xác nhận gian lận, tài khoản đã bị phong tỏa. {hold.reason_vi}",
-            "reason_en": f"Fraud confirmed by the bank; the account is frozen. {hold.reason_en}",
+            "reason_vi": f"Ngân hàng xác nhận gian lận, tài khoản đã bị phong tỏa. {vi}".strip(),
+            "reason_en": f"Fraud confirmed by the bank; the account is frozen. {en}".strip(),
             "reported_at": stamp(now),
             "hold_id": hold.hold_id,
         }
@@ -263,11 +286,15 @@ class HoldLifecycle:
 
             return Plan(outcome, writes)
 
-        return await self.commands.run(command_id, "escalate", case_id, [self.case_status_key], decide)
+        return await self.commands.run(actor, command_id, "escalate", case_id, [self.case_status_key], decide)
 
     async def dismiss(self, alert_id: str, actor: Actor, reason: str, command_id: str) -> Outcome:
-        """Close an alert that carries no hold as a false positive."""
-        (alert,) = await self._case_alerts(alert_id)
+        """Close an alert that carries no hold as a false positive (a hold is released instead)."""
+        if alert_id.startswith("H-"):  # a hold, with however many alerts
+            msg = f"{alert_id} is a hold: release the hold instead of dismissing it"
+            raise Conflict(msg)
+        alerts = await self._case_alerts(alert_id)
+        alert = alerts[0]
         if alert.hold_id is not None:
             msg = f"alert {alert_id} belongs to hold {alert.hold_id}: release the hold instead"
             raise Conflict(msg)
@@ -287,7 +314,7 @@ class HoldLifecycle:
 
             return Plan(outcome, writes)
 
-        return await self.commands.run(command_id, "dismiss", alert_id, [self.case_status_key], decide)
+        return await self.commands.run(actor, command_id, "dismiss", alert_id, [self.case_status_key], decide)
 
     async def _case_alerts(self, case_id: str) -> list[Alert]:
         if case_id.startswith("H-"):
@@ -351,7 +378,7 @@ class HoldLifecycle:
 
             return Plan(outcome, writes)
 
-        return await self.commands.run(command_id, action, account_id, [self.suspicious_key], decide)
+        return await self.commands.run(actor, command_id, action, account_id, [self.suspicious_key], decide)
 
     async def suspicious(self) -> list[SuspiciousEntry]:
         """The list as it stands, newest additions first (imports without details last)."""

@@ -95,9 +95,33 @@ def build_outputs(
     return out
 
 
+# A police freeze request's reason, authority and case text are the police's own words (often
+# names, phone and ID numbers): the report names only the account and the request's rule.
+FREEZE_REQUEST_REASON = (
+    "Tài khoản {account} bị tạm dừng/phong tỏa theo yêu cầu của cơ quan công an (R13).",
+    "Account {account} held/frozen at a police request (R13).",
+)
+
+
+def police_reasons(alert: Alert) -> tuple[str, str]:
+    """The rule's reasons as the police may read them: never free text someone typed.
+
+    Rule reasons are built by the evaluators from the facts the plan lists
+    (amounts, devices, IPs, times); only a police freeze request carries free
+    text, so its alert's reasons are replaced by a fixed sentence.
+    """
+    if alert.event_type == "FreezeRequest":
+        vi, en = FREEZE_REQUEST_REASON
+        return vi.format(account=alert.account_id), en.format(account=alert.account_id)
+    return alert.reason_vi, alert.reason_en
+
+
 def police_report(alert: Alert, event: dict[str, Any], bank_code: str, reported_at: str) -> PoliceReport:
+    """The one place a police report is made from an alert (worker routing, escalation,
+    confirmed fraud, the console's police view): only the fields ``PoliceReport`` has."""
     outgoing, incoming = alert.event_type == "Transfer", alert.event_type == "IncomingTransfer"
     money = outgoing or incoming
+    reason_vi, reason_en = police_reasons(alert)
     return PoliceReport(
         report_id=alert.alert_id,
         idempotency_key=f"{bank_code}:{alert.alert_id}",
@@ -106,8 +130,8 @@ def police_report(alert: Alert, event: dict[str, Any], bank_code: str, reported_
         account_id=alert.account_id,
         rule_id=alert.rule_id,
         severity=alert.severity,
-        reason_vi=alert.reason_vi,
-        reason_en=alert.reason_en,
+        reason_vi=reason_vi,
+        reason_en=reason_en,
         event_ts=alert.event_ts,
         reported_at=reported_at,
         amount_vnd=event.get("amount") if money else None,

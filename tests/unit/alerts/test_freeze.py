@@ -144,7 +144,9 @@ async def test_a_resent_request_changes_nothing(
     again = await freezes.apply(request(), rule(), RULESET.version)
     assert first.status == "applied" and again.status == "duplicate" and again.alert is None
     # after the command record is gone (30 days), the alert record still knows the request
-    await redis.delete("t:cmd:police_freeze:PC02-2026-000117")
+    await redis.delete(
+        freezes.lc.commands.command_key(Actor(AUTHORITY, "police"), "police_freeze:PC02-2026-000117", system=True)
+    )
     later = await freezes.apply(request(reason="gửi lại"), rule(), RULESET.version)
     assert later.status == "duplicate" and later.outcome.note == "request already applied"
     assert [t for t, _, _ in kafka.sent] == ["alerts", "holds", "audit"]
