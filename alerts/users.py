@@ -3,10 +3,13 @@
 ``officer`` sees and acts on bank-channel cases; ``supervisor`` also reads the
 audit trail and manages users; ``police`` sees police-channel reports only.
 Hashing runs in a thread so a login never stalls the console's event loop.
+Passwords follow ``alerts.passwords``; supervisors add a TOTP code
+(``alerts.totp``), enrolled with ``txmon totp-enrol NAME``. Failed logins are
+throttled by ``alerts.console.throttle``, not here.
 
 Keys (under the state prefix):
-  users                hash: name -> user record (JSON, with the hash)
-  login:failures:{name} failed logins in the current lock-out window
+  users              hash: name -> user record (JSON, with the hash and TOTP secret)
+  login:totp:{name}  the last time step whose code logged the user in (no replay)
 """
 
 from __future__ import annotations
@@ -21,16 +24,16 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
+from alerts import passwords, totp
 from alerts.audit import stamp
 from alerts.routing import utc_now
 
 Role = Literal["officer", "supervisor", "police"]
 ROLES: tuple[str, ...] = get_args(Role)
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
-MIN_PASSWORD = 10
-MAX_FAILURES = 10
-LOCKOUT_S = 15 * 60
+SECOND_FACTOR_ROLES = frozenset({"supervisor"})
 
 
 class UserError(ValueError):
@@ -47,6 +50,7 @@ class User(msgspec.Struct, kw_only=True):
     created_at: str
     created_by: str
     updated_at: str = ""
+    totp_secret: str = ""  # base32; empty: not enrolled
 
     def public(self) -> dict[str, object]:
         """What the console shows: never the hash."""
@@ -57,13 +61,15 @@ class User(msgspec.Struct, kw_only=True):
             "created_at": self.created_at,
             "created_by": self.created_by,
             "updated_at": self.updated_at,
+            "totp": bool(self.totp_secret),
         }
 
 
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        msg = f"a password needs at least {MIN_PASSWORD} characters"
-        raise UserError(msg)
+def check_password(password: str, name: str) -> None:
+    try:
+        passwords.check(password, name)
+    except passwords.PasswordRefused as exc:
+        raise UserError(str(exc)) from exc
 
 
 def check_role(role: str) -> None:
@@ -82,7 +88,7 @@ class UserStore:
     ) -> None:
         self.redis = redis
         self.key = f"{prefix}users"
-        self.failures = f"{prefix}login:failures:"
+        self.totp_steps = f"{prefix}login:totp:"
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
         self._decode = msgspec.json.Decoder(User).decode
@@ -103,7 +109,7 @@ class UserStore:
             msg = f"user names are 2-32 characters: lower-case letters, digits, '.', '_', '-' (got {name!r})"
             raise UserError(msg)
         check_role(role)
-        check_password(password)
+        check_password(password, name)
         user = User(
             name=name,
             role=role,
@@ -134,32 +140,68 @@ class UserStore:
         if active is not None:
             after.active = active
         if password is not None:
-            check_password(password)
+            check_password(password, name)
             after.password_hash = await asyncio.to_thread(self.hasher.hash, password)
         await self.redis.hset(self.key, name, msgspec.json.encode(after))
         return before, after
 
+    async def exists(self, name: str) -> bool:
+        return bool(NAME.match(name)) and bool(await self.redis.hexists(self.key, name))
+
     async def authenticate(self, name: str, password: str) -> User | None:
-        """The user if the password matches and the account is active and not locked out."""
-        failures_key = self.failures + name
-        failures = int(await self.redis.get(failures_key) or 0)
+        """The user if the password matches and the account is active (the second factor apart)."""
         user = await self.get(name) if NAME.match(name) else None
         hashed = user.password_hash if user is not None else self._dummy
         ok = await asyncio.to_thread(self._verify, hashed, password)
-        if user is None or not ok or not user.active or failures >= MAX_FAILURES:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.incr(failures_key)
-            pipe.expire(failures_key, LOCKOUT_S)
-            await pipe.execute()
+        if user is None or not ok or not user.active:
             return None
-        await self.redis.delete(failures_key)
         if self.hasher.check_needs_rehash(user.password_hash):
             user.password_hash = await asyncio.to_thread(self.hasher.hash, password)
             await self.redis.hset(self.key, name, msgspec.json.encode(user))
         return user
 
-    async def locked_out(self, name: str) -> bool:
-        return int(await self.redis.get(self.failures + name) or 0) >= MAX_FAILURES
+    async def second_factor(self, user: User, code: str, now: float) -> bool:
+        """Whether ``code`` is the user's current TOTP code, used for the first time.
+
+        The accepted time step is stored with a check-and-set, so the same code sent
+        twice (or by two requests at once) logs in once.
+        """
+        if not user.totp_secret:
+            return False
+        key = self.totp_steps + user.name
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                last = await pipe.get(key)
+                step = totp.verify(user.totp_secret, code, now, int(last) if last is not None else -1)
+                if step is None:
+                    return False
+                pipe.multi()
+                pipe.set(key, step, ex=10 * totp.STEP_S)
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
+
+    async def enrol_totp(self, name: str) -> tuple[User, str]:
+        """A new TOTP secret for ``name`` (replacing any); returns the user and the secret."""
+        before = await self.get(name)
+        if before is None:
+            msg = f"no user {name}"
+            raise UserError(msg)
+        secret = totp.new_secret()
+        after = msgspec.structs.replace(before, totp_secret=secret, updated_at=stamp(self.clock()))
+        await self.redis.hset(self.key, name, msgspec.json.encode(after))
+        await self.redis.delete(self.totp_steps + name)
+        return after, secret
+
+    async def change_own_password(self, user: User, current: str, new: str) -> User:
+        """A user's own change, once ``current`` was checked (``authenticate``): the policy applies."""
+        if new == current:
+            msg = "the new password must differ from the current one"
+            raise UserError(msg)
+        _, after = await self.update(user.name, password=new)
+        return after
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:

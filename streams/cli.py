@@ -139,15 +139,28 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     return create_user_command(settings, args.name, args.role, args.password_stdin, args.replace)
 
 
+def _totp_enrol(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.console_main import enrol_totp_command
+
+    return enrol_totp_command(settings, args.name)
+
+
 def _add_console_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     console = sub.add_parser("console", help="serve the fraud officers' console: web UI and JSON API")
     console.set_defaults(run=_console)
-    user = sub.add_parser("create-user", help="create a console user (the first supervisor), or reset one")
+    user = sub.add_parser(
+        "create-user", help="create a console user (the first supervisor), or reset one; supervisors get a TOTP secret"
+    )
     user.add_argument("name")
     user.add_argument("--role", choices=("officer", "supervisor", "police"), default="supervisor")
     user.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
     user.add_argument("--replace", action="store_true", help="reset the role and password of an existing user")
     user.set_defaults(run=_create_user)
+    enrol = sub.add_parser(
+        "totp-enrol", help="give a console user a new TOTP secret (supervisors' second factor); prints it once"
+    )
+    enrol.add_argument("name")
+    enrol.set_defaults(run=_totp_enrol)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,14 @@
-"""``txmon console`` and ``txmon create-user``: the officers' console with its Kafka and Redis.
+"""``txmon console``, ``txmon create-user`` and ``txmon totp-enrol``: the officers' console with
+its Kafka and Redis, and its users.
 
 printf '%s\\n' "$PASSWORD" | txmon create-user lan --role supervisor --password-stdin
-txmon console        # http://127.0.0.1:8080 (TXMON_CONSOLE_HOST / TXMON_CONSOLE_PORT)
+txmon totp-enrol lan   # a new TOTP secret (a supervisor's second factor) for an authenticator app
+txmon console          # http://127.0.0.1:8080 (TXMON_CONSOLE_HOST / TXMON_CONSOLE_PORT)
+
+Served over TLS (``TXMON_CONSOLE_TLS_CERT``/``_KEY``, or behind a TLS proxy), the
+cookies are ``Secure`` and HSTS is sent: by default everywhere except local
+development, that is a console on a loopback address without a certificate
+(``Settings.console_secure``).
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ import contextlib
 import getpass
 import logging
 import signal
+import ssl
 import sys
 import uuid
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -21,8 +30,11 @@ from redis.asyncio import Redis
 from alerts.audit import SYSTEM, AuditTrail, Commands, Outbox
 from alerts.console import create_app
 from alerts.console.auth import SessionStore
+from alerts.console.login import forwarded_client, remote_client
+from alerts.console.throttle import LoginThrottle
 from alerts.routing import utc_now
-from alerts.users import UserError, UserStore
+from alerts.totp import provisioning_uri
+from alerts.users import SECOND_FACTOR_ROLES, UserError, UserStore
 from rules.geo import load_geoip
 from streams.hold_expiry import KafkaPublisher, hold_lifecycle
 from streams.settings import Settings
@@ -42,13 +54,29 @@ async def serve(settings: Settings) -> None:
         lifecycle = hold_lifecycle(s, redis, publisher)
         users = UserStore(redis, s.state_prefix)
         geo = load_geoip(str(s.geoip_mmdb) if s.geoip_mmdb else None)
-        app = create_app(redis, lifecycle, users, prefix=s.state_prefix, session_ttl_s=s.session_ttl_s, geo=geo)
+        secure = s.console_secure()
+        app = create_app(
+            redis,
+            lifecycle,
+            users,
+            prefix=s.state_prefix,
+            session_ttl_s=s.session_ttl_s,
+            secure_cookies=secure,
+            hsts_max_age_s=s.console_hsts_max_age_s,
+            supervisor_totp=s.console_supervisor_totp,
+            client_of=forwarded_client if s.console_trust_forwarded_for else remote_client,
+            geo=geo,
+        )
         runner = web.AppRunner(app)
         await runner.setup()
-        await web.TCPSite(runner, s.console_host, s.console_port).start()
+        tls = _tls_context(s)
+        await web.TCPSite(runner, s.console_host, s.console_port, ssl_context=tls).start()
         if not await users.all():
             log.warning("no console users yet: create the first supervisor with `txmon create-user NAME`")
-        print(f"txmon console on http://{s.console_host}:{s.console_port}", flush=True)
+        if not secure:
+            log.warning("local development: cookies without Secure and no HSTS (console on %s)", s.console_host)
+        scheme = "https" if tls is not None else "http"
+        print(f"txmon console on {scheme}://{s.console_host}:{s.console_port}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,34 +90,60 @@ async def serve(settings: Settings) -> None:
         await redis.aclose()
 
 
+def _tls_context(s: Settings) -> ssl.SSLContext | None:
+    if s.console_tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(s.console_tls_cert, s.console_tls_key)
+    return context
+
+
 def run_console(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(settings))
     return 0
 
 
-async def create_user(settings: Settings, name: str, role: str, password: str, *, replace: bool) -> str:
-    """Create (or with ``replace`` reset) a user; the audit record waits in the outbox for the next flush."""
+async def _audit(redis: Redis, settings: Settings, action: str, name: str, before: Any, after: Any) -> None:
+    """The audit record of a CLI change; it waits in the outbox for the next flush."""
+    trail = AuditTrail(redis, Outbox(redis, None, settings.state_prefix), settings.audit_topic, settings.state_prefix)
+    record = Commands.record(SYSTEM, action, name, f"txmon {action}", f"cli-{uuid.uuid4()}", utc_now(), None)
+    record.before, record.after = before, after
+    pipe = redis.pipeline(transaction=True)
+    trail.stage(pipe, record)
+    await pipe.execute()
+
+
+async def create_user(
+    settings: Settings, name: str, role: str, password: str, *, replace: bool
+) -> tuple[str, str | None]:
+    """Create (or with ``replace`` reset) a user; returns its public record and, for a
+    supervisor, the new TOTP secret (None for the other roles)."""
     redis = Redis.from_url(settings.redis_url.get_secret_value())
     try:
         users = UserStore(redis, settings.state_prefix)
         before = await users.get(name)
         user = await users.create(name, role, password, "txmon create-user", replace=replace)
+        secret = None
+        if role in SECOND_FACTOR_ROLES:
+            user, secret = await users.enrol_totp(name)
         if before is not None:
             await SessionStore(redis, settings.state_prefix, settings.session_ttl_s).end_all(name)
-        trail = AuditTrail(
-            redis, Outbox(redis, None, settings.state_prefix), settings.audit_topic, settings.state_prefix
-        )
-        action = "user_reset" if before is not None else "user_create"
-        record = Commands.record(SYSTEM, action, name, "txmon create-user", f"cli-{uuid.uuid4()}", utc_now(), None)
-        record.before = {"role": before.role, "active": before.active} if before is not None else None
-        record.after = {"role": user.role, "active": user.active}
-        pipe = redis.pipeline(transaction=True)
-        trail.stage(pipe, record)
-        await pipe.execute()
-        return msgspec.json.encode(user.public()).decode()
+            await LoginThrottle(redis, settings.state_prefix).forget_devices(name)
+        was = {"role": before.role, "active": before.active} if before is not None else None
+        now = {"role": user.role, "active": user.active, "totp": bool(user.totp_secret)}
+        await _audit(redis, settings, "user_reset" if before is not None else "user_create", name, was, now)
+        return msgspec.json.encode(user.public()).decode(), secret
     finally:
         await redis.aclose()
+
+
+def _print_secret(name: str, secret: str) -> None:
+    # On stderr: stdout keeps the one JSON line scripts read.
+    print(f"totp secret: {secret}", file=sys.stderr)
+    print(f"totp uri: {provisioning_uri(secret, name)}", file=sys.stderr)
+    print("add it to an authenticator app now; it is not shown again", file=sys.stderr)
 
 
 def create_user_command(settings: Settings, name: str, role: str, password_stdin: bool, replace: bool) -> int:
@@ -101,8 +155,35 @@ def create_user_command(settings: Settings, name: str, role: str, password_stdin
             print("the passwords differ", file=sys.stderr)
             return 1
     try:
-        print(asyncio.run(create_user(settings, name, role, password, replace=replace)))
+        public, secret = asyncio.run(create_user(settings, name, role, password, replace=replace))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    print(public)
+    if secret is not None:
+        _print_secret(name, secret)
+    return 0
+
+
+async def enrol_totp(settings: Settings, name: str) -> str:
+    """A new TOTP secret for ``name`` (any role; required for supervisors); returns it."""
+    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        users = UserStore(redis, settings.state_prefix)
+        before = await users.get(name)
+        _, secret = await users.enrol_totp(name)
+        await SessionStore(redis, settings.state_prefix, settings.session_ttl_s).end_all(name)
+        await _audit(redis, settings, "totp_enrol", name, {"totp": bool(before and before.totp_secret)}, {"totp": True})
+        return secret
+    finally:
+        await redis.aclose()
+
+
+def enrol_totp_command(settings: Settings, name: str) -> int:
+    try:
+        secret = asyncio.run(enrol_totp(settings, name))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    _print_secret(name, secret)
     return 0

@@ -51,6 +51,26 @@ class Settings(BaseSettings):
     console_host: str = "127.0.0.1"
     console_port: int = Field(8080, description="Officer console HTTP port")
     session_ttl_s: int = Field(8 * 3600, description="Console sessions expire after this many seconds")
+    console_tls_cert: Path | None = Field(None, description="PEM certificate: the console serves HTTPS itself")
+    console_tls_key: Path | None = Field(None, description="PEM private key of console_tls_cert")
+    console_secure_cookies: bool | None = Field(
+        None,
+        description="Secure cookies + HSTS (console behind TLS). Unset: on, except in local development "
+        "(console_host a loopback address and no console_tls_cert)",
+    )
+    console_hsts_max_age_s: int = Field(31_536_000, description="Strict-Transport-Security max-age when secure")
+    console_trust_forwarded_for: bool = Field(
+        False, description="Behind one reverse proxy: throttle logins by the address it appends to X-Forwarded-For"
+    )
+    console_supervisor_totp: bool = Field(True, description="Supervisors must log in with a TOTP code too")
+
+    def console_is_local(self) -> bool:
+        """Local development: the console listens on loopback only and serves no TLS itself."""
+        loopback = self.console_host in ("127.0.0.1", "::1", "localhost") or self.console_host.startswith("127.")
+        return loopback and self.console_tls_cert is None
+
+    def console_secure(self) -> bool:
+        return self.console_secure_cookies if self.console_secure_cookies is not None else not self.console_is_local()
 
     def kafka_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]

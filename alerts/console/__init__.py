@@ -5,6 +5,12 @@ so it never blocks the worker. ``streams.console_main`` builds its
 dependencies from the settings and runs it (``txmon console``).
 
     app = create_app(redis, lifecycle, users, session_ttl_s=8 * 3600)
+
+The security controls are the app's, not a route's: the guard middleware
+(session, CSRF, role; a route without a permission mark is refused), the
+``on_response_prepare`` hook (security headers, HSTS, no ``Server`` banner on
+every response), the error middleware (no traceback ever reaches a browser),
+and the login throttle. Routes added to ``routes()`` get all of them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -20,8 +27,10 @@ from redis.exceptions import RedisError
 
 from alerts.console import pages
 from alerts.console.api import ConsoleApi
-from alerts.console.auth import SessionStore, guard
+from alerts.console.auth import SessionStore, guard, json_error, security_headers
 from alerts.console.cases import CaseReader, Geo
+from alerts.console.login import ClientOf, CookiePolicy, LoginApi, remote_client
+from alerts.console.throttle import Limits, LoginThrottle
 from alerts.lifecycle import HoldLifecycle
 from alerts.users import UserStore
 
@@ -37,16 +46,33 @@ def create_app(
     prefix: str = "txmon:",
     session_ttl_s: int = 8 * 3600,
     secure_cookies: bool = False,
+    hsts_max_age_s: int = 0,
+    supervisor_totp: bool = False,
+    client_of: ClientOf = remote_client,
+    login_limits: Limits | None = None,
     flush_interval_s: float = 5.0,
     scan: int = 2_000,
     geo: Geo | None = None,
 ) -> web.Application:
-    """The console app; ``flush_interval_s`` 0 turns off the background outbox flush."""
+    """The console app; ``flush_interval_s`` 0 turns off the background outbox flush.
+
+    ``secure_cookies`` and ``hsts_max_age_s`` > 0 belong to a console served over
+    TLS; ``supervisor_totp`` makes a TOTP code mandatory for every supervisor.
+    """
     sessions = SessionStore(redis, prefix, session_ttl_s)
-    api = ConsoleApi(
-        redis, lifecycle, users, sessions, CaseReader(redis, prefix, scan, geo), secure_cookies=secure_cookies
+    api = ConsoleApi(redis, lifecycle, users, sessions, CaseReader(redis, prefix, scan, geo))
+    login = LoginApi(
+        users,
+        sessions,
+        LoginThrottle(redis, prefix, login_limits),
+        lifecycle,
+        cookies=CookiePolicy(secure=secure_cookies, session_ttl_s=session_ttl_s),
+        client_of=client_of,
+        supervisor_totp=supervisor_totp,
     )
-    app = web.Application(middlewares=[guard(sessions), api.errors])
+    app = web.Application(middlewares=[_unexpected, guard(sessions), api.errors])
+    app.on_response_prepare.append(security_headers(hsts_max_age_s if secure_cookies else 0))
+    app.add_routes(login.routes())
     app.add_routes(api.routes())
     app.add_routes(pages.routes())
     if flush_interval_s > 0:
@@ -60,6 +86,18 @@ def create_app(
 
         app.cleanup_ctx.append(flusher)
     return app
+
+
+@web.middleware
+async def _unexpected(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A bug answers a plain 500 (logged here with its traceback), never aiohttp's page."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return json_error(500, "internal", "the console failed on this request; see its log")
 
 
 async def _flush_forever(lifecycle: HoldLifecycle, interval_s: float) -> None:

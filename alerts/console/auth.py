@@ -6,6 +6,12 @@ user, role and CSRF token, and expires after ``session_ttl_s``. Every request
 that changes state must carry the session's CSRF token in ``X-CSRF-Token``.
 Without a session, API calls get 401 and pages redirect to ``/login``.
 
+Every route needs a permission: a handler marked with ``requires(...)`` gets
+it checked, an unmarked one is refused (so a route added later without thought
+is closed, not open to every role). Security headers go on every answer the app
+sends, errors (302, 404, 405, 413, 500) and static files included, and the
+``Server`` header names no software.
+
 Keys (under the state prefix):
   session:{sha256(token)}  the session (JSON), with a TTL
   sessions:user:{name}     the user's session keys, to end them when the user changes
@@ -16,15 +22,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import msgspec
 from aiohttp import web
 from redis.asyncio import Redis
 
+log = logging.getLogger(__name__)
 COOKIE = "txmon_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -130,19 +138,55 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Server": "txmon",  # aiohttp would name itself and Python's version
 }
 
 
+def security_headers(hsts_max_age_s: int = 0) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An ``on_response_prepare`` hook: every response the app sends passes it, whatever made it
+    (a handler, a redirect or error raised anywhere, the static files, aiohttp's own 404/405/413).
+    ``hsts_max_age_s`` > 0 adds Strict-Transport-Security (only when served over TLS)."""
+    headers: Mapping[str, str] = dict(SECURITY_HEADERS)
+    if hsts_max_age_s > 0:
+        headers = {**headers, "Strict-Transport-Security": f"max-age={hsts_max_age_s}; includeSubDomains"}
+
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(headers)
+
+    return add
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: a path on this site, or ``/``; never another origin.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as ``/``, so
+    ``/%09/evil.example`` (a tab once decoded) becomes ``//evil.example``: another
+    host. Anything with a control character, a space, a backslash or a non-ASCII
+    character (raw or percent-decoded), a scheme, a host, or a path not starting
+    with exactly one ``/`` is refused.
+
+    >>> safe_next("/case/H-1?x=1"), safe_next("/%09/evil.example/"), safe_next("https://evil.example/")
+    ('/case/H-1?x=1', '/', '/')
+    """
+    if not target or len(target) > 2_000 or any(not 0x21 <= ord(c) <= 0x7E or c == "\\" for c in target):
+        return "/"
+    # Decoded once more, the browser could see what the raw form hides (%2F%2F, %5C, %09 ...).
+    decoded = unquote(target)
+    if any(not 0x21 <= ord(c) <= 0x7E or c == "\\" for c in decoded) or decoded.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return "/"
+    return target
+
+
 def guard(sessions: SessionStore) -> Any:
-    """The middleware: session, role and CSRF checks, then security headers on every answer."""
+    """The middleware: session, role and CSRF checks for every route; unmarked routes are refused."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await _checked(request, handler)
-        response.headers.update(SECURITY_HEADERS)
-        return response
-
-    async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if path in PUBLIC:
             return await handler(request)
@@ -157,14 +201,27 @@ def guard(sessions: SessionStore) -> Any:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
                 return json_error(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
-        permission = getattr(request.match_info.handler, "permission", "session")
+        request[SESSION] = session
+        match = request.match_info
+        if match.http_exception is not None:  # no such route or method: aiohttp's 404/405
+            return await handler(request)
+        permission = _permission(match)
+        if permission is None:
+            log.error("route %s %s has no permission mark: refused", request.method, match.route.resource)
+            return json_error(403, "forbidden", "this route declares no permission")
         if session.role not in PERMISSIONS[permission]:
             message = f"the {session.role} role may not do this ({permission})"
             return json_error(403, "forbidden", message) if is_api else _forbidden_page(message)
-        request[SESSION] = session
         return await handler(request)
 
     return middleware
+
+
+def _permission(match: web.UrlMappingMatchInfo) -> str | None:
+    marked = getattr(match.handler, "permission", None)
+    if marked is None and isinstance(match.route.resource, web.StaticResource):
+        return "session"  # the scripts and styles of the pages: any logged-in role
+    return marked
 
 
 def session_of(request: web.Request) -> Session:

@@ -21,23 +21,36 @@
     }
   }
 
-  function target() {
-    // Only a path on this site: never an open redirect.
-    const next = new URLSearchParams(location.search).get("next") || "/";
-    return next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+  function sameOrigin(path) {
+    // The server already answered with a safe path (alerts.console.auth.safe_next); parse it
+    // once more here and keep it only if it resolves to this very origin.
+    try {
+      const url = new URL(path, location.origin);
+      return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
+    } catch (e) {
+      return "/";
+    }
   }
 
   async function submit(e) {
     e.preventDefault();
-    const body = { user: document.getElementById("user").value.trim(), password: document.getElementById("password").value };
+    const body = {
+      user: document.getElementById("user").value.trim(),
+      password: document.getElementById("password").value,
+      code: document.getElementById("code").value.trim(),
+      next: new URLSearchParams(location.search).get("next") || "/",
+    };
     const r = await fetch("/api/login", { method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) });
     if (r.ok) {
       const me = await r.json();
-      location.href = me.role === "police" && target() === "/" ? "/police" : target();
+      const next = sameOrigin(me.next || "/");
+      location.href = me.role === "police" && next === "/" ? "/police" : next;
       return;
     }
-    errorKey = r.status === 429 ? "locked_out" : "bad_credentials";
+    let error = "";
+    try { error = (await r.json()).error || ""; } catch (err) { /* not JSON */ }
+    errorKey = r.status === 429 ? "locked_out" : error === "totp_enrolment_required" ? "totp_enrolment_required" : "bad_credentials";
     paint();
   }
 
