@@ -72,8 +72,10 @@ console: install ## services, a worker, the officers' console and a trickle of d
 	$(BIN)/txmon suspicious load loadtest/suspicious_demo.csv --by demo >>.run/console-setup.log 2>&1; \
 	password="demo-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(9))')"; \
 	for role in officer supervisor police; do \
-	  printf '%s\n' "$$password" | $(BIN)/txmon create-user "demo-$$role" --role $$role --password-stdin --replace >/dev/null; \
+	  printf '%s\n' "$$password" | $(BIN)/txmon create-user "demo-$$role" --role $$role --password-stdin --replace \
+	    >/dev/null 2>>.run/console-setup.log; \
 	done; \
+	totp="$$(sed -n 's/^totp secret: //p' .run/console-setup.log | tail -1)"; \
 	$(BIN)/txmon worker --quiet >.run/console-worker.log 2>&1 & pids+=($$!); \
 	$(BIN)/txmon console >.run/console.log 2>&1 & pids+=($$!); \
 	for _ in $$(seq 240); do \
@@ -87,6 +89,7 @@ console: install ## services, a worker, the officers' console and a trickle of d
 	echo ""; \
 	echo "  txmon console:  http://127.0.0.1:$(CONSOLE_PORT)"; \
 	echo "  log in as demo-officer, demo-supervisor or demo-police, password: $$password"; \
+	echo "  demo-supervisor also types a TOTP code: add secret $$totp to an authenticator app"; \
 	echo "  demo traffic:   $(CONSOLE_RATE) events/s with fraud scenarios into $$TXMON_INPUT_TOPIC"; \
 	echo "  logs:           .run/console.log  .run/console-worker.log  .run/console-traffic.log"; \
 	echo "  Ctrl-C stops the worker, the console and the traffic$${started:+, and Kafka and Redis}."; \

@@ -115,6 +115,7 @@ class ConsoleApi:
             web.post("/api/accounts/{account_id}/suspicious", self.suspicious_add),
             web.delete("/api/accounts/{account_id}/suspicious", self.suspicious_remove),
             web.get("/api/police/reports", self.police_reports),
+            web.get("/api/police/version", self.police_version),
             web.get("/api/audit", self.audit),
             web.get("/api/users", self.list_users),
             web.post("/api/users", self.create_user),
@@ -227,6 +228,13 @@ class ConsoleApi:
     @requires("police")
     async def police_reports(self, request: web.Request) -> web.Response:
         return reply({"reports": await self.cases.police_reports(request.query.get("account", "").strip())})
+
+    @requires("police")
+    async def police_version(self, request: web.Request) -> web.Response:
+        """What the police page polls: changes with the police channel only, counts nothing else."""
+        reports = await self.cases.police_reports()
+        newest = reports[0]["report_id"] if reports else ""
+        return reply({"version": f"{len(reports)}:{newest}"})
 
     @requires("audit")
     async def audit(self, request: web.Request) -> web.Response:

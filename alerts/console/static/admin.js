@@ -14,7 +14,7 @@
   TX.pages.police = {
     reports: null,
     account: "",
-    async start() { this.render(); await this.load(); TX.watch(() => this.load()); },
+    async start() { this.render(); await this.load(); TX.watch(() => this.load(), 2000, "/api/police/version"); },
     async load() {
       const q = this.account ? "?account=" + encodeURIComponent(this.account) : "";
       try { this.reports = (await TX.api("GET", "/api/police/reports" + q)).reports; } catch (e) { failed("reports", e); return; }

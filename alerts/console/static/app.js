@@ -104,10 +104,11 @@
     },
 
     // Calls onChange whenever something new arrived or a case changed (no page reload).
-    watch(onChange, everyMs) {
+    watch(onChange, everyMs, path) {
+      // The police role polls its own channel's version: /api/version counts every bank alert.
       setInterval(async () => {
         try {
-          const { version } = await TX.api("GET", "/api/version");
+          const { version } = await TX.api("GET", path || "/api/version");
           if (TX.version !== null && version !== TX.version) onChange();
           TX.version = version;
         } catch (e) { /* next tick retries */ }

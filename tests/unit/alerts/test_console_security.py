@@ -197,6 +197,8 @@ async def test_the_police_role_reads_no_count_of_bank_alerts(console: Console) -
     assert await console.status("/api/queue") == 403
     reports = (await console.get("/api/police/reports"))["reports"]
     assert {r["account_id"] for r in reports} == {"ACC1"}  # the police-routed case only
+    version = (await console.get("/api/police/version"))["version"]
+    assert version == f"1:{reports[0]['report_id']}"  # its own channel: one report, no bank count
     await console.login("lan")
     assert await console.status("/api/version") == 200
 
