@@ -171,7 +171,9 @@ class LoginApi:
         code = data.get("code")
         checked = await self._checked(request, s.user, current, code if isinstance(code, str) else "")
         if isinstance(checked, web.Response):
-            return checked
+            # 403, not 401: the session is fine, and a 401 sends the page to the login form.
+            wrong = checked.status == 401
+            return json_error(403, "bad_credentials", "the current password or code is wrong") if wrong else checked
         user = await self.users.change_own_password(checked, current, new)
         await self.sessions.end_all(s.user)  # every other browser logs in again, with the new password
         await self.throttle.forget_devices(s.user)

@@ -9,7 +9,7 @@ from aiohttp import web
 from alerts.console.auth import requires, session_of
 
 STATIC = Path(__file__).with_name("static")
-PAGES = ("queue", "case", "police", "suspicious", "audit", "users")
+PAGES = ("queue", "case", "police", "suspicious", "audit", "users", "password")
 
 
 def _shell(page: str) -> web.Response:
@@ -55,6 +55,11 @@ async def users_page(request: web.Request) -> web.Response:
     return _shell("users")
 
 
+@requires("session")
+async def password_page(request: web.Request) -> web.Response:
+    return _shell("password")
+
+
 def routes() -> list[web.AbstractRouteDef]:
     return [
         web.get("/login", login_page),
@@ -64,5 +69,6 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/suspicious", suspicious_page),
         web.get("/audit", audit_page),
         web.get("/users", users_page),
+        web.get("/password", password_page),
         web.static("/static", STATIC),
     ]

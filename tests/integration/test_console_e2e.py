@@ -213,3 +213,29 @@ async def test_officer_sees_a_fresh_alert_arrive_and_confirms_fraud_in_the_brows
             reader.close()
         if os.environ.get("TXMON_E2E_SHOW_LOG"):
             print(console.log_tail())
+
+
+OFF_SITE_NEXT = [
+    "/%09/evil.example/",
+    "/%0a/evil.example/",
+    "//evil.example/",
+    "/%5Cevil.example/",
+    "javascript:alert(1)",
+]
+
+
+async def test_a_crafted_next_never_takes_the_browser_off_the_site(console: ConsoleProcess) -> None:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            for target in OFF_SITE_NEXT:
+                context = await browser.new_context()
+                page = await context.new_page()
+                await page.goto(f"{console.url}/login?next={target}")
+                await page.fill("#user", OFFICER)
+                await page.fill("#password", PASSWORD)
+                await page.click("#login-submit")
+                await expect(page).to_have_url(f"{console.url}/")  # the queue, on this site
+                await context.close()
+        finally:
+            await browser.close()

@@ -168,4 +168,32 @@
         TX.table([TX.t("u_name"), TX.t("u_role"), TX.t("u_active"), TX.t("u_created"), ""], rows, { id: "users-table" }));
     },
   };
+
+  // A user's own password (any role); supervisors confirm with their TOTP code.
+  TX.pages.password = {
+    msg: null,
+    async start() { this.render(); },
+    async send(current, next, code) {
+      try {
+        const r = await TX.api("POST", "/api/me/password", { current_password: current, new_password: next, code });
+        TX.me.csrf = r.csrf;  // the change starts a new session
+        this.msg = TX.message(TX.t("pw_changed"), "ok");
+      } catch (e) { this.msg = TX.message(TX.t("error") + ": " + e.message, "err"); }
+      this.render();
+    },
+    render() {
+      const current = TX.el("input", { id: "pw-current", type: "password", required: true,
+        autocomplete: "current-password", placeholder: TX.t("pw_current") });
+      const next = TX.el("input", { id: "pw-new", type: "password", required: true, minlength: 10,
+        autocomplete: "new-password", placeholder: TX.t("u_new_password") });
+      const code = TX.el("input", { id: "pw-code", inputmode: "numeric", maxlength: 6,
+        autocomplete: "one-time-code", placeholder: TX.t("totp_code") });
+      const parts = TX.me.role === "supervisor" ? [current, next, code] : [current, next];
+      const form = TX.el("form", { class: "filters", onsubmit: (e) => {
+        e.preventDefault();
+        this.send(current.value, next.value, code.value.trim());
+      } }, ...parts, TX.el("button", { type: "submit", id: "pw-submit", text: TX.t("pw_change") }));
+      page("pw_title", form, TX.el("p", { class: "muted", text: TX.t("pw_rules") }), TX.el("div", { id: "pw-msg" }, this.msg));
+    },
+  };
 })();

@@ -129,8 +129,9 @@
           onclick: () => TX.setLang(l) })));
       const who = TX.el("span", { class: "who", id: "who" }, TX.me.user + " · " + TX.t("role_" + TX.me.role));
       const out = TX.el("button", { type: "button", id: "logout", text: TX.t("logout"), onclick: TX.logout });
+      const own = TX.el("a", { href: "/password", id: "own-password", text: TX.t("nav_password") });
       top.append(TX.el("a", { class: "brand", href: "/", text: "txmon" }), nav, TX.el("span", { class: "grow" }),
-        who, lang, out);
+        who, own, lang, out);
       document.title = TX.t("title") + (page ? " · " + page : "");
       document.documentElement.lang = TX.lang;
     },

@@ -152,7 +152,8 @@ async def test_users_change_their_own_password(console: Console) -> None:
     old_sessions = [k async for k in console.redis.scan_iter("c:session:*")]
     csrf = await console.login("lan")
     wrong = {"current_password": "not-my-password", "new_password": "a new long phrase"}
-    assert (await console.act(csrf, "/api/me/password", wrong)).status == 401
+    r = await console.act(csrf, "/api/me/password", wrong)
+    assert r.status == 403 and (await r.json())["error"] == "bad_credentials"
     weak = {"current_password": PASSWORD, "new_password": "lan-lan-lan-1"}
     assert (await console.act(csrf, "/api/me/password", weak)).status == 400
     body = {"current_password": PASSWORD, "new_password": "a new long phrase"}
