@@ -140,7 +140,12 @@ class Outbox:
         pending = await self.redis.hgetall(self.key)
         if not pending:
             return 0
-        messages = [self._decode(_bytes(v)) for v in pending.values()]
+        messages = []
+        for seq, raw in pending.items():
+            try:
+                messages.append(self._decode(_bytes(raw)))
+            except msgspec.DecodeError:  # one bad entry must not hold back every other message
+                log.error("outbox entry %r cannot be decoded; left in place, skipped", seq)
         await self.deliver(messages)
         return len(messages)
 

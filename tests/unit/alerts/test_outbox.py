@@ -48,3 +48,16 @@ async def test_a_failed_publish_leaves_the_message_for_the_next_flush() -> None:
         await outbox.deliver(messages)
     kafka = SlowKafka()
     assert await Outbox(redis, kafka).flush() == 1 and kafka.sent == [b"{}"]
+
+
+async def test_an_undecodable_entry_does_not_hold_back_the_others() -> None:
+    redis = fakeredis.aioredis.FakeRedis()
+    kafka = SlowKafka()
+    outbox = Outbox(redis, kafka)
+    pipe = redis.pipeline(transaction=True)
+    outbox.stage(pipe, [outbox.message("t.audit", "A", orjson.dumps({"n": i})) for i in range(3)])
+    await pipe.execute()
+    await redis.hset(outbox.key, "00000000000000000000-000000", b"\xc1 not msgpack")
+    assert await outbox.flush() == 3
+    assert sorted(orjson.loads(v)["n"] for v in kafka.sent) == [0, 1, 2]
+    assert await outbox.pending() == 1  # the bad entry stays for an operator to look at
