@@ -31,6 +31,7 @@ from rules.engine import Evaluation, RuleEngine
 from rules.geo import load_geoip
 from rules.model import Action
 from rules.state import AccountState, merge_ip_accounts
+from streams.codec import EventTimeBounds
 from streams.history import decoded_chunks
 from streams.lists import rows_on_list, updates_from_csv
 
@@ -114,7 +115,9 @@ def run(
     suspicious: frozenset[str] = frozenset(),
     keep_decisions: bool = False,
     progress: TextIO | None = None,
+    bounds: EventTimeBounds | None = None,
 ) -> Report:
+    """Judge the file; ``bounds``: event times too far from their ``received_at`` are dead letters."""
     report = Report()
     # As in the worker: a batch allocates tens of thousands of small objects and the states
     # hold millions; collect young objects less often, and never rescan what exists already.
@@ -124,7 +127,8 @@ def run(
     gc.set_threshold(50_000, 20, 100)
     start = time.perf_counter()
     try:
-        _judge_all(path, RuleEngine(ruleset, load_geoip()), suspicious, report, keep_decisions, progress, start)
+        engine = RuleEngine(ruleset, load_geoip())
+        _judge_all(path, engine, suspicious, report, keep_decisions, progress, start, bounds)
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
@@ -142,10 +146,11 @@ def _judge_all(
     keep_decisions: bool,
     progress: TextIO | None,
     start: float,
+    bounds: EventTimeBounds | None,
 ) -> None:
     store = InMemory(engine, suspicious)
     total, done_bytes = path.stat().st_size, 0
-    for chunk in decoded_chunks(path, engine, suspicious):
+    for chunk in decoded_chunks(path, engine, suspicious, bounds):
         # decisions only: the report counts hits and actions, so no reason text or evidence is built
         result = store.judge(
             chunk.batch,
@@ -213,11 +218,16 @@ def format_report(report: Report, ruleset: Ruleset) -> str:
 
 
 def compare(
-    path: Path, old_file: Path, new_file: Path, suspicious: frozenset[str], progress: TextIO | None = None
+    path: Path,
+    old_file: Path,
+    new_file: Path,
+    suspicious: frozenset[str],
+    progress: TextIO | None = None,
+    bounds: EventTimeBounds | None = None,
 ) -> str:
     old_rules, new_rules = load_ruleset(old_file), load_ruleset(new_file)
-    old = run(path, old_rules, suspicious=suspicious, keep_decisions=True, progress=progress)
-    new = run(path, new_rules, suspicious=suspicious, keep_decisions=True, progress=progress)
+    old = run(path, old_rules, suspicious=suspicious, keep_decisions=True, progress=progress, bounds=bounds)
+    new = run(path, new_rules, suspicious=suspicious, keep_decisions=True, progress=progress, bounds=bounds)
     changes: Counter[tuple[str, str]] = Counter()
     examples: list[str] = []
     for key in sorted(set(old.decisions) | set(new.decisions)):
@@ -236,16 +246,22 @@ def compare(
     return "\n".join(lines)
 
 
-def main(events: Path, rules_file: Path | None, compare_files: list[Path] | None, suspicious_csv: Path | None) -> int:
+def main(
+    events: Path,
+    rules_file: Path | None,
+    compare_files: list[Path] | None,
+    suspicious_csv: Path | None,
+    bounds: EventTimeBounds | None = None,
+) -> int:
     listed = (
         frozenset(u.account_id for u in updates_from_csv(suspicious_csv, by="backtest"))
         if suspicious_csv
         else frozenset()
     )
     if compare_files:
-        print(compare(events, compare_files[0], compare_files[1], listed, progress=sys.stderr))
+        print(compare(events, compare_files[0], compare_files[1], listed, progress=sys.stderr, bounds=bounds))
         return 0
     ruleset = load_ruleset(rules_file)
-    report = run(events, ruleset, suspicious=listed, progress=sys.stderr)
+    report = run(events, ruleset, suspicious=listed, progress=sys.stderr, bounds=bounds)
     print(format_report(report, ruleset))
     return 0

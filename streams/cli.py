@@ -123,8 +123,10 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
 
 def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     from streams.backtest import main as backtest_main
+    from streams.codec import EventTimeBounds
 
-    return backtest_main(args.events, args.rules or settings.rules_file, args.compare, args.suspicious)
+    bounds = EventTimeBounds.of_seconds(settings.max_event_age_s, settings.max_event_future_s)
+    return backtest_main(args.events, args.rules or settings.rules_file, args.compare, args.suspicious, bounds)
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:

@@ -38,6 +38,9 @@ class _Event(msgspec.Struct, tag_field="type", kw_only=True, frozen=True, gc=Fal
     device_id: Text | None = None
     channel: Channel | None = None
     account_type: AccountType = "individual"
+    # When the bank's system received the event, if it records that. Live, the arrival time is
+    # the Kafka record's timestamp; a back-test of a history file takes this one (see README).
+    received_at: AwareTime | None = None
     # Scenario label carried by generated and historical data for back-testing.
     label: str | None = None
 

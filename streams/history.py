@@ -28,7 +28,7 @@ import numpy as np
 from rules.columns import EventBatch
 from rules.engine import RuleEngine, batch_money_ids
 from rules.features import batch_facts
-from streams.codec import decode_records
+from streams.codec import EventTimeBounds, decode_records
 from streams.lists import rows_on_list
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,12 @@ class Chunk:
     size: int  # bytes of the file it covers
 
 
-def _decode_chunk(path: Path, span: tuple[int, int], engine: RuleEngine, suspicious: frozenset[str]) -> Chunk:
+def _decode_chunk(
+    path: Path, span: tuple[int, int], engine: RuleEngine, suspicious: frozenset[str], bounds: EventTimeBounds | None
+) -> Chunk:
     lines = read_lines(path, *span)
-    decoded = decode_records(lines, [None] * len(lines))
+    # No record keys in a file; the arrival time is each event's ``received_at``, where it has one.
+    decoded = decode_records(lines, None, bounds=bounds)
     batch = replace(decoded.batch, events=[], label=list(map(_LABEL, decoded.batch.events)))
     listed = rows_on_list(batch.dest or [None] * len(batch), suspicious)
     countries, ips = engine.foreign_ips(batch)
@@ -121,6 +124,7 @@ def _decode_claimed(
     claims: _Claims,
     engine: RuleEngine,
     suspicious: frozenset[str],
+    bounds: EventTimeBounds | None,
     spool: Path,
     out: mp.Queue,  # type: ignore[type-arg]
 ) -> None:
@@ -132,7 +136,7 @@ def _decode_claimed(
     """
     try:
         while (k := claims.take()) is not None:
-            chunk = _decode_chunk(path, plan[k], engine, suspicious)
+            chunk = _decode_chunk(path, plan[k], engine, suspicious, bounds)
             file = spool / f"chunk-{k}.pickle"
             _save(chunk, file)
             out.put((k, file))
@@ -142,7 +146,9 @@ def _decode_claimed(
         raise
 
 
-def decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -> Iterator[Chunk]:
+def decoded_chunks(
+    path: Path, engine: RuleEngine, suspicious: frozenset[str], bounds: EventTimeBounds | None = None
+) -> Iterator[Chunk]:
     """Chunks in file order. A reading process decodes chunks while this one judges; when the
     next chunk is not ready, this process decodes an unclaimed one itself instead of waiting
     (decoding costs about as much as judging, and the machine has two cores)."""
@@ -154,7 +160,7 @@ def decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -
     parent = _spool_parent()
     _remove_stale_spools(Path(parent or tempfile.gettempdir()))
     spool = Path(tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-", dir=parent))
-    args = (path, plan, claims, engine, suspicious, spool, delivered)
+    args = (path, plan, claims, engine, suspicious, bounds, spool, delivered)
     reader = ctx.Process(target=_decode_claimed, args=args, name="txmon-backtest-reader", daemon=True)
     reader.start()
     ready: dict[int, Chunk] = {}
@@ -169,7 +175,7 @@ def decoded_chunks(path: Path, engine: RuleEngine, suspicious: frozenset[str]) -
                     except queue.Empty:
                         mine = claims.take()
                         if mine is not None:
-                            ready[mine] = _decode_chunk(path, plan[mine], engine, suspicious)
+                            ready[mine] = _decode_chunk(path, plan[mine], engine, suspicious, bounds)
                             continue
                         item = _get(delivered, reader)
                 if item is None:

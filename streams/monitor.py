@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from mode import Service
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -34,7 +34,8 @@ from alerts.model import encoder
 from alerts.routing import Outputs, build_outputs, utc_now
 from rules.config import Ruleset
 from rules.engine import RuleEngine
-from streams.codec import DeadLetter, decode_records
+from streams.codec import DeadLetter, Decoded, EventTimeBounds, decode_records
+from streams.dead_letters import dead_letter_record, stub_record
 from streams.ip_accounts import IpAccountStore
 from streams.lists import SuspiciousList, payee_rows
 from streams.metrics import Metrics
@@ -78,6 +79,7 @@ class Monitor(Service):
         self._last_commit = 0.0
         self.producer: AIOKafkaProducer | None = None
         self.processed = 0
+        self.time_bounds = EventTimeBounds.of_seconds(settings.max_event_age_s, settings.max_event_future_s)
 
     async def on_start(self) -> None:
         s = self.settings
@@ -99,6 +101,9 @@ class Monitor(Service):
             fetch_max_bytes=32 * 1024 * 1024,
             # The broker answers a fetch as soon as data is there; this bounds the idle wait.
             fetch_max_wait_ms=s.fetch_wait_ms,
+            # Static membership: a worker restarted after a crash takes its partitions back at once.
+            group_instance_id=s.group_instance_id or None,
+            session_timeout_ms=s.session_timeout_ms,
         )
         self.consumer.subscribe([s.input_topic], listener=_FinishBatchFirst(self))
         await self.producer.start()
@@ -214,7 +219,7 @@ class Monitor(Service):
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         m, engine = self.metrics, self.engine
         t = time.perf_counter()
-        decoded = decode_records([r.value for r in records], [r.key for r in records])
+        decoded = self._decode(records)
         batch = decoded.batch
         t = _stage(m, "decode", t)
         # One round trip: the accounts' states, which counterparties are on the suspicious
@@ -265,27 +270,63 @@ class Monitor(Service):
         m.alerts.labels("police").inc(len(fresh.police))
         m.holds.inc(len(fresh.holds))
 
+    def _decode(self, records: Sequence[ConsumerRecord]) -> Decoded:
+        """Columns and dead letters; arrival is the record's Kafka timestamp (now, when it has none)."""
+        now_ms = int(time.time() * 1000)
+        return decode_records(
+            [r.value for r in records],
+            [r.key for r in records],
+            arrival_ms=[r.timestamp if r.timestamp >= 0 else now_ms for r in records],
+            bounds=self.time_bounds,
+            max_bytes=self.settings.max_event_bytes,
+        )
+
     async def _emit(self, records: Sequence[ConsumerRecord], out: Outputs, dead: Sequence[DeadLetter]) -> None:
         assert self.producer is not None  # noqa: S101
         s, send = self.settings, self.producer.send
-        pending = []
-        for d in dead:
-            rec = records[d.index]
-            headers = [
-                ("txmon-reason", d.reason.encode()),
-                ("txmon-error", d.detail.encode()[:2000]),
-                ("txmon-source", f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
-            ]
-            pending.append(await send(s.dead_letter_topic, rec.value or b"", key=rec.key, headers=headers))
-            self.metrics.dead_letters.labels(d.reason).inc()
+        pending = [await self._send_dead_letter(records[d.index], d) for d in dead]
         outgoing = [
             *((s.alerts_topic, a.account_id, encoder.encode(a)) for a in out.alerts),
             *((s.police_topic, p.account_id, encoder.encode(p)) for p in out.police),
             *((s.holds_topic, h.account_id, encoder.encode(h)) for h in out.holds),
         ]
         pending += [await send(topic, value, key=key.encode()) for topic, key, value in outgoing]
-        if pending:
-            await asyncio.gather(*pending)
+        if not pending:
+            return
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        for k, result in enumerate(results):
+            if not isinstance(result, BaseException):
+                continue
+            if k < len(dead) and isinstance(result, _TOO_LARGE):  # the topic's limit is below ours
+                await (await self._send_dead_letter(records[dead[k].index], dead[k], stub=True))
+                continue
+            raise result
+
+    async def _send_dead_letter(self, rec: ConsumerRecord, d: DeadLetter, *, stub: bool = False) -> asyncio.Future:  # type: ignore[type-arg]
+        """Produce the dead letter of ``rec``, truncated to fit (``streams.dead_letters``)."""
+        assert self.producer is not None  # noqa: S101
+        source = f"{rec.topic}/{rec.partition}/{rec.offset}"
+        value, key, headers = (
+            stub_record(rec.key, d.reason, source, len(rec.value or b""))
+            if stub
+            else dead_letter_record(
+                rec.value, rec.key, d.reason, d.detail, source, limit=self.settings.dead_letter_max_bytes
+            )
+        )
+        if not stub:
+            self.metrics.dead_letters.labels(d.reason).inc()
+        try:
+            future: asyncio.Future = await self.producer.send(  # type: ignore[type-arg]
+                self.settings.dead_letter_topic, value, key=key, headers=headers
+            )
+        except _TOO_LARGE:
+            if stub:
+                raise
+            return await self._send_dead_letter(rec, d, stub=True)
+        return future
+
+
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
 def _stage(m: Metrics, name: str, since: float) -> float:

@@ -39,6 +39,31 @@ class Settings(BaseSettings):
     batch_max_records: int = Field(20_000, description="Most events fetched and evaluated as one batch")
     fetch_wait_ms: int = Field(50, description="Longest wait for a batch to fill")
     commit_interval_ms: int = Field(500, description="Offsets are committed at most this often (and on stop)")
+    max_event_age_s: float = Field(
+        7 * 86_400, gt=0, description="Events whose ts is more than this before their arrival are dead-lettered"
+    )
+    max_event_future_s: float = Field(
+        300, ge=0, description="Events whose ts is more than this after their arrival are dead-lettered"
+    )
+    max_event_bytes: int = Field(
+        64 * 1024, gt=0, description="Input records longer than this are dead-lettered as oversized, undecoded"
+    )
+    dead_letter_max_bytes: int = Field(
+        1_000_000,
+        gt=4096,
+        description="Largest dead letter produced (value, key and headers); longer copies are truncated. "
+        "Keep it below the producer's max_request_size and the dead-letter topic's max.message.bytes",
+    )
+    group_instance_id: str | None = Field(
+        None,
+        description="Static consumer-group membership of the batch loop (one distinct id per worker, "
+        "e.g. the pod name): a restarted worker gets its partitions back at once, not after the session timeout",
+    )
+    session_timeout_ms: int = Field(
+        10_000,
+        ge=6_000,
+        description="Consumer-group session of the batch loop: a dead worker's partitions move after it",
+    )
     state_prefix: str = Field("txmon:", description="Prefix of every Redis key txmon writes")
     rules_file: Path | None = Field(None, description="Rules YAML; default: rules/rules.yaml")
     geoip_mmdb: Path | None = Field(None, description="Optional MaxMind Country .mmdb instead of the embedded data")

@@ -33,7 +33,7 @@ def transfer(eid: str, account: str = "A", **fields: Any) -> dict[str, Any]:
 
 
 def decoded(events: list[dict[str, Any]]) -> Any:
-    return decode_records([orjson.dumps(e) for e in events], [None] * len(events)).batch
+    return decode_records([orjson.dumps(e) for e in events], None).batch
 
 
 def hit(rule: str, row: int, batch: Any, action: Action = Action.HOLD, police: bool = False) -> RuleHit:

@@ -178,7 +178,7 @@ def test_random_money_flows_exercise_the_inflow_rules() -> None:
 def test_decisions_without_explanations_are_the_same(seed: int) -> None:
     """Back-tests skip reasons and evidence; the decisions must not change."""
     events = _random_scenario(seed) + _random_money_flow(seed)
-    batch = decode_records([orjson.dumps(e) for e in events], [None] * len(events)).batch
+    batch = decode_records([orjson.dumps(e) for e in events], None).batch
     listed = np.fromiter((d in LISTED for d in batch.dest or ()), np.bool_, len(batch))
     full = ENGINE.evaluate(batch, [None] * len(batch.accounts), listed)
     bare = ENGINE.evaluate(batch, [None] * len(batch.accounts), listed, explain=False)
@@ -196,8 +196,7 @@ def test_facts_computed_ahead_change_nothing(seed: int) -> None:
     events = _random_scenario(seed) + _random_money_flow(seed)
     half = len(events) // 2
     first, second = (
-        decode_records([orjson.dumps(e) for e in part], [None] * len(part)).batch
-        for part in (events[:half], events[half:])
+        decode_records([orjson.dumps(e) for e in part], None).batch for part in (events[:half], events[half:])
     )
     earlier = ENGINE.evaluate(first, [None] * len(first.accounts))
     stored = {a: PACK.encode(s) for a, s in zip(first.accounts, earlier.states, strict=True)}

@@ -91,7 +91,7 @@ def judge(batches: Sequence[Sequence[dict[str, Any]]]) -> list[RuleHit]:
     ip_accounts: dict[str, dict[str, int]] = {}
     hits: list[RuleHit] = []
     for events in batches:
-        batch = decode_records([orjson.dumps(e) for e in events], [None] * len(events)).batch  # as the worker
+        batch = decode_records([orjson.dumps(e) for e in events], None).batch  # as the worker
         states = [UNPACK.decode(store[a]) if a in store else None for a in batch.accounts]
         listed = np.fromiter((d in LISTED for d in batch.dest or ()), np.bool_, len(batch))
         countries, ips = ENGINE.foreign_ips(batch)

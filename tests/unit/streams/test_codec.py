@@ -83,7 +83,11 @@ def test_bad_records_are_dead_letters_with_a_reason(raw: Any, reason: str, detai
 def test_key_must_be_the_account() -> None:
     d = _one(TRANSFER, key=b"OTHER")
     assert [x.reason for x in d.dead] == ["key_mismatch"]
-    assert len(_one(TRANSFER, key=None).batch) == 1  # unkeyed records are accepted
+    # The contract requires the account id as key: a record without one lands on any partition.
+    d = _one(TRANSFER, key=None)
+    assert len(d.batch) == 0 and [x.reason for x in d.dead] == ["missing_key"] and "A1" in d.dead[0].detail
+    # A file has no keys at all (``keys=None``): nothing to check.
+    assert len(decode_records([orjson.dumps(TRANSFER)]).batch) == 1
 
 
 def test_bad_records_do_not_disturb_their_neighbours() -> None:
@@ -96,6 +100,25 @@ def test_bad_records_do_not_disturb_their_neighbours() -> None:
 def test_a_resent_event_in_one_batch_is_judged_once() -> None:
     d = decode_records([orjson.dumps(TRANSFER)] * 3, [b"A1"] * 3)
     assert len(d.batch) == 1 and d.duplicates == 2
+
+
+def test_both_legs_of_one_reference_are_judged() -> None:
+    """Core banking posts an intra-bank transfer as the payer's transfer and the payee's
+    incoming transfer under one reference: event ids are unique per account, not globally."""
+    payer: dict[str, Any] = {**TRANSFER, "event_id": "FT2611280001", "account_id": "A1", "dest_account": "B1"}
+    payee: dict[str, Any] = {**BASE, "type": "incoming_transfer", "event_id": "FT2611280001", "account_id": "B1"} | {
+        "amount": 1_500_000,
+        "src_account": "A1",
+        "src_bank": "OURBANK",
+    }
+    for order in ([payer, payee], [payee, payer]):
+        d = decode_records([orjson.dumps(e) for e in order], [e["account_id"].encode() for e in order])
+        assert d.dead == [] and d.duplicates == 0 and d.rows == [0, 1]
+        assert sorted(d.batch.accounts) == ["A1", "B1"] and d.batch.event_id == ["FT2611280001"] * 2
+    # ... while a resend of either leg is still one event.
+    both = [payer, payee, payee, payer]
+    d = decode_records([orjson.dumps(e) for e in both], [e["account_id"].encode() for e in both])
+    assert d.rows == [0, 1] and d.duplicates == 2
 
 
 def test_columns_of_a_mixed_batch() -> None:
