@@ -144,10 +144,17 @@ def advance(
         new[a].otp_confirmed = last_bio.get(a, -1) > row
     for a, t in _last(*last_in_group(acct, new_device_login, by_account), ts):
         new[a].new_device_login_ms = t
-    for a, d, total in _last(*last_in_group(acct, kind == TRANSFER, by_account), day, day_total):
+    # R1 keeps the total of the account's latest Vietnamese day: a late transfer (an earlier day)
+    # counts toward its own day's total but never replaces the latest day's.
+    is_transfer = kind == TRANSFER
+    latest_day = np.full(len(new), np.iinfo(np.int64).min, np.int64)
+    np.maximum.at(latest_day, acct[is_transfer], day[is_transfer])
+    on_latest_day = is_transfer & (day == latest_day[acct])
+    for a, d, total in _last(*last_in_group(acct, on_latest_day, by_account), day, day_total):
         s = new[a]
-        s.day = d
-        s.day_total = total
+        if d >= s.day:
+            s.day = d
+            s.day_total = total
     if batch.id_expires_day is not None:
         for a, expires in _last(*last_in_group(acct, kind == ID_DOCUMENT_CHANGE, by_account), batch.id_expires_day):
             new[a].id_expires_day = expires

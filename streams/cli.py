@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,10 +16,16 @@ from streams.settings import Settings
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust  # deferred: `txmon rules check` must not pay Faust's import time
 
+    from streams import log_limit
     from streams.app import create_worker
 
+    class _Worker(faust.Worker):  # type: ignore[misc]
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            log_limit.install(logger)  # an outage must not write the same line 100 times a second
+
     worker = create_worker(settings)
-    faust.Worker(worker.app, loglevel=settings.log_level.lower(), quiet=args.quiet).execute_from_commandline()
+    _Worker(worker.app, loglevel=settings.log_level.lower(), quiet=args.quiet).execute_from_commandline()
     return 0
 
 

@@ -50,10 +50,19 @@ def _random_scenario(seed: int) -> list[dict[str, Any]]:
     for i in range(rng.randint(6, 18)):
         ms += rng.choice([0, 1, 30 * S, 200 * S, -5 * S, 3 * 3600 * S])
         account, device = rng.choice("ABC"), rng.choice(["d1", "d2", "d3"])
-        kind = rng.choice(["login", "transfer", "transfer", "otp", "bio", "bio_fail", "incoming", "incoming", "resend"])
+        kind = rng.choice(
+            ["login", "transfer", "transfer", "otp", "bio", "bio_fail", "incoming", "incoming", "resend", "legs"]
+        )
         money = [e for e in events if e["type"] in ("transfer", "incoming_transfer")]
         if kind == "resend" and money:  # the same event again, e.g. redelivered after a crash
             events.append(rng.choice(money))
+            continue
+        if kind == "legs":  # an intra-bank transfer: both legs posted under one reference
+            payee = rng.choice([a for a in "ABC" if a != account])
+            amount = rng.choice([1_000, BIG])
+            out = transfer(ms, rng.choice([device, None]), amount, "14.0.0.1", account) | {"dest_account": payee}
+            leg_in = ev("incoming_transfer", ms, payee, amount=amount, src_account=account, src_bank="OURS")
+            events += [out | {"event_id": f"ref{i}"}, leg_in | {"event_id": f"ref{i}"}][:: rng.choice([1, -1])]
             continue
         if kind in ("incoming", "resend"):
             payer, amount = rng.choice(["P1", "P2", "P3", "P4", "P5", "P6"]), rng.choice([500_000, 2_000_000, BIG])
@@ -139,6 +148,20 @@ def _same_decisions_however_split(events: list[dict[str, Any]]) -> list[tuple[An
 @pytest.mark.parametrize("seed", range(25))
 def test_splitting_never_changes_a_decision_on_random_sequences(seed: int) -> None:
     _same_decisions_however_split(_random_scenario(seed))
+
+
+def test_random_sequences_judge_both_legs_of_a_shared_reference() -> None:
+    """Both legs of a reference are judged: the payer's transfer and the payee's credit each
+    leave their mark (the payee's inflow is part of R8's state), whatever the batch split."""
+    shared = 0
+    for seed in range(25):
+        events = _random_scenario(seed)
+        legs = [e for e in events if str(e["event_id"]).startswith("ref")]
+        shared += len(legs)
+        batch = decode_records([orjson.dumps(e) for e in events], None).batch
+        judged = {(batch.accounts[a], eid) for a, eid in zip(batch.account.tolist(), batch.event_id, strict=True)}
+        assert {(e["account_id"], e["event_id"]) for e in legs} <= judged
+    assert shared >= 10, "the random sequences should hold shared references"
 
 
 def _random_money_flow(seed: int) -> list[dict[str, Any]]:
