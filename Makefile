@@ -66,7 +66,8 @@ console: install ## services, a worker, the officers' console and a trickle of d
 	  TXMON_INPUT_TOPIC="$$ns.events" TXMON_ALERTS_TOPIC="$$ns.alerts.bank" TXMON_POLICE_TOPIC="$$ns.alerts.police" \
 	  TXMON_HOLDS_TOPIC="$$ns.holds" TXMON_DEAD_LETTER_TOPIC="$$ns.events.dlq" TXMON_AUDIT_TOPIC="$$ns.audit" \
 	  TXMON_SUSPICIOUS_TOPIC="$$ns.suspicious" TXMON_RULES_TOPIC="$$ns.rules" TXMON_BANK_CODE=DEMOBANK \
-	  TXMON_WEB_PORT=$(CONSOLE_WORKER_PORT) TXMON_CONSOLE_PORT=$(CONSOLE_PORT); \
+	  TXMON_WEB_PORT=$(CONSOLE_WORKER_PORT) TXMON_CONSOLE_PORT=$(CONSOLE_PORT) \
+	  TXMON_MAX_EVENT_AGE_S=315360000 TXMON_MAX_EVENT_FUTURE_S=315360000; \
 	mkdir -p .run; \
 	$(BIN)/txmon topics >.run/console-setup.log 2>&1; \
 	$(BIN)/txmon suspicious load loadtest/suspicious_demo.csv --by demo >>.run/console-setup.log 2>&1; \
@@ -84,6 +85,7 @@ console: install ## services, a worker, the officers' console and a trickle of d
 	  kill -0 "$${pids[1]}" 2>/dev/null || { echo "[console] the console exited; see .run/console.log"; exit 1; }; \
 	  sleep 0.5; \
 	done; \
+	: "the generator's simulated clock runs from a fixed date and ahead of ours: event-time bounds opened"; \
 	$(BIN)/python -m loadtest.send --topic "$$TXMON_INPUT_TOPIC" --events 100000000 --rate $(CONSOLE_RATE) \
 	  --scenario-every 100 --malformed-every 100000000 --seed "$$RANDOM" >.run/console-traffic.log 2>&1 & pids+=($$!); \
 	echo ""; \

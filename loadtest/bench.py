@@ -29,7 +29,15 @@ import redis
 from loadtest.bank_traffic import Generator
 from loadtest.bench_io import ceiling, paced_load, preload
 from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
-from loadtest.stack import ROOT, WorkerProcess, load_suspicious_list, local_services, namespace_env, read_all
+from loadtest.stack import (
+    ROOT,
+    SIMULATED_CLOCK,
+    WorkerProcess,
+    load_suspicious_list,
+    local_services,
+    namespace_env,
+    read_all,
+)
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
@@ -59,6 +67,7 @@ def run_txmon(input_topic: str, n: int, port: int, suspicious_topic: str) -> dic
         TXMON_SUSPICIOUS_TOPIC=suspicious_topic,
         TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP,
         TXMON_REDIS_URL=REDIS_URL,
+        **SIMULATED_CLOCK,
     )
     worker = WorkerProcess(env, port, LOGS / "txmon.log")
     worker.start()
@@ -150,7 +159,7 @@ def reference_holds(records: list[tuple[bytes, bytes]]) -> tuple[list[Any], dict
 
 
 def measure_latency(rate: float, seconds: float, port: int, seed: int) -> dict[str, Any]:
-    env = namespace_env("lt", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=REDIS_URL)
+    env = namespace_env("lt", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=REDIS_URL, **SIMULATED_CLOCK)
     create_topics(env)
     records = list(Generator(seed + 1, 20_000).take(int(rate * seconds)))
     wanted = {i for i, (_, v) in enumerate(records) if b'"label"' in v}

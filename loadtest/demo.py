@@ -23,7 +23,15 @@ import orjson
 from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_FILE
 from loadtest.send import produce
-from loadtest.stack import ROOT, WorkerProcess, load_suspicious_list, local_services, namespace_env, read_all
+from loadtest.stack import (
+    ROOT,
+    SIMULATED_CLOCK,
+    WorkerProcess,
+    load_suspicious_list,
+    local_services,
+    namespace_env,
+    read_all,
+)
 from streams.backtest import rule_order
 
 BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -43,7 +51,7 @@ def _line(text: str) -> None:
 
 
 def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
-    env = namespace_env("demo", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_BANK_CODE="DEMOBANK")
+    env = namespace_env("demo", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_BANK_CODE="DEMOBANK", **SIMULATED_CLOCK)
     topics = {k: env[f"TXMON_{k.upper()}_TOPIC"] for k in ("input", "alerts", "police", "holds", "dead_letter")}
     subprocess.run(
         [sys.executable, "-m", "streams.cli", "topics"], env={**os.environ, **env}, check=True, capture_output=True

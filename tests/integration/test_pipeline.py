@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 VN_IP = "14.160.10.20"
 US_IP = "8.8.8.8"
-T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+# 09:00 in Hanoi yesterday: recent, since the worker rejects events a week older than their arrival
+T0 = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
 class Account:

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from loadtest.bank_traffic import Generator
+from loadtest.stack import SIMULATED_CLOCK
 from tests.integration.conftest import ROOT, Worker, make_worker, send
 from tests.integration.test_pipeline import Account
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def reload_worker(services: Any, tmp_path: Path) -> Any:
-    w = make_worker(services, tmp_path)
+    w = make_worker(services, tmp_path, **SIMULATED_CLOCK)  # generated background traffic
     w.start()
     try:
         yield w
