@@ -48,6 +48,10 @@ def create_worker(settings: Settings) -> Worker:
         datadir=str(settings.data_dir / "{conf.id}"),
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        # The batch loop starts only once this consumer joined its group: after a SIGKILL it would
+        # wait out Faust's 60 s session of the dead member. Static membership skips the wait.
+        consumer_group_instance_id=settings.group_instance_id or None,
+        broker_session_timeout=settings.session_timeout_ms / 1000,
     )
     metrics = Metrics()
     redis = Redis.from_url(settings.redis_url.get_secret_value())
