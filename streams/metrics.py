@@ -56,7 +56,8 @@ class Metrics:
         self.duplicates = Counter("txmon_duplicate_alerts_suppressed", "Alerts already emitted before", registry=r)
         self.duplicate_events = Counter(
             "txmon_duplicate_events",
-            "Resent events skipped: an event_id already in the batch, or a money event the account already counted",
+            "Resent events skipped: the same account and event_id already in the batch, or a money event the "
+            "account already counted",
             registry=r,
         )
         self.batches = Counter("txmon_batches", "Batches processed", registry=r)
