@@ -35,6 +35,7 @@ def rule_params(ruleset: Ruleset, rule_id: str) -> Any:
 RULESET = load_ruleset()
 _R1, _R6B, _R8 = (rule_params(RULESET, r) for r in ("R1", "R6b", "R8"))
 _R9, _R10, _R12, _R14 = (rule_params(RULESET, r) for r in ("R9", "R10", "R12", "R14"))
+_R5 = rule_params(RULESET, "R5")
 VN_OFFSET_MS, DAY_MS, HOUR_MS = 7 * 3_600_000, 86_400_000, 3_600_000
 R12_WINDOW_S = _R12.window_s
 R1_SINGLE_VND, R1_DAILY_VND, R1_BIO_VALID_S = _R1.single_limit_vnd, _R1.daily_limit_vnd, _R1.bio_valid_s
@@ -67,6 +68,7 @@ class Customer:
     transfers: int = 0
     transfer_sum: int = 0
     payers: dict[str, int] = field(default_factory=dict)
+    inflows: list[tuple[int, str]] = field(default_factory=list)  # (ms, payer), in time order
     flow: dict[int, list[int]] = field(default_factory=dict)
     tainted_ms: list[int] = field(default_factory=list)
 
@@ -129,6 +131,7 @@ class World:
         e = self.event(c, "incoming_transfer", device_id=None, **fields)
         ms = _ms(e)
         c.payers[payer] = max(c.payers.get(payer, 0), ms)
+        c.inflows.append((ms, payer))
         c.flow.setdefault(ms // HOUR_MS, [0, 0])[0] += amount
         if payer in SUSPICIOUS_ACCOUNTS:
             c.tainted_ms.append(ms)
@@ -150,6 +153,9 @@ class World:
         covered = c.last_bio_ms > 0 and ms - c.last_bio_ms <= R1_BIO_VALID_S * 1000
         if gated and not covered:
             _add_label(e, "R1")
+        recent_face = c.last_bio_ms > 0 and 0 <= ms - c.last_bio_ms <= _R5.bio_valid_s * 1000
+        if c.organisation and e.get("channel") in _R5.electronic_channels and not recent_face:
+            _add_label(e, "R5")
         if _unusual(c, amount, ms):
             _add_label(e, "R10")
         c.transfers += 1
@@ -160,10 +166,11 @@ class World:
         return e
 
     def needs_face_match(self, c: Customer, amount: int) -> bool:
-        """Whether the bank app asks for a face match before this transfer (Decision 2345)."""
+        """Whether the bank app asks for a face match before this transfer: the amount gate
+        (Decision 2345), and every organisation transfer (its legal representative, Circular 17/2024)."""
         day = (int(self.now * 1000) + VN_OFFSET_MS) // DAY_MS
         total = (c.day_total if day == c.day else 0) + amount
-        return amount > R1_SINGLE_VND or total > R1_DAILY_VND
+        return c.organisation or amount > R1_SINGLE_VND or total > R1_DAILY_VND
 
     def later(self, seconds: float) -> None:
         self.now += seconds
@@ -179,9 +186,11 @@ def _unusual(c: Customer, amount: int, ms: int) -> bool:
 
 
 def _passes_money_on(c: Customer, ms: int) -> bool:
-    """R8 as rules.yaml sets it, after this transfer: many payers, most of the inflow sent on."""
-    payers = sum(1 for t in c.payers.values() if t > ms - R8_PAYERS_MS)
+    """R8 as rules.yaml sets it, after this transfer: many payers within one day's span of the
+    inflow of the flow window, most of that inflow sent on."""
     hour = ms // HOUR_MS
+    recent = sorted(x for x in c.inflows if x[0] // HOUR_MS >= hour - R8_FLOW_H)
+    payers = max((len({p for t, p in recent if start <= t <= start + R8_PAYERS_MS}) for start, _ in recent), default=0)
     got = sum(v[0] for h, v in c.flow.items() if h >= hour - R8_FLOW_H)
     sent = sum(v[1] for h, v in c.flow.items() if h >= hour - R8_FLOW_H)
     return payers >= R8_PAYERS and got >= R8_MIN_IN and sent * 100 >= got * R8_SHARE_PCT
@@ -304,8 +313,7 @@ def business_without_representative(w: World, c: Customer) -> list[dict[str, Any
     c.organisation = True
     events = onboard(w, c)
     w.later(w.rng.uniform(600, 7200))
-    t = w.transfer(c, w.rng.randrange(1_000, 9_000) * 1000, channel="internet", device_id=None)
-    _add_label(t, "R5")
+    t = w.transfer(c, w.rng.randrange(1_000, 9_000) * 1000, channel="internet")  # labelled R5 by transfer()
     return [*events, t]
 
 

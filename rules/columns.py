@@ -26,6 +26,9 @@ KIND_NAMES = (
     "incoming_transfer",
 )
 KIND_CODE = {name: code for code, name in enumerate(KIND_NAMES)}
+# Channel codes, in the order of streams.events.Channel; -1: the event names no channel.
+CHANNELS = ("mobile", "internet", "counter", "atm", "pos", "api")
+CHANNEL_CODE = {name: code for code, name in enumerate(CHANNELS)}
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -57,9 +60,10 @@ class EventBatch:
     # Counterparty account number: the payee of a transfer, the payer of an incoming
     # transfer (None for other types). ``amount`` is the amount of either (0 otherwise).
     dest: list[str | None] | None = None
-    # Organisation accounts (R5), Internet-Banking channel (R5), ID expiry as a day number (R4, -1: none).
+    # Organisation accounts (R5), channel code (``CHANNELS``, -1: none; R5 and device trust),
+    # ID expiry as a day number (R4, -1: none).
     organisation: Bools | None = None
-    internet: Bools | None = None
+    channel: I8 | None = None
     id_expires_day: I32 | None = None
     # Scenario labels (comma-separated rule ids) of labelled history, for back-test scoring.
     label: list[str | None] | None = None
@@ -91,7 +95,7 @@ class EventBatch:
             events=[self.events[r] for r in rows] if self.events else [],
             dest=pick(self.dest),
             organisation=cut(self.organisation),
-            internet=cut(self.internet),
+            channel=cut(self.channel),
             id_expires_day=cut(self.id_expires_day),
             label=pick(self.label),
         )

@@ -15,10 +15,13 @@ import msgspec
 import yaml
 
 import rules.catalog  # noqa: F401  (registers every rule module)
+from rules.columns import CHANNEL_CODE
 from rules.model import Action, Channel, Severity
 from rules.registry import RULES, RuleDef
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("rules.yaml")
+# The electronic channels a customer reaches with a phone or a browser, which carry a device id.
+DEVICE_CHANNELS = ("mobile", "internet", "none")
 
 
 class ConfigError(ValueError):
@@ -46,8 +49,21 @@ class RulesFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     version: str
     home_countries: list[str] = msgspec.field(default_factory=lambda: ["VN"])
     hold_duration_s: int = 86_400
+    # Device trust (R3, R6a, R12): a login or transfer on one of these channels that names no
+    # device_id counts as an unknown device; "none" stands for an event that names no channel.
+    device_id_required_on: list[str] = msgspec.field(default_factory=lambda: list(DEVICE_CHANNELS))
     # Checked rule by rule below, so that every error names its rule.
     rules: dict[str, dict[str, Any]]
+
+
+def channel_codes(names: list[str], where: str, *, allow_none: bool = False) -> frozenset[int]:
+    """``rules.columns.CHANNEL_CODE`` codes of channel names (-1 for "none" where allowed)."""
+    known = {**CHANNEL_CODE, **({"none": -1} if allow_none else {})}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        msg = f"{where}: unknown channel {unknown[0]!r} (known: {', '.join(known)})"
+        raise ConfigError(msg)
+    return frozenset(known[n] for n in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +79,8 @@ class Ruleset:
     home_countries: frozenset[str]
     hold_duration_s: int
     rules: tuple[ActiveRule, ...]
+    # Channel codes on which a missing device id is an unknown device (-1: no channel named).
+    device_id_required_on: frozenset[int] = frozenset(CHANNEL_CODE[c] if c != "none" else -1 for c in DEVICE_CHANNELS)
 
     def rule(self, rule_id: str) -> ActiveRule | None:
         return next((r for r in self.rules if r.definition.id == rule_id), None)
@@ -104,6 +122,7 @@ def parse_ruleset(data: object) -> Ruleset:
         home_countries=frozenset(c.upper() for c in spec.home_countries),
         hold_duration_s=spec.hold_duration_s,
         rules=tuple(active),
+        device_id_required_on=channel_codes(spec.device_id_required_on, "device_id_required_on", allow_none=True),
     )
 
 

@@ -90,7 +90,16 @@ class RuleEngine:
             counterparty_listed = None if counterparty_listed is None else counterparty_listed[keep]
             facts = None  # they were for the whole batch
         home = self.ruleset.home_countries
-        ctx = BatchContext(batch, states, countries, home, counterparty_listed, ip_accounts, facts)
+        ctx = BatchContext(
+            batch,
+            states,
+            countries,
+            home,
+            counterparty_listed,
+            ip_accounts,
+            facts,
+            device_id_required_on=self.ruleset.device_id_required_on,
+        )
         hits: list[RuleHit] = []
         errors: dict[str, str] = {}
         for rule in self.ruleset.rules:

@@ -50,8 +50,10 @@ class BatchContext(MoneyFacts):
         counterparty_listed: Bools | None = None,
         ip_accounts: Mapping[str, Mapping[str, int]] | None = None,
         facts: Mapping[str, Any] | None = None,
+        device_id_required_on: frozenset[int] = frozenset(),
     ) -> None:
         self.batch = batch
+        self.device_id_required_on = device_id_required_on
         self.states = states
         self.countries = countries
         self.home_countries = home_countries
@@ -207,18 +209,13 @@ class BatchContext(MoneyFacts):
         return prior_in_group(self.device_pair, self.has_device, self.by_device_pair)
 
     @cached_property
-    def device_bio_ok(self) -> Bools:
-        """A biometric match on (account, device) is the latest result there and came after
-        the account's previous transfer: switching devices needs a fresh match (Circular 50/2024)."""
+    def device_verified(self) -> Bools:
+        """The latest biometric result on (account, device) before the row is a match."""
         b = self.batch
         prior = self._prior_device_bio
-        prior_transfer = self._prior_device_transfer
-        in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1) & (prior > prior_transfer)
-        # A stored match counts only when no transfer of this batch came before the row. The state
-        # keeps it by order, not by clock: a match and a transfer can share a millisecond.
-        before_batch = (prior < 0) & (prior_transfer < 0) & self.has_device  # only there does the state count
-        stored = self._state_pairs([s.bio_since_transfer for s in self._st])
-        from_state = member(self.device_pair, stored, where=before_batch)
+        in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1)
+        stored = self._state_pairs([[d for d, t in s.bio.items() if t > 0] for s in self._st])
+        from_state = member(self.device_pair, stored, where=self.has_device & (prior < 0))
         return self.has_device & (in_batch | from_state)
 
     @cached_property
@@ -231,8 +228,8 @@ class BatchContext(MoneyFacts):
 
     @cached_property
     def new_device_login(self) -> Bools:
-        """A login from a device the account never used before."""
-        return (self.batch.kind == LOGIN) & self.has_device & ~self.device_seen
+        """A login from a device the account never used before (or naming none where it must)."""
+        return (self.batch.kind == LOGIN) & ((self.has_device & ~self.device_seen) | self.device_missing)
 
     @cached_property
     def new_device_login_ms(self) -> Ints:
@@ -252,9 +249,24 @@ class BatchContext(MoneyFacts):
         return self.has_device & (last == b.device)
 
     @cached_property
+    def device_missing(self) -> Bools:
+        """A login or transfer that names no device on a channel where the contract requires one
+        (``Ruleset.device_id_required_on``): it counts as an unknown device."""
+        b = self.batch
+        channel = b.channel if b.channel is not None else np.full(len(b), -1, np.int8)
+        required = np.isin(channel, list(self.device_id_required_on))
+        return self.is_login_or_transfer & ~self.has_device & required
+
+    @cached_property
     def untrusted_device(self) -> Bools:
-        """Circular 50/2024: neither biometric-verified nor the last device used to transact."""
-        return self.has_device & ~self.device_bio_ok & ~self.same_as_last_transfer_device
+        """The one device-trust definition of R3, R6a and R12 (Circular 50/2024, DOMAIN.md):
+        a new device (never used on the account, or not named where it must be) or an
+        unverified one (its latest face match failed or never happened) that is not the device
+        of the account's last transfer. A known device whose latest face match succeeded is
+        trusted however long ago that was and whichever device paid last."""
+        # A device never used on the account has no face match on it and paid nothing yet.
+        named = self.has_device & ~self.device_verified & ~self.same_as_last_transfer_device
+        return named | self.device_missing
 
     # --- IP country -------------------------------------------------------
     @cached_property

@@ -4,7 +4,9 @@ Source: Hanoi plan III.8: "detect, classify and warn about accounts transacting
 from foreign IP addresses". Signal: the event's IP geolocates outside
 ``home_countries``; classified by country, first time or not for the account,
 and device trust; escalated (to a hold by default) when combined with an
-untrusted device, a recent OTP-phone change not confirmed by biometrics, or a
+untrusted device (``BatchContext.untrusted_device``, shared with R3 and R12: new,
+not named where it must be, or not face-verified; a known device whose latest face
+match succeeded is trusted), a recent OTP-phone change not confirmed by biometrics, or a
 large amount.
 """
 

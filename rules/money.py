@@ -9,6 +9,7 @@ what the account's stored state says about the time before it.
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -23,6 +24,29 @@ from rules.window import cumsum_in_group, window_sum
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 VN_OFFSET_MS = 7 * 3_600_000  # Asia/Ho_Chi_Minh is UTC+7 all year
+
+
+def most_distinct_within(inflows: Sequence[tuple[int, str]], span_ms: int) -> int:
+    """The most distinct payers among time-sorted ``(ms, payer)`` inflows within one span of
+    ``span_ms`` (a start and an end at most ``span_ms`` apart, both included).
+
+    >>> most_distinct_within([(0, "a"), (5, "b"), (10, "a"), (16, "c")], 10)
+    2
+    >>> most_distinct_within([(0, "a"), (5, "b"), (10, "c")], 10)
+    3
+    """
+    best, lo = 0, 0
+    in_span: Counter[str] = Counter()
+    for t, payer in inflows:
+        in_span[payer] += 1
+        while inflows[lo][0] < t - span_ms:
+            gone = inflows[lo][1]
+            in_span[gone] -= 1
+            if not in_span[gone]:
+                del in_span[gone]
+            lo += 1
+        best = max(best, len(in_span))
+    return best
 
 
 class MoneyFacts:
@@ -89,12 +113,15 @@ class MoneyFacts:
             count[r] += sum(1 for t in self._st[b.account[r]].tainted_ms if t > since)
         return count
 
-    def payers_within(self, window_ms: int, at_least: int) -> Ints:
-        """Distinct payers into the account within the window up to each row (R8).
+    def payers_in_a_window(self, window_ms: int, flow_hours: int, at_least: int) -> Ints:
+        """Per row (R8): the most distinct payers whose incoming transfers fall within one span
+        of ``window_ms`` (both ends included), anchored on an inflow anywhere in the flow window:
+        the row's hour and the ``flow_hours`` before it. Inflows counted are those that arrived
+        before the row (stored, then earlier rows of the batch), as ``flow_within`` counts money.
 
-        Exact wherever the count can reach ``at_least``; elsewhere an upper bound below
-        it (stored payers plus this batch's incoming transfers), so only accounts that
-        could qualify pay for the exact count.
+        Exact wherever the count can reach ``at_least``; elsewhere an upper bound below it
+        (stored payers plus this batch's incoming transfers), so only accounts that could
+        qualify pay for the exact count.
         """
         b, inc = self.batch, self.is_incoming
         bound = np.bincount(b.account[inc], minlength=len(b.accounts)) + np.asarray(
@@ -105,13 +132,17 @@ class MoneyFacts:
         if len(candidates) == 0:
             return out
         payers = b.dest or [None] * len(b)
-        latest = {int(a): dict(self._st[a].payers) for a in candidates.tolist()}
+        inflows = {
+            int(a): list(zip(self._st[a].inflow_ms, self._st[a].inflow_from, strict=True)) for a in candidates.tolist()
+        }
         for r in np.flatnonzero(np.isin(b.account, candidates)).tolist():
-            seen, t = latest[int(b.account[r])], int(b.ts_ms[r])
+            seen, t = inflows[int(b.account[r])], int(b.ts_ms[r])
             payer = payers[r]
             if inc[r] and payer is not None:
-                seen[payer] = max(seen.get(payer, 0), t)
-            out[r] = sum(1 for last in seen.values() if last > t - window_ms)
+                seen.append((t, payer))
+            if self.is_transfer[r]:
+                since = (t // HOUR_MS - flow_hours) * HOUR_MS
+                out[r] = most_distinct_within(sorted(x for x in seen if x[0] >= since), window_ms)
         return out
 
     def flow_within(self, hours: int, rows: Ints) -> tuple[Ints, Ints]:

@@ -1,13 +1,17 @@
 """R8 — a mule account: money from many payers, passed straight on.
 
 Source: Hanoi plan III.8 (remove accounts not held by their true owner: mule /
-rented accounts) and industry practice; a proposed rule. Signal: an outgoing
-transfer when the account received money from ``min_payers`` or more distinct
-payers within ``payers_window_s``, and the money sent out in the last
-``flow_window_h`` hours reaches ``min_out_share_pct`` of the money received in
-them (at least ``min_inflow_vnd``). Bounded state per account: the newest payers
-(``rules.state.MAX_PAYERS``) and hourly in/out totals, so the flow window is
-counted in whole hours (the transfer's hour and the ``flow_window_h`` before it).
+rented accounts) and industry practice; a proposed rule ("≥ 5 distinct senders
+within 24 h and ≥ 80 % of the inflow sent out within 48 h"). Signal: an outgoing
+transfer when the money sent out in the last ``flow_window_h`` hours reaches
+``min_out_share_pct`` of the money received in them (at least ``min_inflow_vnd``),
+and that inflow came from ``min_payers`` or more distinct payers within one span of
+``payers_window_s``. The two windows have their own anchors: the payers' window on
+the inflow (anywhere inside the flow window), the flow window on the forwarding, so
+money collected in a day and sent on a day or two later is caught. Bounded state per
+account: the newest payers and inflows (``rules.state.MAX_PAYERS``, ``MAX_INFLOWS``)
+and hourly in/out totals, so the flow window is counted in whole hours (the
+transfer's hour and the ``flow_window_h`` before it).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     b = ctx.batch
-    payers = ctx.payers_within(params.payers_window_s * 1000, params.min_payers)
+    payers = ctx.payers_in_a_window(params.payers_window_s * 1000, params.flow_window_h, params.min_payers)
     candidates = ctx.is_transfer & (payers >= params.min_payers)
     money_in, money_out = ctx.flow_within(params.flow_window_h, np.flatnonzero(candidates))
     passed_on = money_out * 100 >= money_in * params.min_out_share_pct

@@ -1,10 +1,12 @@
-"""R3 — a transfer from a device that is neither biometric-verified nor the last one used.
+"""R3 — a transfer from a new or unverified device.
 
 Source: SBV Decision 2345/QĐ-NHNN, now Circular 50/2024: biometric
 authentication before the first mobile-banking transaction and before a
-transaction on a device other than the last one used. Signal: a transfer from a
-device other than that of the account's previous transfer, with no biometric
-match on that device since the previous transfer.
+transaction on a device other than the last one used. Signal: a transfer from an
+untrusted device (``BatchContext.untrusted_device``, shared with R6a and R12): one
+the account never used, or one whose latest face match failed or never happened and
+that did not make the account's last transfer, or no device id on a channel that must
+carry one (``device_id_required_on`` in the rules file).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     hit = ctx.is_transfer & ctx.untrusted_device & (b.amount >= params.min_amount_vnd)
 
     def explain(row: int) -> tuple[str, str, dict[str, Any]]:
-        device = b.devices[b.device[row]]
+        device = b.devices[b.device[row]] if b.device[row] >= 0 else None
         never_seen = not bool(ctx.device_seen[row])
         amount = int(b.amount[row])
         evidence = {
@@ -37,8 +39,12 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
             "biometric_match_on_device": False,
             "amount_vnd": amount,
         }
-        seen_vi = "thiết bị chưa từng sử dụng" if never_seen else "thiết bị khác thiết bị giao dịch gần nhất"
-        seen_en = "a device never used before" if never_seen else "a device other than the last one used"
+        if device is None:
+            vi = f"Chuyển {vnd(amount)} không kèm mã thiết bị (coi như thiết bị lạ) mà chưa xác thực sinh trắc học"
+            en = f"Transfer of {vnd(amount)} naming no device (counted as an unknown device) without a biometric match"
+            return vi, en, evidence
+        seen_vi = "thiết bị chưa từng sử dụng" if never_seen else "thiết bị chưa xác thực sinh trắc học"
+        seen_en = "a device never used before" if never_seen else "a device not face-verified"
         vi = f"Chuyển {vnd(amount)} từ {seen_vi} ({device}) mà chưa xác thực sinh trắc học trên thiết bị này"
         en = f"Transfer of {vnd(amount)} from {seen_en} ({device}) without a biometric match on it"
         return vi, en, evidence

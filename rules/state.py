@@ -31,6 +31,9 @@ HOUR_MS = 3_600_000
 # R8: payers remembered per account, and for how long; money in/out kept in hourly buckets.
 MAX_PAYERS = 32
 PAYER_RETENTION_MS = 72 * HOUR_MS
+# R8: the newest incoming transfers (time, payer) per account, kept as long as payers, so the
+# payers' 24 h window can be anchored on the inflow anywhere inside the 48 h flow window.
+MAX_INFLOWS = 64
 FLOW_RETENTION_H = 72
 # R9: incoming transfers from listed accounts remembered per account, and for how long.
 MAX_TAINTED = 16
@@ -64,7 +67,8 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     bio_match_ms: int = 0
     # R4: expiry (day number) of the latest ID document on record, -1 when none is known.
     id_expires_day: int = -1
-    # Devices whose latest biometric result since the last transfer is a match (R3 needs order, not clocks).
+    # Retired (no longer written or read: device trust now follows ``bio``, the latest result per
+    # device); kept so that packed states keep their positional layout.
     bio_since_transfer: list[str] = msgspec.field(default_factory=list)
     # R10: how many transfers the account made and their total (its usual amount is the mean).
     transfer_count: int = 0
@@ -80,6 +84,10 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     tainted_ms: list[int] = msgspec.field(default_factory=list)
     # Id hashes of the latest money events applied here: a resend in a later batch is skipped.
     applied: list[int] = msgspec.field(default_factory=list)
+    # R8: the newest incoming transfers (at most MAX_INFLOWS, within PAYER_RETENTION_MS of the
+    # newest), as parallel lists in arrival order: time and payer account.
+    inflow_ms: list[int] = msgspec.field(default_factory=list)
+    inflow_from: list[str] = msgspec.field(default_factory=list)
 
 
 def merge_ip_accounts(store: dict[str, dict[str, int]], updates: dict[str, dict[str, int]]) -> None:
@@ -163,8 +171,6 @@ def advance(
         s = new[a]
         s.last_transfer_device = devices[d]
         s.last_transfer_ms = t
-        s.bio_since_transfer = []
-    last_transfer_row = dict(zip(transfer_accounts.tolist(), transfer_rows.tolist(), strict=True))
 
     width = int(dev.max(initial=0)) + 2
     pairs = pair_keys(acct, dev)
@@ -177,11 +183,6 @@ def advance(
         s.bio[name] = t if matched else -t
         if len(s.bio) > MAX_DEVICES:  # forget the oldest result
             del s.bio[min(s.bio, key=lambda d: abs(s.bio[d]))]
-        if row > last_transfer_row.get(a, -1):
-            if matched:
-                _remember(s.bio_since_transfer, name, MAX_DEVICES)
-            elif name in s.bio_since_transfer:
-                s.bio_since_transfer.remove(name)
     _, dev_rows = last_in_group(pairs, has_dev, by_device_pair)
     dev_rows.sort()  # in row order so "most recent last" holds
     for a, d in zip(acct[dev_rows].tolist(), dev[dev_rows].tolist(), strict=True):
@@ -277,6 +278,7 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
             if t > s.payers.get(payer, -1):
                 s.payers[payer] = t
             received.add(key // width)
+        _remember_inflows(new, acct[incoming].tolist(), at.tolist(), [dest[r] or "" for r in rows[incoming].tolist()])
     for a in with_money:
         s = new[a]
         hours = s.flow_hour
@@ -294,6 +296,21 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
         times.append(int(t))
         newest = max(times)
         times[:] = [x for x in times if x > newest - TAINTED_RETENTION_MS][-MAX_TAINTED:]
+
+
+def _remember_inflows(new: list[AccountState], accounts: list[int], times: list[int], payers: list[str]) -> None:
+    """Append incoming transfers (in arrival order) and keep each account's newest ones."""
+    touched = set(accounts)
+    for a, t, payer in zip(accounts, times, payers, strict=True):
+        new[a].inflow_ms.append(t)
+        new[a].inflow_from.append(payer)
+    for a in touched:
+        s = new[a]
+        newest = max(s.inflow_ms)
+        if len(s.inflow_ms) > MAX_INFLOWS or min(s.inflow_ms) <= newest - PAYER_RETENTION_MS:
+            kept = [i for i, t in enumerate(s.inflow_ms) if t > newest - PAYER_RETENTION_MS][-MAX_INFLOWS:]
+            s.inflow_ms = [s.inflow_ms[i] for i in kept]
+            s.inflow_from = [s.inflow_from[i] for i in kept]
 
 
 def _hour_slot(s: AccountState, hour: int) -> int:

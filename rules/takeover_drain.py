@@ -2,8 +2,11 @@
 
 Source: police reports that once an OTP leaks or a phone is taken over, money
 leaves within 30 s to 3 min (DOMAIN.md, "takeover drain"). Signal: a transfer
-at most ``window_s`` after the account's last login from a never-used device,
-or after its last OTP-phone change not confirmed by a biometric match since.
+at most ``window_s`` after the account's last login from a never-used device (or
+one naming no device where the contract requires it) when the transfer's own device
+is untrusted (``BatchContext.untrusted_device``: a face match on the new device
+clears it, as Circular 50/2024 asks before its first transaction), or after its
+last OTP-phone change not confirmed by a biometric match since.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     window = params.window_s * 1000
     since_login = b.ts_ms - ctx.new_device_login_ms
     since_otp = b.ts_ms - ctx.otp_change_ms
-    after_login = (ctx.new_device_login_ms > 0) & (since_login >= 0) & (since_login <= window)
+    after_login = (ctx.new_device_login_ms > 0) & (since_login >= 0) & (since_login <= window) & ctx.untrusted_device
     after_otp = (ctx.otp_change_ms > 0) & (since_otp >= 0) & (since_otp <= window) & ~ctx.otp_confirmed
     hit = ctx.is_transfer & (after_login | after_otp)
 

@@ -45,7 +45,8 @@ class RuleScore:
 
     @property
     def precision(self) -> float | None:
-        return self.true_positives / self.hits if self.hits else None
+        """None (printed "—") when nothing is labelled for the rule: no truth to measure against."""
+        return self.true_positives / self.hits if self.hits and self.labelled else None
 
     @property
     def recall(self) -> float | None:
@@ -197,7 +198,7 @@ def _bar(out: TextIO, fraction: float, events: int, elapsed: float) -> None:
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
+    return "—" if value is None else f"{value:.1%}"
 
 
 def format_report(report: Report, ruleset: Ruleset) -> str:

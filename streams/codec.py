@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from rules.columns import KIND_CODE, EventBatch, factorize
+from rules.columns import CHANNEL_CODE, KIND_CODE, EventBatch, factorize
 from streams.events import Event, decoder
 
 _KIND_OF = {cls: KIND_CODE[cls.__struct_config__.tag] for cls in Event.__args__}  # type: ignore[attr-defined]
@@ -213,7 +213,7 @@ def to_columns(
         events=events,
         dest=dest,
         organisation=_equals(map(_ACCOUNT_TYPE, events), "organisation"),
-        internet=_equals(map(_CHANNEL, events), "internet"),
+        channel=np.fromiter(map(_CHANNEL_OF.__getitem__, map(_CHANNEL, events)), np.int8, n),
         id_expires_day=id_expires_day,
     )
 
@@ -221,6 +221,8 @@ def to_columns(
 _ACCOUNT, _DEVICE, _TS, _IP = (attrgetter(f) for f in ("account_id", "device_id", "ts", "ip"))
 _EVENT_ID, _RECEIVED = attrgetter("event_id"), attrgetter("received_at")
 _ACCOUNT_TYPE, _CHANNEL = attrgetter("account_type"), attrgetter("channel")
+_CHANNEL_OF: dict[str | None, int] = {None: -1}
+_CHANNEL_OF.update(CHANNEL_CODE)
 _TRANSFER, _INCOMING = KIND_CODE["transfer"], KIND_CODE["incoming_transfer"]
 _BIOMETRIC, _ID_CHANGE = KIND_CODE["biometric_verification"], KIND_CODE["id_document_change"]
 

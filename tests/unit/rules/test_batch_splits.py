@@ -57,6 +57,7 @@ def _random_scenario(seed: int) -> list[dict[str, Any]]:
         if kind == "resend" and money:  # the same event again, e.g. redelivered after a crash
             events.append(rng.choice(money))
             continue
+        channel = rng.choice([None, "mobile", "internet", "counter"])  # device trust, R5
         if kind == "legs":  # an intra-bank transfer: both legs posted under one reference
             payee = rng.choice([a for a in "ABC" if a != account])
             amount = rng.choice([1_000, BIG])
@@ -75,6 +76,10 @@ def _random_scenario(seed: int) -> list[dict[str, Any]]:
             e = otp(ms, account)
         else:
             e = bio(ms, device, "matched" if kind == "bio" else "not_matched", account)
+        if channel is not None and e["type"] in ("login", "transfer"):
+            e |= {"channel": channel}
+        if account == "C":
+            e |= {"account_type": "organisation"}
         events.append(e | {"event_id": f"e{i}"})
     return events
 
@@ -127,6 +132,63 @@ SCENARIOS = [
             login(2 * DAY, "14.0.0.1", "d2"),
             transfer(2 * DAY + S, "d2"),
             transfer(2 * DAY + 2 * S, "d1"),
+        ],
+    ),
+]
+
+
+def _channel(e: dict[str, Any], channel: str, **more: Any) -> dict[str, Any]:
+    return e | {"channel": channel, **more}
+
+
+HOUR = 3600 * S
+SCENARIOS += [
+    (
+        "mule: five payers in a day, forwarded 30 h later (R8 anchors)",
+        [
+            *onboard("M"),
+            *(
+                ev("incoming_transfer", HOUR + i * 2 * HOUR, "M", amount=2_000_000, src_account=f"V{i}", src_bank="VCB")
+                for i in range(5)
+            ),
+            transfer(40 * HOUR, "d1", 8_500_000, account="M"),
+            transfer(41 * HOUR, "d1", 500_000, account="M"),
+        ],
+    ),
+    (
+        "phone upgrade: new-device login, binding, face match, transfer (R12 cleared)",
+        [
+            *A,
+            login(100 * S, "14.0.0.1", "new"),
+            ev("device_binding", 110 * S, device_id="new"),
+            bio(120 * S, "new"),
+            transfer(130 * S, "new"),
+            login(200 * S, "14.0.0.1", "stranger"),
+            transfer(220 * S, "stranger"),
+        ],
+    ),
+    (
+        "abroad on a second verified device, then over the web naming no device",
+        [
+            *A,
+            ev("device_binding", 10 * S, device_id="tablet"),
+            bio(11 * S, "tablet"),
+            transfer(20 * S, "d1"),
+            login(DAY, "8.8.8.8", "tablet"),
+            _channel(login(DAY + S, "8.8.8.8", None), "internet"),
+            _channel(transfer(DAY + 2 * S, None, BIG, "8.8.8.8"), "internet"),
+            _channel(transfer(DAY + 3 * S, None), "counter"),
+        ],
+    ),
+    (
+        "a company pays from its app and its web banking",
+        [
+            *(e | {"account_type": "organisation"} for e in onboard("O")),
+            _channel(transfer(400 * S, "d1", account="O"), "mobile", account_type="organisation"),
+            _channel(transfer(500 * S, "d1", account="O"), "counter", account_type="organisation"),
+            bio(600 * S, account="O"),
+            _channel(transfer(610 * S, "d1", account="O"), "internet", account_type="organisation"),
+            _channel(transfer(1000 * S, "d1", account="O"), "internet", account_type="organisation"),
         ],
     ),
 ]
@@ -190,6 +252,17 @@ def _random_money_flow(seed: int) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("seed", range(40))
 def test_splitting_never_changes_a_decision_on_random_money_flows(seed: int) -> None:
     _same_decisions_however_split(_random_money_flow(seed))
+
+
+def test_scripted_scenarios_exercise_the_fixed_edges() -> None:
+    fired = {(name, h.rule_id) for name, events in SCENARIOS for h in judge([events])}
+    rules_of = {name: {r for n, r in fired if n == name} for name, _ in SCENARIOS}
+    assert "R8" in rules_of["mule: five payers in a day, forwarded 30 h later (R8 anchors)"]
+    upgrade = judge([SCENARIOS[-3][1]])
+    assert {h.event_id for h in upgrade if h.rule_id == "R12"} == {"A-transfer-220000"}
+    assert {"R5", "R6a", "R3"} <= rules_of["a company pays from its app and its web banking"] | rules_of[
+        "abroad on a second verified device, then over the web naming no device"
+    ]
 
 
 def test_random_money_flows_exercise_the_inflow_rules() -> None:

@@ -74,7 +74,13 @@ R5_CASES = [
         _org(onboarded() + [transfer(1000, channel="internet")]),
         ["A-transfer-1000"],
     ),
-    ("organisation, mobile", _org(onboarded() + [transfer(1000, channel="mobile")]), []),
+    (
+        "organisation, mobile app (Internet Banking covers it)",
+        _org(onboarded() + [transfer(1000, channel="mobile")]),
+        ["A-transfer-1000"],
+    ),
+    ("organisation, counter", _org(onboarded() + [transfer(1000, channel="counter")]), []),
+    ("organisation, no channel named", _org(onboarded() + [transfer(1000)]), []),
     ("individual, internet", onboarded() + [transfer(1000, channel="internet")], []),
     (
         "representative matched 300 s before",

@@ -130,8 +130,34 @@ R8_CASES = [
     ("4 payers, all sent on", _fan_in(4), [transfer(100, 4_000_000)], False),
     ("the same payer 5 times", [incoming(i, "P0") for i in range(5)], [transfer(100, 5_000_000)], False),
     ("sent on in two steps", _fan_in(5), [transfer(100, 2_000_000), transfer(200, 2_000_000)], True),
-    ("first payer 24 h before the transfer", _fan_in(5), [transfer(DAY, 4_000_000)], False),
-    ("first payer just under 24 h before", _fan_in(5), [transfer(DAY - 0.5, 4_000_000)], True),
+    # The payers' 24 h is anchored on the inflow, the 48 h on the forwarding (issue 13 point 2).
+    ("collected in a day, sent on 24 h later", _fan_in(5), [transfer(DAY, 4_000_000)], True),
+    ("collected in a day, sent on 36 h later", _fan_in(5), [transfer(1.5 * DAY, 4_000_000)], True),
+    ("sent on in the 48th hour after the inflow's hour", _fan_in(5), [transfer(2 * DAY + 1800, 4_000_000)], True),
+    (
+        "sent on in the 49th hour: the inflow has left the flow window",
+        _fan_in(5),
+        [transfer(2 * DAY + 3600, 4_000_000)],
+        False,
+    ),
+    (
+        "payers spread over exactly 24 h (both ends count)",
+        [*_fan_in(4), incoming(DAY, "P4")],
+        [transfer(DAY + 100, 4_000_000)],
+        True,
+    ),
+    (
+        "payers spread over 24 h and 1 ms",
+        [*_fan_in(4), incoming(DAY + 0.001, "P4")],
+        [transfer(DAY + 100, 4_000_000)],
+        False,
+    ),
+    (
+        "a payer who paid twice counts in the day of either payment",
+        [incoming(0, "X"), *_fan_in(4, at=3600), incoming(30 * 3600, "X")],
+        [transfer(40 * 3600, 4_800_000)],
+        True,
+    ),
     ("inflow under the 1M minimum", _fan_in(5, amount=100_000), [transfer(100, 500_000)], False),
 ]
 
@@ -171,6 +197,7 @@ def test_r8_state_is_bounded() -> None:
     assert state.flow_hour == sorted(state.flow_hour)
     assert (
         len(state.payers) <= 32
+        and len(state.inflow_ms) == len(state.inflow_from) <= 64
         and len(state.flow_hour) == len(state.flow_in) == len(state.flow_out) <= 72
         and len(state.applied) <= 8
     )

@@ -190,14 +190,24 @@ R3_CASES = [
         ["A-transfer-100000"],
     ),
     (
-        "a match before the previous transfer is used up",
+        "a match before the previous transfer still verifies the device (DOMAIN.md trust)",
         [*A, bio(50 * S, "d2"), transfer(60 * S, "d1"), transfer(70 * S, "d2")],
+        [],
+    ),
+    (
+        "verified device, then back to the old, verified one",
+        [*A, bio(50 * S, "d2"), transfer(60 * S, "d2"), transfer(70 * S, "d2"), transfer(80 * S, "d1")],
+        [],
+    ),
+    (
+        "back to a device used before but never verified",
+        [*A, login(40 * S, "14.0.0.1", "d3"), bio(50 * S, "d2"), transfer(60 * S, "d2"), transfer(70 * S, "d3")],
         ["A-transfer-70000"],
     ),
     (
-        "verified device, then back to the old one",
-        [*A, bio(50 * S, "d2"), transfer(60 * S, "d2"), transfer(70 * S, "d2"), transfer(80 * S, "d1")],
-        ["A-transfer-80000"],
+        "a device whose latest face match failed",
+        [*A, bio(50 * S, "d2"), bio(55 * S, "d2", "not_matched"), transfer(60 * S, "d2")],
+        ["A-transfer-60000"],
     ),
     # Order decides, not clocks: a match stamped in the previous transfer's millisecond, or
     # before it by a skewed clock, still came after it.
@@ -211,7 +221,11 @@ R3_CASES = [
         [*A, transfer(50 * S, "d1"), bio(49 * S, "d2"), transfer(60 * S, "d2")],
         [],
     ),
-    ("transfer without device", [*A, transfer(100 * S, None), transfer(110 * S, "d1")], []),
+    (
+        "transfer naming no device (nor channel): an unknown device",
+        [*A, transfer(100 * S, None), transfer(110 * S, "d1")],
+        ["A-transfer-100000"],
+    ),
     ("first transfer of an unknown account", [transfer(0, "x", account="N")], ["N-transfer-0"]),
     ("unknown account verified first", [bio(0, "x", account="N"), transfer(S, "x", account="N")], []),
 ]

@@ -84,7 +84,6 @@ def test_state_is_bounded_and_keeps_the_most_recent(batching: Any, n_devices: in
     # Most recent last; the oldest are forgotten first.
     assert state.known_devices == devices[-MAX_DEVICES:]
     assert len(state.bio) <= MAX_DEVICES and set(state.bio) == set(devices[-MAX_DEVICES:])
-    assert len(state.bio_since_transfer) <= MAX_DEVICES
     assert len(state.countries) <= MAX_COUNTRIES
     last_used = sorted(countries, key=lambda c: max(d for d in range(n_devices) if COUNTRIES[d % n_countries] == c))
     assert state.countries == last_used[-MAX_COUNTRIES:]
@@ -100,11 +99,10 @@ def test_bounds_hold_for_devices_that_only_verify() -> None:
     events = [ev("biometric_verification", i, device_id=f"dev{i}", result="matched") for i in range(3 * MAX_DEVICES)]
     state = run([events])
     assert list(state.bio) == [f"dev{i}" for i in range(2 * MAX_DEVICES, 3 * MAX_DEVICES)]
-    assert state.bio_since_transfer == list(state.bio)
     assert state.known_devices == list(state.bio)
 
 
-def test_a_transfer_uses_up_earlier_matches_and_a_failed_match_withdraws_one() -> None:
+def test_the_latest_result_per_device_is_kept_and_a_failed_match_withdraws_one() -> None:
     events = [
         ev("biometric_verification", 0, device_id="a", result="matched"),
         ev("biometric_verification", 1, device_id="b", result="matched"),
@@ -115,7 +113,8 @@ def test_a_transfer_uses_up_earlier_matches_and_a_failed_match_withdraws_one() -
     ]
     for batches in (_one_batch(events), _one_per_batch(events), [events[:3], events[3:]]):
         state = run(batches)
-        assert state.bio_since_transfer == ["c"]
+        assert state.bio_since_transfer == []  # retired: never written
+        assert [d for d, t in state.bio.items() if t > 0] == ["a", "b", "c"]
         assert state.last_transfer_device == "a" and set(state.bio) == {"a", "b", "c", "d"} and state.bio["d"] < 0
 
 

@@ -87,15 +87,17 @@ R3_CASES = [
         ["R3"],
     ),
     (
-        "switching back to an older device needs a fresh match",
+        "switching back to an older, face-verified device needs no fresh match",
         [
             ev("biometric_verification", 80, device_id="d2", result="matched"),
             transfer(90, device="d2"),
             transfer(100, device="d1"),
         ],
-        ["R3"],
+        [],
     ),
-    ("a transfer without a device is never R3", [transfer(100, device=None)], []),
+    ("a counter transfer naming no device is not R3", [transfer(100, device=None, channel="counter")], []),
+    ("an app transfer naming no device is R3", [transfer(100, device=None, channel="mobile")], ["R3"]),
+    ("a web transfer naming no device is R3", [transfer(100, device=None, channel="internet")], ["R3"]),
 ]
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import streams.history as reading
@@ -157,3 +158,27 @@ def test_the_spool_is_in_memory_only_when_there_is_room(tmp_path: Path, monkeypa
     monkeypatch.undo()
     monkeypatch.setattr(reading, "_SHM", tmp_path / "missing")
     assert reading._spool_parent() is None
+
+
+def test_precision_is_a_dash_when_nothing_is_labelled(tmp_path: Path) -> None:
+    """Hits of a rule nothing in the file is labelled for have no truth to be measured against."""
+    path = tmp_path / "unlabelled.jsonl"
+    events = [
+        {
+            "type": "transfer",
+            "event_id": f"t{i}",
+            "account_id": "A",
+            "ts": f"2026-11-28T09:00:0{i}+07:00",
+            "device_id": f"new{i}",
+            "amount": 1_000,
+            "dest_account": "0011",
+            "dest_bank": "VCB",
+        }
+        for i in range(3)
+    ]
+    path.write_text("".join(orjson.dumps(e).decode() + "\n" for e in events), encoding="utf-8")
+    ruleset = load_ruleset()
+    report = run(path, ruleset)
+    assert report.rules["R3"].hits == 3 and report.rules["R3"].precision is None
+    [row] = [line for line in format_report(report, ruleset).splitlines() if line.startswith("| R3 ")]
+    assert row.endswith("| — | — |") and "0.0 %" not in row
