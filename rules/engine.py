@@ -20,7 +20,7 @@ import numpy.typing as npt
 from rules.columns import INCOMING_TRANSFER, TRANSFER, EventBatch
 from rules.config import Ruleset
 from rules.features import BatchContext
-from rules.model import RuleHit
+from rules.model import Action, Channel, Outcome, RuleExecution, RuleHit, Severity
 from rules.state import AccountState, advance
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,13 @@ class Evaluation:
     # Foreign IP -> account -> latest time seen in this batch, for the shared R6b store.
     ip_updates: dict[str, dict[str, int]] = field(default_factory=dict)
     replayed: int = 0
-    # rule id -> error text, for rules that failed on this batch (others still ran)
-    errors: dict[str, str] = field(default_factory=dict)
+    # Every active rule's outcome on this batch, in ruleset order (hit / no hit / error).
+    executions: list[RuleExecution] = field(default_factory=list)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Rule id -> error text, for rules that failed on this batch (the others still ran)."""
+        return {e.rule_id: e.error or "" for e in self.executions if e.outcome is Outcome.ERROR}
 
 
 class RuleEngine:
@@ -101,11 +106,12 @@ class RuleEngine:
             device_id_required_on=self.ruleset.device_id_required_on,
         )
         hits: list[RuleHit] = []
-        errors: dict[str, str] = {}
+        executions: list[RuleExecution] = []
         for rule in self.ruleset.rules:
             rule_id, evaluate = rule.definition.id, rule.definition.evaluate
             if evaluate is None:
                 continue
+            before = len(hits)
             try:
                 result = evaluate(ctx, rule.params)
                 rows = np.flatnonzero(result.hit)
@@ -135,9 +141,15 @@ class RuleEngine:
                             evidence=evidence,
                         )
                     )
-            except Exception as exc:  # a broken rule must not stop the others
+            except Exception as exc:  # a broken rule must not stop the others, nor pass unseen
                 log.exception("rule %s failed on a batch of %d", rule_id, len(batch))
-                errors[rule_id] = f"{type(exc).__name__}: {exc}"
+                error = f"{type(exc).__name__}: {exc}"
+                del hits[before:]  # a rule that failed half-way decided nothing
+                hits += rule_error_alerts(batch, rule_id, error, self.ruleset.version)
+                executions.append(RuleExecution(rule_id, Outcome.ERROR, error=error))
+                continue
+            n = len(hits) - before
+            executions.append(RuleExecution(rule_id, Outcome.HIT if n else Outcome.NO_HIT, hits=n))
         ip_updates = ctx.ip_updates
         new_states = advance(
             batch,
@@ -159,8 +171,47 @@ class RuleEngine:
             countries=countries,
             ip_updates=ip_updates,
             replayed=int(replayed.sum()),
-            errors=errors,
+            executions=executions,
         )
+
+
+def rule_error_alerts(batch: EventBatch, rule_id: str, error: str, version: str) -> list[RuleHit]:
+    """When a rule raises, the state still advances past the batch (a rule that fails on every
+    batch must not stop the stream), so its miss is made visible on the alert path: one bank
+    alert per account of the batch, on its last event, saying its events were not judged by
+    the rule, with the error. Its rule id is ``<rule>:error``, so its alert id never takes the
+    place of the rule's own alert on a later, successful judgement of the same event."""
+    last_rows: dict[int, int] = {}
+    counts: dict[int, int] = {}
+    for row, account in enumerate(batch.account.tolist()):
+        last_rows[account] = row
+        counts[account] = counts.get(account, 0) + 1
+    out = []
+    for account, row in last_rows.items():
+        n = counts[account]
+        out.append(
+            RuleHit(
+                rule_id=f"{rule_id}:error",
+                rule_name="rule_error",
+                ruleset_version=version,
+                row=row,
+                event_id=batch.event_id[row],
+                account_id=batch.accounts[account],
+                ts_ms=int(batch.ts_ms[row]),
+                action=Action.ALERT,
+                severity=Severity.HIGH,
+                channels=(Channel.BANK,),
+                reason_vi=f"Quy tắc {rule_id} gặp lỗi: {n} sự kiện của tài khoản trong lô chưa được đánh giá",
+                reason_en=f"Rule {rule_id} failed: {n} events of this account in the batch were not judged by it",
+                evidence={
+                    "rule_id": rule_id,
+                    "outcome": str(Outcome.ERROR),
+                    "error": error[:500],
+                    "events_not_judged": n,
+                },
+            )
+        )
+    return out
 
 
 def id_hash(event_id: str) -> int:

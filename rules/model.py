@@ -29,6 +29,25 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+class Outcome(StrEnum):
+    """What one rule made of one batch (as marble's ``RuleExecution``)."""
+
+    HIT = "hit"
+    NO_HIT = "no_hit"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleExecution:
+    """One rule's outcome on one batch, kept with the evaluation: hit (how many rows),
+    no hit, or error (its text; the rule's rows were not judged by it)."""
+
+    rule_id: str
+    outcome: Outcome
+    hits: int = 0
+    error: str | None = None
+
+
 SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
 
 
