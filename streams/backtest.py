@@ -61,6 +61,9 @@ class Report:
     rules: dict[str, RuleScore] = field(default_factory=dict)
     # (event_id, rule) -> action, for --compare
     decisions: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (account, event_id, rule, action, event ms) of every hit, with keep_decisions: what a
+    # live run's alerts are compared with (one reference can name two accounts' legs)
+    hits: list[tuple[str, str, str, str, int]] = field(default_factory=list)
 
     def score(self, rule: str) -> RuleScore:
         return self.rules.setdefault(rule, RuleScore())
@@ -172,6 +175,7 @@ def _judge_all(
             fired.add((hit.row, hit.rule_id))
             if keep_decisions:
                 report.decisions[(hit.event_id, hit.rule_id)] = str(hit.action)
+                report.hits.append((hit.account_id, hit.event_id, hit.rule_id, str(hit.action), hit.ts_ms))
         labels = result.batch.label or []
         # the few labelled rows, found in C loops; resends already counted are left out
         for row, label in zip(compress(count(), labels), filter(None, labels), strict=True):

@@ -255,7 +255,17 @@ R6A_CASES = [
     ("foreign login, trusted device", [*A, login(100 * S, "8.8.8.8")], [ALERT]),
     ("foreign small transfer, trusted device", [*A, transfer(100 * S, ip="8.8.8.8")], [ALERT]),
     ("foreign transfer just under large_amount_vnd", [*A, transfer(100 * S, amount=BIG - 1, ip="8.8.8.8")], [ALERT]),
-    ("foreign transfer at large_amount_vnd", [*A, transfer(100 * S, amount=BIG, ip="8.8.8.8")], [HOLD]),
+    ("foreign transfer at large_amount_vnd", [*A, transfer(400 * S, amount=BIG, ip="8.8.8.8")], [HOLD]),
+    (
+        "large foreign transfer, face match exactly large_face_match_s before",
+        [*A, bio(100 * S), transfer(400 * S, amount=BIG, ip="8.8.8.8")],
+        [ALERT],
+    ),
+    (
+        "large foreign transfer, face match 1 ms too early",
+        [*A, bio(100 * S), transfer(400 * S + 1, amount=BIG, ip="8.8.8.8")],
+        [HOLD],
+    ),
     ("foreign login, never-seen device", [*A, login(100 * S, "8.8.8.8", "evil")], [HOLD]),
     (
         "foreign login, device verified since the last transfer",
@@ -282,7 +292,7 @@ def test_r6a_foreign_ip(name: str, events: list[dict[str, Any]], expected: list[
         ([*A, login(100 * S, "8.8.8.8")], "alert", "medium", ("bank",)),
         ([*A, login(100 * S, "8.8.8.8", "evil")], "hold", "high", ("bank", "police")),
         ([*A, otp(50 * S), login(100 * S, "8.8.8.8")], "hold", "high", ("bank", "police")),
-        ([*A, transfer(100 * S, amount=BIG, ip="8.8.8.8")], "hold", "high", ("bank", "police")),
+        ([*A, transfer(400 * S, amount=BIG, ip="8.8.8.8")], "hold", "high", ("bank", "police")),
     ],
 )
 def test_r6a_escalation_follows_rules_yaml(

@@ -129,7 +129,11 @@ R6A_CASES = [
     ("invalid address", [ev("login", 100, ip="not-an-ip", device_id="d1")], []),
     ("foreign login, trusted device", [ev("login", 100, ip="8.8.8.8", device_id="d1")], [("R6a", "alert")]),
     ("foreign small transfer, trusted device", [transfer(100, ip="8.8.8.8")], [("R6a", "alert")]),
-    ("foreign large transfer", [transfer(100, amount=10_000_000, ip="8.8.8.8")], [("R6a", "hold")]),
+    (
+        "foreign large transfer, no fresh face match",
+        [transfer(400, amount=10_000_000, ip="8.8.8.8")],
+        [("R6a", "hold")],
+    ),
     ("foreign, just under large", [transfer(100, amount=9_999_999, ip="8.8.8.8")], [("R6a", "alert")]),
     ("foreign, untrusted device", [ev("login", 100, ip="8.8.8.8", device_id="evil")], [("R6a", "hold")]),
     (
