@@ -15,7 +15,16 @@ import orjson
 from loadtest.quality.generate import INCIDENT_DAYS, generate, incident_start_ms
 from loadtest.quality.live import LiveRun, own_services, run_live
 from loadtest.quality.people import HANOI
-from loadtest.quality.scoring import agreement, format_table, goals, rules_behind, score, summary, warm_up_holds
+from loadtest.quality.scoring import (
+    agreement,
+    disagreement_by_rule,
+    format_table,
+    goals,
+    rules_behind,
+    score,
+    summary,
+    warm_up_holds,
+)
 from loadtest.quality.typologies import HISTORY_DAYS, TYPOLOGIES
 from loadtest.stack import ROOT
 from rules.config import load_ruleset
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         both, only_live, only_backtest = agreement(live.decisions, report.hits)
         print(
             f"live vs back-test: {both:,} decisions alike, {only_live:,} only live, "
-            f"{only_backtest:,} only in the back-test"
+            f"{only_backtest:,} only in the back-test; by rule: {disagreement_by_rule(live.decisions, report.hits)}"
         )
         dead = sum(live.dead_letters.values())
         print(
@@ -101,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         both, only_live, only_backtest = agreement(live.decisions, report.hits)
         same = only_live == only_backtest == 0
         print(f"  {'met' if same else 'NOT met'}: live and back-test decisions identical")
-        accounted = live.sent == live.processed
-        print(f"  {'met' if accounted else 'NOT met'}: every record handled (judged, duplicate or dead-lettered)")
+        resent = len(events) - len({(e["account_id"], e["event_id"]) for e in events})  # none are
+        accounted = live.sent == live.processed and live.duplicates == resent
+        print(
+            f"  {'met' if accounted else 'NOT met'}: every record judged or dead-lettered with a reason, "
+            f"{live.duplicates:,.0f} counted as duplicates where {resent:,} (account, event_id) were sent twice"
+        )
     print("\ntypologies:")
     for name, typ in TYPOLOGIES.items():
         print(f"  {name} ({typ.intent}): {typ.what}")

@@ -118,3 +118,11 @@ def agreement(live: Iterable[Decision], backtest: Iterable[Decision]) -> tuple[i
     a = {d[:4] for d in live}
     b = {d[:4] for d in backtest}
     return len(a & b), len(a - b), len(b - a)
+
+
+def disagreement_by_rule(live: Iterable[Decision], backtest: Iterable[Decision]) -> str:
+    """Rules of the decisions only one side made, most first: where live and back-test part."""
+    a = {d[:4] for d in live}
+    b = {d[:4] for d in backtest}
+    found = Counter(f"{d[2]} only live" for d in a - b) + Counter(f"{d[2]} only back-test" for d in b - a)
+    return ", ".join(f"{k} ({n})" for k, n in found.most_common(8)) or "none"
