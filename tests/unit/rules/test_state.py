@@ -146,6 +146,8 @@ def test_otp_confirmation_follows_event_order() -> None:
             day_total=10**15,
             bio_match_ms=1_795_831_260_000,
             bio_since_transfer=["đt-Nguyễn"],
+            inflow_ms=[1_795_831_000_000, 1_795_831_100_000],
+            inflow_from=["0011223344", "Nguyễn-0099"],
         ),
     ],
     ids=["empty", "after a busy account", "every field set"],

@@ -18,5 +18,6 @@ def test_states_after_generated_traffic_round_trip_through_msgpack() -> None:
     evaluation = RuleEngine(load_ruleset(), load_geoip()).evaluate(decoded.batch, [None] * len(decoded.batch.accounts))
     encoder, decoder = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(AccountState)
     assert any(s.otp_confirmed for s in evaluation.states)
+    assert any(s.inflow_ms and len(s.inflow_ms) == len(s.inflow_from) for s in evaluation.states)  # R8's inflows
     for state in evaluation.states:
         assert decoder.decode(encoder.encode(state)) == state
