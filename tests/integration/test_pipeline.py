@@ -103,15 +103,16 @@ def test_new_device_without_biometrics_is_held(worker: Any, producer: Any, read_
     ok = [
         b.ev("device_binding", device_id="phone-2"),
         b.ev("biometric_verification", device_id="phone-2", result="matched"),
-        b.transfer(3_000_000, device="phone-2"),
-        b.transfer(3_000_000, device="phone-1"),  # the last device used... is phone-2 now: R3 again
+        b.transfer(3_000_000, device="phone-2"),  # verified: trusted
+        b.ev("login", device_id="tablet", ip="14.160.1.1"),
+        b.transfer(3_000_000, device="tablet", after_s=600),  # used before, never verified, not last: R3
     ]
     send(producer, worker.topics["input"], [*a.onboard(), *fraud, *b.onboard(), *ok])
     got = _settle(alerts, a.id, 1)
     assert [(x["rule_id"], x["event_id"]) for x in got] == [("R3", fraud[1]["event_id"])]
     assert got[0]["evidence"]["device_id"] == "phone-new"
     got_b = _settle(alerts, b.id, 1)
-    assert [(x["rule_id"], x["event_id"]) for x in got_b] == [("R3", ok[3]["event_id"])]
+    assert [(x["rule_id"], x["event_id"]) for x in got_b] == [("R3", ok[4]["event_id"])]
 
 
 def test_foreign_ip_alerts_and_escalates(worker: Any, producer: Any, read_topic: Any) -> None:

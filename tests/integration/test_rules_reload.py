@@ -32,8 +32,8 @@ def reload_worker(services: Any, tmp_path: Path) -> Any:
 
 
 def _drain(a: Account, gap_s: float) -> list[dict[str, Any]]:
-    """A login from a never-used device, then a transfer ``gap_s`` later (R12's signal)."""
-    return [a.ev("login", device_id="stolen", ip="14.160.1.1"), a.transfer(2_000_000, device="phone-1", after_s=gap_s)]
+    """A login from a never-used device, then a transfer from it ``gap_s`` later (R12's signal)."""
+    return [a.ev("login", device_id="stolen", ip="14.160.1.1"), a.transfer(2_000_000, device="stolen", after_s=gap_s)]
 
 
 def _publish(worker: Worker, text: str, tmp: Path) -> None:
