@@ -184,8 +184,9 @@ def ordinary_day(sim: Sim, acc: Account, day: int, friends: list[Account]) -> No
         sim.login(acc, t, acc.home_ip, device, channel)
         for k in range(r.choice((0, 1, 1, 2))):
             when = t + (k + 1) * r.randrange(20, 240) * S
-            if friends and r.random() < 0.15:
-                sim.intra_bank(acc, r.choice(friends), when, sim.amount_near(acc.usual_vnd), channel=channel)
+            friend = r.choice(friends) if friends and r.random() < 0.15 else acc
+            if friend is not acc:  # never oneself: both legs would be one account's event twice
+                sim.intra_bank(acc, friend, when, sim.amount_near(acc.usual_vnd), channel=channel)
                 continue
             payee = r.choice(acc.payees) if acc.payees and r.random() < 0.7 else sim.outside_account()
             sim.pay(acc, when, sim.amount_near(acc.usual_vnd), payee, channel=channel)

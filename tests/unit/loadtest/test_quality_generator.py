@@ -44,6 +44,7 @@ def test_events_follow_the_contract_in_time_order_with_two_legged_references() -
     for e in events:
         legs.setdefault(e["event_id"], []).append(e["type"])
     two = [sorted(v) for v in legs.values() if len(v) > 1]
+    assert len({(e["account_id"], e["event_id"]) for e in events}) == len(events)  # nothing sent twice
     assert two and all(v == ["incoming_transfer", "transfer"] for v in two)
     # the week of history comes before every incident: nothing from the call centres before it
     start = incident_start_ms(START_2026_11_02)
