@@ -38,12 +38,12 @@ from itertools import count
 from typing import Any, Literal, Protocol
 
 import msgspec
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from alerts.model import HoldInstruction, PoliceReport
 from rules.text import VN_TZ
+from store import Pipe, RedisClient
+from store.keys import Keys
 
 log = logging.getLogger(__name__)
 AUDIT_RECENT_MAX = 50_000
@@ -101,17 +101,18 @@ CLAIM_MS = 30_000
 class Outbox:
     """Without a publisher it only stages: whoever flushes next (console, worker) publishes."""
 
-    def __init__(self, redis: Redis, publisher: Publisher | None, prefix: str = "txmon:") -> None:
+    def __init__(self, redis: RedisClient, publisher: Publisher | None, prefix: str = "txmon:") -> None:
         self.redis = redis
         self.publisher = publisher
-        self.key = f"{prefix}outbox"
+        self.keys = Keys(prefix)
+        self.key = self.keys.outbox
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder(Message).decode
 
     def message(self, topic: str, key: str, value: bytes) -> Message:
         return Message(new_seq(), topic, key, value)
 
-    def stage(self, pipe: Pipeline, messages: Sequence[Message]) -> None:
+    def stage(self, pipe: Pipe, messages: Sequence[Message]) -> None:
         """Queue the messages inside the caller's Redis transaction."""
         if messages:
             pipe.hset(self.key, mapping={m.seq: self._encode(m) for m in messages})
@@ -124,7 +125,7 @@ class Outbox:
         for m in sorted(messages, key=lambda m: m.seq):
             # The console, every worker and the command itself may deliver the same message at
             # once: a short claim makes one of them publish it; a crashed claimant's lapses.
-            claim = f"{self.key}:claim:{m.seq}"
+            claim = self.keys.outbox_claim(m.seq)
             if not await self.redis.set(claim, b"1", nx=True, px=CLAIM_MS):
                 continue
             try:
@@ -156,14 +157,14 @@ class Outbox:
 class AuditTrail:
     """Builds audit records, stages them with the change they describe, and reads the recent ones."""
 
-    def __init__(self, redis: Redis, outbox: Outbox, topic: str, prefix: str = "txmon:") -> None:
+    def __init__(self, redis: RedisClient, outbox: Outbox, topic: str, prefix: str = "txmon:") -> None:
         self.redis = redis
         self.outbox = outbox
         self.topic = topic
-        self.recent_key = f"{prefix}audit:recent"
+        self.recent_key = Keys(prefix).audit_recent
         self._decode = msgspec.json.Decoder(AuditRecord).decode
 
-    def stage(self, pipe: Pipeline, record: AuditRecord) -> Message:
+    def stage(self, pipe: Pipe, record: AuditRecord) -> Message:
         """Queue the record in the transaction; returns its outbox message for delivery."""
         value = msgspec.json.encode(record)
         pipe.lpush(self.recent_key, value)
@@ -280,7 +281,7 @@ class Plan:
     """A decision: the outcome, and the writes that apply it (None: nothing to change)."""
 
     outcome: Outcome
-    writes: Callable[[Pipeline], list[Message]] | None = None
+    writes: Callable[[Pipe], list[Message]] | None = None
 
 
 def _text(raw: bytes | str) -> str:
@@ -290,7 +291,7 @@ def _text(raw: bytes | str) -> str:
 class Commands:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         outbox: Outbox,
         trail: AuditTrail,
         prefix: str = "txmon:",
@@ -299,9 +300,9 @@ class Commands:
         self.redis = redis
         self.outbox = outbox
         self.trail = trail
-        self.p = prefix
+        self.k = Keys(prefix)
         self.clock = clock
-        self.changes_key = f"{prefix}changes"
+        self.changes_key = self.k.changes
 
     async def note(
         self,
@@ -315,7 +316,7 @@ class Commands:
     ) -> Outcome:
         """Audit an action whose change is made elsewhere (user management), once per command id."""
 
-        async def decide(pipe: Pipeline) -> Plan:
+        async def decide(pipe: Pipe) -> Plan:
             record = self.record(actor, action, subject, reason, command_id, self.clock(), None)
             record.before, record.after = before, after
             outcome = Outcome(changed=True, action=action, subject=subject, audit=record)
@@ -357,7 +358,7 @@ class Commands:
         action: str,
         subject: str,
         watch: Sequence[str],
-        decide: Callable[[Pipeline], Awaitable[Plan]],
+        decide: Callable[[Pipe], Awaitable[Plan]],
         *,
         system: bool = False,
     ) -> Outcome:
@@ -393,7 +394,7 @@ class Commands:
         return plan.outcome
 
     def command_key(self, actor: Actor, command_id: str, *, system: bool = False) -> str:
-        return f"{self.p}cmd:{command_scope(actor, command_id, system=system)}"
+        return self.k.command(command_scope(actor, command_id, system=system))
 
     def _replay(self, raw: bytes | str, action: str, subject: str) -> Outcome:
         command = msgspec.json.decode(raw, type=_Command)
@@ -414,8 +415,8 @@ class Commands:
     async def version(self) -> str:
         """Changes when an alert arrives or a case changes: the console polls it."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zcard(f"{self.p}alerts:queue")
-        pipe.zrange(f"{self.p}alerts:queue", -1, -1, withscores=True)
+        pipe.zcard(self.k.alerts_queue)
+        pipe.zrange(self.k.alerts_queue, -1, -1, withscores=True)
         pipe.get(self.changes_key)
         count_, last, changes = await pipe.execute()
         newest = last[0][1] if last else 0

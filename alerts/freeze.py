@@ -29,7 +29,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from redis.asyncio.client import Pipeline
 
 from alerts.audit import Actor, Commands, Message, Outcome, Plan, stamp
 from alerts.lifecycle import HoldLifecycle
@@ -38,6 +37,7 @@ from alerts.routing import Outputs, police_report
 from rules.config import ActiveRule
 from rules.model import Action, Channel
 from rules.police_freeze import MAX_DURATION_H, Params
+from store import Pipe
 
 RULE_ID = "R13"
 ACTION = "police_freeze"
@@ -93,18 +93,18 @@ class PoliceFreezes:
     def __init__(self, lifecycle: HoldLifecycle, alerts_topic: str) -> None:
         self.lc = lifecycle
         self.alerts_topic = alerts_topic
-        self.p = lifecycle.p
+        self.k = lifecycle.k
 
     async def apply(self, req: FreezeRequest, rule: ActiveRule | None, ruleset_version: str) -> FreezeResult:
         """Apply ``req`` under ``rule`` (R13 of the rules in force; None when disabled), once."""
         aid = alert_id(RULE_ID, req.request_id)
-        alert_key, account_key = f"{self.p}alert:{aid}", f"{self.p}hold:account:{req.account_id}"
+        alert_key, account_key = self.k.alert(aid), self.k.account_hold(req.account_id)
         placed: list[Alert] = []
         actor = Actor(req.authority, "police")
         why = f"{req.case_ref}: {req.reason}"
         command_id = f"{ACTION}:{req.request_id}"
 
-        async def decide(pipe: Pipeline) -> Plan:
+        async def decide(pipe: Pipe) -> Plan:
             if await pipe.exists(alert_key):
                 return Plan(Outcome(changed=False, action=ACTION, subject=aid, note="request already applied"))
             now = self.lc.clock()
@@ -122,7 +122,7 @@ class PoliceFreezes:
             outcome = Outcome(changed=True, action=ACTION, subject=aid, hold=hold, reports=reports, audit=record)
             placed.append(alert)
 
-            def writes(w: Pipeline) -> list[Message]:
+            def writes(w: Pipe) -> list[Message]:
                 out = Outputs(alerts=[alert], police=reports, holds=[hold] if hold is not None and changed else [])
                 self.lc.store.record(w, out, now)
                 topics = self.lc.topics

@@ -1,6 +1,6 @@
 """Alert and hold records in Redis: deduplication, one active hold per account, queries.
 
-Keys (under a configurable prefix):
+Keys (``store.keys``, all in the global slot so officer commands can WATCH them together):
   alert:{alert_id}          the alert JSON (its presence means "already emitted")
   alerts:queue              sorted set of alert ids by detection time (officer queue)
   hold:{hold_id}            the hold JSON, latest state
@@ -13,23 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from alerts.model import Alert, HoldInstruction, encoder, hold_id_for
 from alerts.routing import Outputs
+from store import RedisClient, get_many
+from store.keys import Keys
 
 ALERT_TTL_S = 90 * 86_400
 T = TypeVar("T")
 
 
 class AlertStore:
-    def __init__(self, redis: Redis, prefix: str = "txmon:") -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "txmon:") -> None:
         self.redis = redis
-        self.p = prefix
+        self.k = Keys(prefix)
 
     async def deduplicate(self, out: Outputs, now: datetime) -> Outputs:
         """Drop alerts already emitted; attach new alerts to a hold already active on the account.
@@ -41,9 +41,9 @@ class AlertStore:
             return out
         pipe = self.redis.pipeline(transaction=False)
         for a in out.alerts:
-            pipe.exists(f"{self.p}alert:{a.alert_id}")
+            pipe.exists(self.k.alert(a.alert_id))
         for h in out.holds:
-            pipe.get(f"{self.p}hold:account:{h.account_id}")
+            pipe.get(self.k.account_hold(h.account_id))
         replies = await pipe.execute()
         seen = {a.alert_id for a, r in zip(out.alerts, replies, strict=False) if r}
         active = {
@@ -77,38 +77,38 @@ class AlertStore:
                     p.hold_id = hold_id
         return fresh
 
-    def record(self, pipe: Pipeline, out: Outputs, now: datetime) -> None:
+    def record(self, pipe: Any, out: Outputs, now: datetime) -> None:
         """Queue the writes that make ``out`` queryable (run with the state write)."""
         for a in out.alerts:
-            pipe.set(f"{self.p}alert:{a.alert_id}", encoder.encode(a), ex=ALERT_TTL_S)
-            pipe.zadd(f"{self.p}alerts:queue", {a.alert_id: now.timestamp()})
+            pipe.set(self.k.alert(a.alert_id), encoder.encode(a), ex=ALERT_TTL_S)
+            pipe.zadd(self.k.alerts_queue, {a.alert_id: now.timestamp()})
             if a.hold_id is not None:
-                pipe.sadd(f"{self.p}hold:{a.hold_id}:alerts", a.alert_id)
+                pipe.sadd(self.k.hold_alerts(a.hold_id), a.alert_id)
         for h in out.holds:
             expires = datetime.fromisoformat(h.expires_at)
-            pipe.set(f"{self.p}hold:{h.hold_id}", encoder.encode(h))
-            pipe.set(f"{self.p}hold:account:{h.account_id}", f"{h.hold_id}|{int(expires.timestamp() * 1000)}")
-            pipe.zadd(f"{self.p}holds:expiry", {h.hold_id: expires.timestamp()})
+            pipe.set(self.k.hold(h.hold_id), encoder.encode(h))
+            pipe.set(self.k.account_hold(h.account_id), f"{h.hold_id}|{int(expires.timestamp() * 1000)}")
+            pipe.zadd(self.k.holds_expiry, {h.hold_id: expires.timestamp()})
 
     async def active_hold(self, account_id: str, now: datetime) -> HoldInstruction | None:
-        raw = await self.redis.get(f"{self.p}hold:account:{account_id}")
+        raw = await self.redis.get(self.k.account_hold(account_id))
         if raw is None or not _still_active(raw, now):
             return None
         return await self.hold(_decode(raw).split("|", 1)[0])
 
     async def hold(self, hold_id: str) -> HoldInstruction | None:
-        raw = await self.redis.get(f"{self.p}hold:{hold_id}")
+        raw = await self.redis.get(self.k.hold(hold_id))
         if raw is None:
             return None
         hold = msgspec.json.decode(raw, type=HoldInstruction)
-        members = await self.redis.smembers(f"{self.p}hold:{hold_id}:alerts")
+        members = await self.redis.smembers(self.k.hold_alerts(hold_id))
         hold.alert_ids = sorted({*hold.alert_ids, *(_decode(m) for m in members)})
         return hold
 
     async def alerts(self, alert_ids: Sequence[str]) -> list[Alert]:
         if not alert_ids:
             return []
-        raws = await self.redis.mget([f"{self.p}alert:{i}" for i in alert_ids])
+        raws = await get_many(self.redis, [self.k.alert(i) for i in alert_ids])
         return [msgspec.json.decode(r, type=Alert) for r in raws if r is not None]
 
 

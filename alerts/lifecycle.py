@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -51,6 +49,8 @@ from alerts.holds import AlertStore
 from alerts.model import Alert, HoldInstruction, PoliceReport, encoder
 from alerts.routing import police_reasons, police_report, utc_now
 from rules.model import SEVERITY_RANK, Severity
+from store import Pipe, RedisClient
+from store.keys import Keys
 
 __all__ = ["SYSTEM", "Actor", "Conflict", "HoldLifecycle", "LifecycleError", "NotFound", "Outcome", "Publisher"]
 
@@ -89,7 +89,7 @@ def _hold_facts(hold: HoldInstruction | None) -> dict[str, Any] | None:
 class HoldLifecycle:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         publisher: Publisher,
         topics: Topics,
         *,
@@ -100,7 +100,7 @@ class HoldLifecycle:
     ) -> None:
         self.redis = redis
         self.topics = topics
-        self.p = prefix
+        self.k = Keys(prefix)
         self.bank_code = bank_code
         self.max_hold_s = max_hold_s
         self.clock = clock
@@ -108,8 +108,8 @@ class HoldLifecycle:
         self.outbox = Outbox(redis, publisher, prefix)
         self.audit = AuditTrail(redis, self.outbox, topics.audit, prefix)
         self.commands = Commands(redis, self.outbox, self.audit, prefix, clock)
-        self.suspicious_key = f"{prefix}suspicious"
-        self.case_status_key = f"{prefix}cases:status"
+        self.suspicious_key = self.k.suspicious
+        self.case_status_key = self.k.case_status
         self.expiry_failures = 0  # holds that failed to expire (each retried next round)
 
     # --- hold transitions
@@ -130,7 +130,7 @@ class HoldLifecycle:
     async def expire_due(self, limit: int = 500) -> list[Outcome]:
         """Release every hold whose time is up; safe to run on every worker at once."""
         now = self.clock()
-        due = await self.redis.zrangebyscore(f"{self.p}holds:expiry", "-inf", now.timestamp(), start=0, num=limit)
+        due = await self.redis.zrangebyscore(self.k.holds_expiry, "-inf", now.timestamp(), start=0, num=limit)
         outcomes = []
         for raw in due:
             hold_id = _text(raw)
@@ -152,7 +152,7 @@ class HoldLifecycle:
     async def _expire_one(self, hold_id: str) -> Outcome | None:
         hold = await self.store.hold(hold_id)
         if hold is None or hold.status not in OPEN:
-            await self.redis.zrem(f"{self.p}holds:expiry", hold_id)
+            await self.redis.zrem(self.k.holds_expiry, hold_id)
             return None
         # A system command id (no console user can take it) naming the expiry time: two workers
         # expiring the same hold agree, and a hold extended meanwhile gets a new one.
@@ -164,12 +164,12 @@ class HoldLifecycle:
     ) -> Outcome:
         target, allowed_from = TRANSITIONS[action]
 
-        async def decide(pipe: Pipeline) -> Plan:
+        async def decide(pipe: Pipe) -> Plan:
             before = await self.store.hold(hold_id)
             if before is None:
                 msg = f"no hold {hold_id}"
                 raise NotFound(msg)
-            account_key = f"{self.p}hold:account:{before.account_id}"
+            account_key = self.k.account_hold(before.account_id)
             await pipe.watch(account_key)
             current = await pipe.get(account_key)
             now = self.clock()
@@ -205,15 +205,15 @@ class HoldLifecycle:
                 record.after = {**(record.after or {}), "police_report": reports[0].report_id}
             outcome = Outcome(changed=True, action=action, subject=hold_id, hold=after, reports=reports, audit=record)
 
-            def writes(w: Pipeline) -> list[Message]:
-                w.set(f"{self.p}hold:{hold_id}", encoder.encode(after))
+            def writes(w: Pipe) -> list[Message]:
+                w.set(self.k.hold(hold_id), encoder.encode(after))
                 expiry_ms = int(datetime.fromisoformat(after.expires_at).timestamp() * 1000)
                 points_here = current is not None and _text(current).startswith(f"{hold_id}|")
                 if target in OPEN:
                     w.set(account_key, f"{hold_id}|{expiry_ms}")
-                    w.zadd(f"{self.p}holds:expiry", {hold_id: expiry_ms / 1000})
+                    w.zadd(self.k.holds_expiry, {hold_id: expiry_ms / 1000})
                 else:
-                    w.zrem(f"{self.p}holds:expiry", hold_id)
+                    w.zrem(self.k.holds_expiry, hold_id)
                 if target == "confirmed":
                     w.set(account_key, f"{hold_id}|{FROZEN_MS}")  # new alerts join the frozen case
                 elif target not in OPEN and points_here:
@@ -225,7 +225,7 @@ class HoldLifecycle:
 
             return Plan(outcome, writes)
 
-        return await self.commands.run(actor, command_id, action, hold_id, [f"{self.p}hold:{hold_id}"], decide)
+        return await self.commands.run(actor, command_id, action, hold_id, [self.k.hold(hold_id)], decide)
 
     async def _confirmed_report(self, hold: HoldInstruction, now: datetime) -> PoliceReport:
         alerts = sorted(
@@ -261,9 +261,9 @@ class HoldLifecycle:
     async def escalate(self, case_id: str, actor: Actor, reason: str, command_id: str) -> Outcome:
         """Report a hold's alerts, or one alert, to the police channel (each alert once)."""
         alerts = await self._case_alerts(case_id)
-        report_keys = [f"{self.p}police:report:{a.alert_id}" for a in alerts]
+        report_keys = [self.k.police_report(a.alert_id) for a in alerts]
 
-        async def decide(pipe: Pipeline) -> Plan:
+        async def decide(pipe: Pipe) -> Plan:
             await pipe.watch(*report_keys)
             sent = await pipe.mget(report_keys)
             now = self.clock()
@@ -277,7 +277,7 @@ class HoldLifecycle:
             record.after = {"police_reports": [r.report_id for r in reports]}
             outcome = Outcome(changed=True, action="escalate", subject=case_id, reports=reports, audit=record)
 
-            def writes(w: Pipeline) -> list[Message]:
+            def writes(w: Pipe) -> list[Message]:
                 if case_id.startswith("A-"):
                     w.hset(self.case_status_key, case_id, "escalated")
                 out = self._stage_reports(w, reports)
@@ -299,7 +299,7 @@ class HoldLifecycle:
             msg = f"alert {alert_id} belongs to hold {alert.hold_id}: release the hold instead"
             raise Conflict(msg)
 
-        async def decide(pipe: Pipeline) -> Plan:
+        async def decide(pipe: Pipe) -> Plan:
             status = _text(await pipe.hget(self.case_status_key, alert_id) or b"open")
             if status == "dismissed":
                 return Plan(Outcome(changed=False, action="dismiss", subject=alert_id, note="already dismissed"))
@@ -308,7 +308,7 @@ class HoldLifecycle:
             record.before, record.after = {"status": status}, {"status": "dismissed"}
             outcome = Outcome(changed=True, action="dismiss", subject=alert_id, audit=record)
 
-            def writes(w: Pipeline) -> list[Message]:
+            def writes(w: Pipe) -> list[Message]:
                 w.hset(self.case_status_key, alert_id, "dismissed")
                 return [self.audit.stage(w, record)]
 
@@ -328,12 +328,12 @@ class HoldLifecycle:
             raise NotFound(msg)
         return alerts
 
-    def _stage_reports(self, w: Pipeline, reports: Sequence[PoliceReport]) -> list[Message]:
+    def _stage_reports(self, w: Pipe, reports: Sequence[PoliceReport]) -> list[Message]:
         out = []
         for r in reports:
             value = encoder.encode(r)
-            w.set(f"{self.p}police:report:{r.report_id}", value)
-            w.zadd(f"{self.p}police:queue", {r.report_id: self.clock().timestamp()})
+            w.set(self.k.police_report(r.report_id), value)
+            w.zadd(self.k.police_queue, {r.report_id: self.clock().timestamp()})
             out.append(self.outbox.message(self.topics.police, r.account_id, value))
         return out
 
@@ -345,7 +345,7 @@ class HoldLifecycle:
         """Add or remove an account: Redis now, the topic for every worker and bank system."""
         action = "suspicious_add" if listed else "suspicious_remove"
 
-        async def decide(pipe: Pipeline) -> Plan:
+        async def decide(pipe: Pipe) -> Plan:
             present = await pipe.sismember(self.suspicious_key, account_id)
             if bool(present) == listed:
                 note = "already listed" if listed else "not listed"
@@ -364,14 +364,14 @@ class HoldLifecycle:
             record.before, record.after = {"listed": not listed}, {"listed": listed}
             outcome = Outcome(changed=True, action=action, subject=account_id, suspicious=entry, audit=record)
 
-            def writes(w: Pipeline) -> list[Message]:
+            def writes(w: Pipe) -> list[Message]:
                 value = msgspec.json.encode(entry)
                 if listed:  # the same set operations the workers apply from the topic
                     w.sadd(self.suspicious_key, account_id)
-                    w.hset(f"{self.suspicious_key}:info", account_id, value)
+                    w.hset(self.k.suspicious_info, account_id, value)
                 else:
                     w.srem(self.suspicious_key, account_id)
-                    w.hdel(f"{self.suspicious_key}:info", account_id)
+                    w.hdel(self.k.suspicious_info, account_id)
                 out = [self.outbox.message(self.topics.suspicious, account_id, value)]
                 self.outbox.stage(w, out)
                 return [*out, self.audit.stage(w, record)]
@@ -387,7 +387,7 @@ class HoldLifecycle:
         )
         if not members:
             return []
-        infos = await self.redis.hmget(f"{self.suspicious_key}:info", members)
+        infos = await self.redis.hmget(self.k.suspicious_info, members)
         entries = [
             msgspec.json.decode(i, type=SuspiciousEntry) if i else SuspiciousEntry(account_id=m, action="add")
             for m, i in zip(members, infos, strict=True)

@@ -1,6 +1,7 @@
 """Turn rule hits into alerts, police reports and hold instructions.
 
-One alert per hit; one hold per account per batch however many hold-worthy
+One alert per hit (a hit may name an event of an earlier batch: R6b alerts every
+visit of a ring when its third account arrives); one hold per account per batch however many hold-worthy
 hits it has (the first hit names it); a police report only for hits routed to
 the police channel, with only the fields ``PoliceReport`` allows.
 """
@@ -43,8 +44,10 @@ def build_outputs(
     holds: dict[str, HoldInstruction] = {}
     detected = _stamp(now)
     for hit in hits:
-        event = msgspec.structs.asdict(events[hit.row])
-        event_type = type(events[hit.row]).__name__
+        if hit.row >= 0:
+            event, event_type = msgspec.structs.asdict(events[hit.row]), type(events[hit.row]).__name__
+        else:  # an event of an earlier batch (R6b's first visits of a ring): what is known of it
+            event, event_type = dict(hit.event or {}), hit.event_type
         aid = alert_id(hit.rule_id, hit.event_id)
         hold_id = None
         if hit.action in (Action.HOLD, Action.FREEZE):

@@ -7,7 +7,7 @@ Passwords follow ``alerts.passwords``; supervisors add a TOTP code
 (``alerts.totp``), enrolled with ``txmon totp-enrol NAME``. Failed logins are
 throttled by ``alerts.console.throttle``, not here.
 
-Keys (under the state prefix):
+Keys (``store.keys``, global slot):
   users              hash: name -> user record (JSON, with the hash and TOTP secret)
   login:totp:{name}  the last time step whose code logged the user in (no replay)
 """
@@ -23,12 +23,13 @@ from typing import Literal, get_args
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from alerts import passwords, totp
 from alerts.audit import stamp
 from alerts.routing import utc_now
+from store import RedisClient
+from store.keys import Keys
 
 Role = Literal["officer", "supervisor", "police"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -81,14 +82,14 @@ def check_role(role: str) -> None:
 class UserStore:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         prefix: str = "txmon:",
         hasher: PasswordHasher | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.redis = redis
-        self.key = f"{prefix}users"
-        self.totp_steps = f"{prefix}login:totp:"
+        self.keys = Keys(prefix)
+        self.key = self.keys.users
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
         self._decode = msgspec.json.Decoder(User).decode
@@ -168,7 +169,7 @@ class UserStore:
         """
         if not user.totp_secret:
             return False
-        key = self.totp_steps + user.name
+        key = self.keys.totp_step(user.name)
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
@@ -192,7 +193,7 @@ class UserStore:
         secret = totp.new_secret()
         after = msgspec.structs.replace(before, totp_secret=secret, updated_at=stamp(self.clock()))
         await self.redis.hset(self.key, name, msgspec.json.encode(after))
-        await self.redis.delete(self.totp_steps + name)
+        await self.redis.delete(self.keys.totp_step(name))
         return after, secret
 
     async def change_own_password(self, user: User, current: str, new: str) -> User:

@@ -15,7 +15,6 @@ from typing import Any
 
 import faust
 import msgspec
-from redis.asyncio import Redis
 
 from alerts.holds import AlertStore
 from alerts.model import encoder
@@ -41,7 +40,7 @@ def create_baseline_app(settings: Settings) -> faust.App:
         datadir=str(settings.data_dir / "{conf.id}"),
         consumer_auto_offset_reset="earliest",
     )
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    redis = settings.redis()
     engine = RuleEngine(load_ruleset(settings.rules_file), load_geoip(str(settings.geoip_mmdb or "") or None))
     states = AccountStateStore(redis, settings.state_prefix)
     alert_store = AlertStore(redis, settings.state_prefix)

@@ -85,9 +85,10 @@ class World:
 
     def __post_init__(self) -> None:
         self._ids = count(1)
-        # R6b: every foreign IP handed out, and the accounts seen on it (latest time each).
+        # R6b: every foreign IP handed out; per IP and account, the current visit's first
+        # event and the time of its latest one.
         self._foreign_ips: set[str] = set()
-        self.ip_accounts: dict[str, dict[str, int]] = {}
+        self.ip_visits: dict[str, dict[str, tuple[dict[str, Any], int]]] = {}
         make_foreign = self.foreign_ip
 
         def foreign_ip() -> str:
@@ -117,13 +118,19 @@ class World:
         return e
 
     def _foreign_ip_seen(self, e: dict[str, Any]) -> None:
-        """R6b: a new account on this foreign IP makes it ``R6B_ACCOUNTS`` or more within the window."""
-        ms, accounts = _ms(e), self.ip_accounts.setdefault(e["ip"], {})
-        last = accounts.get(e["account_id"])
-        accounts[e["account_id"]] = ms if last is None else max(last, ms)
-        recent = sum(1 for t in accounts.values() if t > ms - R6B_WINDOW_MS)
-        if (last is None or last <= ms - R6B_WINDOW_MS) and recent >= R6B_ACCOUNTS:
-            _add_label(e, "R6b")
+        """R6b: when ``R6B_ACCOUNTS`` or more accounts used this foreign IP within the window,
+        every one of them is labelled on the first event of its visit (a run of events on the
+        IP with gaps under the window). Events come in time order, so the window ending here
+        is the one to look at."""
+        ms, visits = _ms(e), self.ip_visits.setdefault(e["ip"], {})
+        current = visits.get(e["account_id"])
+        first = e if current is None or current[1] <= ms - R6B_WINDOW_MS else current[0]
+        visits[e["account_id"]] = (first, ms)
+        recent = [start for start, last in visits.values() if last > ms - R6B_WINDOW_MS]
+        if len(recent) >= R6B_ACCOUNTS:
+            for start in recent:
+                if "R6b" not in (start.get("label") or "").split(","):
+                    _add_label(start, "R6b")
 
     def incoming(self, c: Customer, payer: str, amount: int, **fields: Any) -> dict[str, Any]:
         """Money credited to ``c``; R9 joins the label when it is the 4th+ from listed payers."""
@@ -354,7 +361,7 @@ def tainted_inbound(w: World, c: Customer) -> list[dict[str, Any]]:
 
 
 def foreign_ip_ring(w: World, c: Customer) -> list[dict[str, Any]]:
-    """Several rented accounts operated from one overseas address (R6b from the third on; R6a each)."""
+    """Several rented accounts operated from one overseas address (R6b for all once the third arrives; R6a each)."""
     ip = w.foreign_ip()
     ring = [c] + [
         Customer(f"{c.account_id}{k}", f"android-{w.rng.getrandbits(32):08x}", w.vn_ip(), c.usual_amount)

@@ -17,13 +17,17 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from rules.columns import INCOMING_TRANSFER, TRANSFER, EventBatch
+from rules.columns import INCOMING_TRANSFER, LOGIN, TRANSFER, EventBatch
 from rules.config import Ruleset
 from rules.features import BatchContext
+from rules.ip_cluster import Episode, IpVisits, batch_visits
 from rules.model import Action, Channel, Outcome, RuleExecution, RuleHit, Severity
+from rules.registry import EarlierHit
 from rules.state import AccountState, advance
 
 log = logging.getLogger(__name__)
+# The event types (as alerts name them) that make R6b visits.
+_VISIT_TYPES = {LOGIN: "Login", TRANSFER: "Transfer"}
 
 
 class CountryLookup(Protocol):
@@ -38,8 +42,6 @@ class Evaluation:
     hits: list[RuleHit]
     states: list[AccountState]
     countries: npt.NDArray[np.str_]
-    # Foreign IP -> account -> latest time seen in this batch, for the shared R6b store.
-    ip_updates: dict[str, dict[str, int]] = field(default_factory=dict)
     replayed: int = 0
     # Every active rule's outcome on this batch, in ruleset order (hit / no hit / error).
     executions: list[RuleExecution] = field(default_factory=list)
@@ -62,13 +64,35 @@ class RuleEngine:
         foreign = known & ~np.isin(countries, list(self.ruleset.home_countries))
         return countries, list(dict.fromkeys(batch.ip[r] or "" for r in np.flatnonzero(foreign).tolist()))
 
+    def ip_window_ms(self) -> int | None:
+        """R6b's window, which decides how its visits are merged; None when R6b is off."""
+        for rule in self.ruleset.rules:
+            if rule.definition.id == "R6b":
+                return int(rule.params.window_s) * 1000
+        return None
+
+    def ip_updates(self, batch: EventBatch, countries: npt.NDArray[np.str_]) -> dict[str, IpVisits]:
+        """Foreign IP -> account -> the visits this batch's foreign logins and transfers make:
+        what the caller merges into the shared R6b store *before* ``evaluate`` (which then
+        gets the merged visits as ``ip_accounts``)."""
+        window_ms = self.ip_window_ms()
+        if window_ms is None or not len(batch):
+            return {}
+        known = countries != ""
+        foreign = known & ~np.isin(countries, list(self.ruleset.home_countries))
+        rows = np.flatnonzero(foreign & ((batch.kind == LOGIN) | (batch.kind == TRANSFER))).tolist()
+        types = {r: _VISIT_TYPES[int(batch.kind[r])] for r in rows}
+        return batch_visits(
+            batch.ip, batch.accounts, batch.account, batch.ts_ms, batch.event_id, types, rows, window_ms
+        )
+
     def evaluate(
         self,
         batch: EventBatch,
         states: Sequence[AccountState | None],
         counterparty_listed: npt.NDArray[np.bool_] | None = None,
         *,
-        ip_accounts: Mapping[str, Mapping[str, int]] | None = None,
+        ip_accounts: Mapping[str, Mapping[str, Sequence[Episode]]] | None = None,
         countries: npt.NDArray[np.str_] | None = None,
         money_ids: npt.NDArray[np.int64] | None = None,
         facts: Mapping[str, Any] | None = None,
@@ -77,8 +101,9 @@ class RuleEngine:
         """Judge ``batch`` against ``states`` (one per account code, None: unknown account).
 
         Looked up by the caller: ``counterparty_listed`` (per row, the counterparty is on the
-        shared suspicious list: R7, R9), ``ip_accounts`` (foreign IP -> account -> last
-        seen, across workers: R6b) and optionally ``countries`` (from ``foreign_ips``) and
+        shared suspicious list: R7, R9), ``ip_accounts`` (foreign IP -> account -> visits,
+        across workers, this batch's ``ip_updates`` merged in: R6b) and optionally
+        ``countries`` (from ``foreign_ips``) and
         ``money_ids`` (from ``batch_money_ids``) and ``facts`` (from ``rules.features.batch_facts``),
         which depend on the batch alone.
         ``explain=False`` leaves the hits' reasons and evidence empty: for callers that only
@@ -141,6 +166,7 @@ class RuleEngine:
                             evidence=evidence,
                         )
                     )
+                hits += _earlier_hits(rule_id, rule.definition.name, self.ruleset.version, usual, result.earlier)
             except Exception as exc:  # a broken rule must not stop the others, nor pass unseen
                 log.exception("rule %s failed on a batch of %d", rule_id, len(batch))
                 error = f"{type(exc).__name__}: {exc}"
@@ -150,7 +176,6 @@ class RuleEngine:
                 continue
             n = len(hits) - before
             executions.append(RuleExecution(rule_id, Outcome.HIT if n else Outcome.NO_HIT, hits=n))
-        ip_updates = ctx.ip_updates
         new_states = advance(
             batch,
             states,
@@ -169,7 +194,6 @@ class RuleEngine:
             hits=hits,
             states=new_states,
             countries=countries,
-            ip_updates=ip_updates,
             replayed=int(replayed.sum()),
             executions=executions,
         )
@@ -212,6 +236,36 @@ def rule_error_alerts(batch: EventBatch, rule_id: str, error: str, version: str)
             )
         )
     return out
+
+
+def _earlier_hits(
+    rule_id: str,
+    name: str,
+    version: str,
+    usual: tuple[Action, Severity, tuple[Channel, ...]],
+    earlier: Sequence[EarlierHit],
+) -> list[RuleHit]:
+    action, severity, channels = usual
+    return [
+        RuleHit(
+            rule_id=rule_id,
+            rule_name=name,
+            ruleset_version=version,
+            row=-1,
+            event_id=e.event_id,
+            account_id=e.account_id,
+            ts_ms=e.ts_ms,
+            action=action,
+            severity=severity,
+            channels=channels,
+            reason_vi=e.reason_vi,
+            reason_en=e.reason_en,
+            evidence=e.evidence,
+            event=e.event,
+            event_type=e.event_type,
+        )
+        for e in earlier
+    ]
 
 
 def id_hash(event_id: str) -> int:

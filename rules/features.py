@@ -23,6 +23,7 @@ from rules.columns import (
     TRANSFER,
     EventBatch,
 )
+from rules.ip_cluster import Episode
 from rules.money import VN_OFFSET_MS, MoneyFacts
 from rules.state import AccountState
 from rules.window import (
@@ -48,7 +49,7 @@ class BatchContext(MoneyFacts):
         countries: npt.NDArray[np.str_],
         home_countries: frozenset[str],
         counterparty_listed: Bools | None = None,
-        ip_accounts: Mapping[str, Mapping[str, int]] | None = None,
+        ip_accounts: Mapping[str, Mapping[str, Sequence[Episode]]] | None = None,
         facts: Mapping[str, Any] | None = None,
         device_id_required_on: frozenset[int] = frozenset(),
     ) -> None:
@@ -61,8 +62,9 @@ class BatchContext(MoneyFacts):
         # shared suspicious-account list; looked up by the caller, one lookup per batch.
         n = len(batch)
         self.counterparty_listed = counterparty_listed if counterparty_listed is not None else np.zeros(n, np.bool_)
-        # Foreign IP -> account -> last time seen there, across all accounts (R6b); looked up by the caller.
-        self.ip_accounts: Mapping[str, Mapping[str, int]] = ip_accounts or {}
+        # Foreign IP -> account -> its visits there, across all workers, this batch's merged in
+        # (R6b, ``rules.ip_cluster``); merged and looked up by the caller.
+        self.ip_accounts: Mapping[str, Mapping[str, Sequence[Episode]]] = ip_accounts or {}
         empty = AccountState()
         self._st = [s or empty for s in states]  # stored state per account code
         if facts:  # from ``batch_facts`` on this same batch: cached properties already known

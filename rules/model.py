@@ -53,7 +53,8 @@ SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity
 
 @dataclass(frozen=True, slots=True)
 class RuleHit:
-    """One rule firing on one event row of a batch."""
+    """One rule firing on one event: a row of the batch, or (``row == -1``) an earlier event
+    named by its id, such as the first two visits of an R6b ring completed by this batch."""
 
     rule_id: str
     rule_name: str
@@ -68,3 +69,6 @@ class RuleHit:
     reason_vi: str
     reason_en: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    # For ``row == -1``: what is known of the event (id, account, ip, ts) and its type name.
+    event: dict[str, Any] | None = None
+    event_type: str = ""

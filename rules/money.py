@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rules.columns import INCOMING_TRANSFER, EventBatch
+from rules.ip_cluster import Episode
 from rules.state import HOUR_MS, AccountState
 from rules.window import cumsum_in_group, window_sum
 
@@ -50,13 +51,13 @@ def most_distinct_within(inflows: Sequence[tuple[int, str]], span_ms: int) -> in
 
 
 class MoneyFacts:
-    """Money in and out per account (R8, R9, R10) and accounts per foreign IP (R6b)."""
+    """Money in and out per account (R8, R9, R10); ``ip_accounts`` holds R6b's visits per foreign IP."""
 
     # Provided by BatchContext.
     batch: EventBatch
     _st: list[AccountState]
     counterparty_listed: Bools
-    ip_accounts: Mapping[str, Mapping[str, int]]
+    ip_accounts: Mapping[str, Mapping[str, Sequence[Episode]]]
     if TYPE_CHECKING:  # cached properties of BatchContext
 
         @property
@@ -163,40 +164,3 @@ class MoneyFacts:
             money_in[r] += sum(s.flow_in[first:])
             money_out[r] += sum(s.flow_out[first:])
         return money_in, money_out
-
-    # --- accounts per foreign IP (R6b) ------------------------------------
-    def ip_accounts_within(self, window_ms: int) -> tuple[Ints, Bools, dict[int, list[str]]]:
-        """Per foreign login/transfer row: distinct accounts seen on its IP within the window
-        (this one included); whether the row's account is new there; for new rows, the others.
-
-        Accounts of other partitions come from ``ip_accounts`` (stored across workers).
-        """
-        b = self.batch
-        count = np.zeros(len(b), np.int64)
-        new = np.zeros(len(b), np.bool_)
-        peers: dict[int, list[str]] = {}
-        seen: dict[str, dict[str, int]] = {}
-        for r in np.flatnonzero(self.foreign).tolist():
-            ip, account, t = b.ip[r] or "", b.accounts[b.account[r]], int(b.ts_ms[r])
-            accounts = seen.get(ip)
-            if accounts is None:
-                accounts = seen[ip] = dict(self.ip_accounts.get(ip, {}))
-            last = accounts.get(account)
-            accounts[account] = t if last is None else max(last, t)
-            recent = [a for a, at in accounts.items() if at > t - window_ms]
-            count[r] = len(recent)
-            if last is None or last <= t - window_ms:
-                new[r] = True
-                peers[r] = sorted(a for a in recent if a != account)
-        return count, new, peers
-
-    @cached_property
-    def ip_updates(self) -> dict[str, dict[str, int]]:
-        """Foreign IP -> account -> latest time in this batch: what the caller stores for R6b."""
-        b = self.batch
-        out: dict[str, dict[str, int]] = {}
-        for r in np.flatnonzero(self.foreign).tolist():
-            accounts = out.setdefault(b.ip[r] or "", {})
-            account, t = b.accounts[b.account[r]], int(b.ts_ms[r])
-            accounts[account] = max(accounts.get(account, 0), t)
-        return out

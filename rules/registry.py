@@ -7,7 +7,7 @@ thresholds, action and channels, is configuration (``rules.config``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,20 @@ class RuleResult:
     escalated: npt.NDArray[np.bool_] | None
     # Evidence and bilingual reasons for one hit row; called only for hits.
     explain: Callable[[int], tuple[str, str, dict[str, Any]]]
+    # Hits on events of earlier batches (R6b: a ring completed now alerts its first visits too).
+    earlier: Sequence[EarlierHit] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierHit:
+    account_id: str
+    event_id: str
+    event_type: str
+    ts_ms: int
+    event: dict[str, Any]
+    reason_vi: str
+    reason_en: str
+    evidence: dict[str, Any]
 
 
 Evaluator = Callable[[BatchContext, Any], RuleResult]

@@ -90,20 +90,6 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     inflow_from: list[str] = msgspec.field(default_factory=list)
 
 
-def merge_ip_accounts(store: dict[str, dict[str, int]], updates: dict[str, dict[str, int]]) -> None:
-    """Apply a batch's R6b updates to an in-memory IP store as Redis keeps it (back-tests):
-    latest time per account, at most MAX_IP_ACCOUNTS newest within IP_RETENTION_MS."""
-    for ip, seen in updates.items():
-        accounts = store.setdefault(ip, {})
-        for account, t in seen.items():
-            accounts[account] = max(accounts.get(account, 0), t)
-        newest = max(accounts.values())
-        if len(accounts) <= MAX_IP_ACCOUNTS and min(accounts.values()) > newest - IP_RETENTION_MS:
-            continue  # nothing to drop
-        kept = sorted(((t, a) for a, t in accounts.items() if t > newest - IP_RETENTION_MS), reverse=True)
-        store[ip] = {a: t for t, a in kept[:MAX_IP_ACCOUNTS]}
-
-
 def _remember(items: list[str], item: str, limit: int) -> None:
     if item in items:
         items.remove(item)

@@ -13,7 +13,6 @@ from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
 
 from rules.config import Ruleset, load_ruleset
 from rules.engine import RuleEngine
@@ -54,7 +53,7 @@ def create_worker(settings: Settings) -> Worker:
         broker_session_timeout=settings.session_timeout_ms / 1000,
     )
     metrics = Metrics()
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    redis = settings.redis()
     engine = RuleEngine(load_ruleset(settings.rules_file), load_geoip(str(settings.geoip_mmdb or "") or None))
     monitor = Monitor(settings, engine, metrics, redis)
     lifecycle = worker_lifecycle(settings, redis)

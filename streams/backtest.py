@@ -29,8 +29,9 @@ from rules.columns import EventBatch
 from rules.config import Ruleset, load_ruleset
 from rules.engine import Evaluation, RuleEngine
 from rules.geo import load_geoip
+from rules.ip_cluster import IpVisits, merge_ip
 from rules.model import Action
-from rules.state import AccountState, merge_ip_accounts
+from rules.state import AccountState
 from streams.codec import EventTimeBounds
 from streams.history import decoded_chunks
 from streams.lists import rows_on_list, updates_from_csv
@@ -70,17 +71,21 @@ class Report:
 
 
 class InMemory:
-    """What the worker keeps in Redis, kept in dicts: account states and R6b's per-IP store.
+    """What the worker keeps in Redis, kept in dicts: account states, R6b's per-IP visits and
+    the ids of the alerts already raised.
 
-    ``judge`` does the worker's lookups (suspicious list, foreign IPs) and saves what the
-    engine returns, so back-tests and benchmarks decide exactly as a worker would.
+    ``judge`` does the worker's lookups (suspicious list, foreign IPs), merges the batch's
+    visits into the IP store first (as the worker's Lua script does), saves what the engine
+    returns and drops hits already raised (as the worker's alert records do), so back-tests
+    and benchmarks decide exactly as a worker would.
     """
 
     def __init__(self, engine: RuleEngine, suspicious: frozenset[str] = frozenset()) -> None:
         self.engine = engine
         self.suspicious = suspicious
         self.states: dict[str, AccountState] = {}
-        self.ip_accounts: dict[str, dict[str, int]] = {}
+        self.ip_accounts: dict[str, IpVisits] = {}
+        self.raised: set[tuple[str, str]] = set()  # (rule id, event id)
 
     def listed(self, batch: EventBatch) -> np.ndarray:
         return rows_on_list(batch.dest or [None] * len(batch), self.suspicious)
@@ -97,6 +102,9 @@ class InMemory:
     ) -> Evaluation:
         if countries is None or foreign_ips is None:
             countries, foreign_ips = self.engine.foreign_ips(batch)
+        window_ms = self.engine.ip_window_ms()
+        for ip, visits in self.engine.ip_updates(batch, countries).items():
+            self.ip_accounts[ip] = merge_ip(self.ip_accounts.get(ip, {}), visits, window_ms or 0)
         result = self.engine.evaluate(
             batch,
             [self.states.get(a) for a in batch.accounts],
@@ -108,7 +116,13 @@ class InMemory:
             explain=explain,
         )
         self.states.update(zip(batch.accounts, result.states, strict=True))
-        merge_ip_accounts(self.ip_accounts, result.ip_updates)
+        fresh = []
+        for hit in result.hits:
+            key = (hit.rule_id, hit.event_id)
+            if key not in self.raised:
+                self.raised.add(key)
+                fresh.append(hit)
+        result.hits = fresh
         return result
 
 
@@ -154,6 +168,9 @@ def _judge_all(
 ) -> None:
     store = InMemory(engine, suspicious)
     total, done_bytes = path.stat().st_size, 0
+    # (event id, rule): a hit can name an event of an earlier batch (R6b), so both are kept whole
+    fired: set[tuple[str, str]] = set()
+    labelled: set[tuple[str, str]] = set()
     for chunk in decoded_chunks(path, engine, suspicious, bounds):
         # decisions only: the report counts hits and actions, so no reason text or evidence is built
         result = store.judge(
@@ -167,25 +184,25 @@ def _judge_all(
         )
         report.events += chunk.lines
         report.dead_letters += chunk.dead_letters
-        fired: set[tuple[int, str]] = set()
         for hit in result.hits:
             score = report.score(hit.rule_id)
             score.hits += 1
             score.holds += hit.action in (Action.HOLD, Action.FREEZE)
-            fired.add((hit.row, hit.rule_id))
+            fired.add((hit.event_id, hit.rule_id))
             if keep_decisions:
                 report.decisions[(hit.event_id, hit.rule_id)] = str(hit.action)
                 report.hits.append((hit.account_id, hit.event_id, hit.rule_id, str(hit.action), hit.ts_ms))
         labels = result.batch.label or []
         # the few labelled rows, found in C loops; resends already counted are left out
         for row, label in zip(compress(count(), labels), filter(None, labels), strict=True):
-            for rule in label.split(","):
-                score = report.score(rule)
-                score.labelled += 1
-                score.true_positives += (row, rule) in fired
+            labelled.update((result.batch.event_id[row], rule) for rule in label.split(","))
         done_bytes += chunk.size
         if progress is not None:
             _bar(progress, done_bytes / total, report.events, time.perf_counter() - start)
+    for event_id, rule in labelled:
+        score = report.score(rule)
+        score.labelled += 1
+        score.true_positives += (event_id, rule) in fired
 
 
 def rule_order(rule_id: str) -> tuple[int, str]:

@@ -25,7 +25,6 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-from redis.asyncio import Redis
 
 from alerts.audit import SYSTEM, AuditTrail, Commands, Outbox
 from alerts.console import create_app
@@ -36,6 +35,7 @@ from alerts.routing import utc_now
 from alerts.totp import provisioning_uri
 from alerts.users import SECOND_FACTOR_ROLES, UserError, UserStore
 from rules.geo import load_geoip
+from store import RedisClient
 from streams.hold_expiry import KafkaPublisher, hold_lifecycle
 from streams.settings import Settings
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings) -> None:
     """Run the console until SIGINT or SIGTERM; then close the site, the producer and Redis."""
     s = settings
-    redis = Redis.from_url(s.redis_url.get_secret_value())
+    redis = s.redis()
     publisher = KafkaPublisher(s, f"{s.app_id}-console")
     runner: web.AppRunner | None = None
     try:
@@ -105,14 +105,14 @@ def run_console(settings: Settings) -> int:
     return 0
 
 
-async def _audit(redis: Redis, settings: Settings, action: str, name: str, before: Any, after: Any) -> None:
+async def _audit(redis: RedisClient, settings: Settings, action: str, name: str, before: Any, after: Any) -> None:
     """The audit record of a CLI change; it waits in the outbox for the next flush."""
     trail = AuditTrail(redis, Outbox(redis, None, settings.state_prefix), settings.audit_topic, settings.state_prefix)
     record = Commands.record(SYSTEM, action, name, f"txmon {action}", f"cli-{uuid.uuid4()}", utc_now(), None)
     record.before, record.after = before, after
-    pipe = redis.pipeline(transaction=True)
-    trail.stage(pipe, record)
-    await pipe.execute()
+    async with redis.pipeline(transaction=True) as pipe:
+        trail.stage(pipe, record)
+        await pipe.execute()
 
 
 async def create_user(
@@ -120,7 +120,7 @@ async def create_user(
 ) -> tuple[str, str | None]:
     """Create (or with ``replace`` reset) a user; returns its public record and, for a
     supervisor, the new TOTP secret (None for the other roles)."""
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    redis = settings.redis()
     try:
         users = UserStore(redis, settings.state_prefix)
         before = await users.get(name)
@@ -167,7 +167,7 @@ def create_user_command(settings: Settings, name: str, role: str, password_stdin
 
 async def enrol_totp(settings: Settings, name: str) -> str:
     """A new TOTP secret for ``name`` (any role; required for supervisors); returns it."""
-    redis = Redis.from_url(settings.redis_url.get_secret_value())
+    redis = settings.redis()
     try:
         users = UserStore(redis, settings.state_prefix)
         before = await users.get(name)

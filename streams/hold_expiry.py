@@ -15,10 +15,10 @@ import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from mode import Service
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts.lifecycle import HoldLifecycle, LifecycleError, Topics
+from store import RedisClient
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -58,13 +58,13 @@ class KafkaPublisher(Service):
         await self.producer.send_and_wait(topic, value, key=key.encode())
 
 
-def hold_lifecycle(settings: Settings, redis: Redis, publisher: KafkaPublisher) -> HoldLifecycle:
+def hold_lifecycle(settings: Settings, redis: RedisClient, publisher: KafkaPublisher) -> HoldLifecycle:
     s = settings
     topics = Topics(s.holds_topic, s.police_topic, s.audit_topic, s.suspicious_topic)
     return HoldLifecycle(redis, publisher, topics, prefix=s.state_prefix, bank_code=s.bank_code)
 
 
-def worker_lifecycle(settings: Settings, redis: Redis) -> HoldLifecycle:
+def worker_lifecycle(settings: Settings, redis: RedisClient) -> HoldLifecycle:
     """The lifecycle a worker uses for expiry; its publisher starts with the app (see below)."""
     return hold_lifecycle(settings, redis, KafkaPublisher(settings, f"{settings.app_id}-holds"))
 

@@ -12,13 +12,14 @@ import csv
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+
+from store import RedisClient
+from store.keys import Keys
 
 
 class ListUpdate(msgspec.Struct, kw_only=True):
@@ -53,22 +54,22 @@ def updates_from_csv(path: Path, by: str) -> list[ListUpdate]:
 
 
 class SuspiciousList:
-    def __init__(self, redis: Redis, prefix: str = "txmon:") -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "txmon:") -> None:
         self.redis = redis
-        self.key = f"{prefix}suspicious"
+        self.key, self.info_key = Keys(prefix).suspicious, Keys(prefix).suspicious_info
 
     async def apply(self, updates: Iterable[ListUpdate]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for u in updates:
             if u.action == "add":
                 pipe.sadd(self.key, u.account_id)
-                pipe.hset(f"{self.key}:info", u.account_id, encoder.encode(u))
+                pipe.hset(self.info_key, u.account_id, encoder.encode(u))
             else:
                 pipe.srem(self.key, u.account_id)
-                pipe.hdel(f"{self.key}:info", u.account_id)
+                pipe.hdel(self.info_key, u.account_id)
         await pipe.execute()
 
-    def queue_lookup(self, pipe: Pipeline, payees: Sequence[str]) -> bool:
+    def queue_lookup(self, pipe: Any, payees: Sequence[str]) -> bool:
         """Queue one SMISMEMBER for the batch's distinct payees; False when there are none."""
         if not payees:
             return False

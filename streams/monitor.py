@@ -5,7 +5,8 @@ read here with aiokafka ``getmany`` in batches of thousands. Order of effects
 per batch gives at-least-once delivery without loss:
 
 1. outputs (alerts, police reports, holds, dead letters) are produced and acknowledged;
-2. account states and alert records are written to Redis in one transaction;
+2. alert records and holds, then account states, are written to Redis (``streams.state``:
+   one transaction on one Redis; on a Redis Cluster alerts first, then states);
 3. offsets are committed.
 
 A crash between 1 and 2 re-evaluates the batch from the old state and emits the
@@ -26,7 +27,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from mode import Service
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts.holds import AlertStore
@@ -34,6 +34,7 @@ from alerts.model import encoder
 from alerts.routing import Outputs, build_outputs, utc_now
 from rules.config import Ruleset
 from rules.engine import RuleEngine
+from store import RedisClient
 from streams.codec import DeadLetter, Decoded, EventTimeBounds, decode_records
 from streams.dead_letters import dead_letter_record, stub_record
 from streams.ip_accounts import IpAccountStore
@@ -62,7 +63,7 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class Monitor(Service):
-    def __init__(self, settings: Settings, engine: RuleEngine, metrics: Metrics, redis: Redis) -> None:
+    def __init__(self, settings: Settings, engine: RuleEngine, metrics: Metrics, redis: RedisClient) -> None:
         super().__init__()
         self.settings = settings
         self.engine = engine
@@ -223,18 +224,20 @@ class Monitor(Service):
         batch = decoded.batch
         t = _stage(m, "decode", t)
         # One round trip: the accounts' states, which counterparties are on the suspicious
-        # list, and the accounts already seen on the batch's foreign IPs (R6b).
-        countries, foreign_ips = engine.foreign_ips(batch)
+        # list, and R6b's visits of the batch's foreign IPs, merged and read back in one
+        # atomic script per IP (so concurrent workers see each other's accounts).
+        countries, _ = engine.foreign_ips(batch)
+        ip_updates = engine.ip_updates(batch, countries)
         counterparties = list(dict.fromkeys(d for d in batch.dest or () if d is not None))
         pipe = self.redis.pipeline(transaction=False)
-        if batch.accounts:
-            self.states.queue_load(pipe, batch.accounts)
+        groups = self.states.queue_load(pipe, batch.accounts)
         looked_up = self.suspicious.queue_lookup(pipe, counterparties)
-        self.ip_accounts.queue_load(pipe, foreign_ips)
-        replies = list(await pipe.execute()) if len(pipe) else []
-        states = self.states.unpack(replies.pop(0)) if batch.accounts else []
+        ips = self.ip_accounts.queue_merge(pipe, ip_updates, engine.ip_window_ms() or 0)
+        replies = list(await pipe.execute()) if groups or looked_up or ips else []
+        states = self.states.unpack(self.states.replies(batch.accounts, groups, replies[: len(groups)]))
+        del replies[: len(groups)]
         listed = payee_rows(batch.dest or [], counterparties, replies.pop(0)) if looked_up else None
-        ip_accounts = self.ip_accounts.unpack(foreign_ips, replies)
+        ip_accounts = self.ip_accounts.unpack(ips, replies)
         t = _stage(m, "state_load", t)
         evaluation = engine.evaluate(batch, states, listed, ip_accounts=ip_accounts, countries=countries)
         now = utc_now()
@@ -251,11 +254,7 @@ class Monitor(Service):
         t = _stage(m, "dedupe", t)
         await self._emit(records, fresh, decoded.dead)
         t = _stage(m, "produce", t)
-        pipe = self.redis.pipeline(transaction=True)
-        self.states.save(pipe, packed)
-        self.ip_accounts.save(pipe, evaluation.ip_updates, ip_accounts)
-        self.alert_store.record(pipe, fresh, now)
-        await pipe.execute()
+        await self.states.save_batch(self.alert_store, packed, fresh, now)
         _stage(m, "state_save", t)
 
         m.count_events(batch.kind)

@@ -11,13 +11,19 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from store import RedisClient, connect
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TXMON_", frozen=True, extra="ignore")
 
     # --- where the bank's services are
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated")
-    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL for shared state")
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="Redis URL for shared state (rediss:// for TLS; for a cluster, seed nodes comma-separated)",
+    )
+    redis_cluster: bool = Field(False, description="Talk to a Redis Cluster (also implied by a redis+cluster:// URL)")
     bank_code: str = Field("DEMO", description="This bank's code, stamped on alerts and police reports")
 
     # --- topics
@@ -96,6 +102,10 @@ class Settings(BaseSettings):
 
     def console_secure(self) -> bool:
         return self.console_secure_cookies if self.console_secure_cookies is not None else not self.console_is_local()
+
+    def redis(self) -> RedisClient:
+        """A new Redis (or Redis Cluster) client for ``redis_url``."""
+        return connect(self.redis_url.get_secret_value(), cluster=self.redis_cluster)
 
     def kafka_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]

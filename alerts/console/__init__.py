@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts.console import pages
@@ -33,13 +32,14 @@ from alerts.console.login import ClientOf, CookiePolicy, LoginApi, remote_client
 from alerts.console.throttle import Limits, LoginThrottle
 from alerts.lifecycle import HoldLifecycle
 from alerts.users import UserStore
+from store import RedisClient
 
 __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
 def create_app(
-    redis: Redis,
+    redis: RedisClient,
     lifecycle: HoldLifecycle,
     users: UserStore,
     *,

@@ -8,7 +8,6 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts.audit import Actor
@@ -16,6 +15,7 @@ from alerts.console.auth import SessionStore, json_error, requires, session_of
 from alerts.console.cases import STATUSES, CaseReader, QueueFilter
 from alerts.lifecycle import Conflict, HoldLifecycle, NotFound, Outcome
 from alerts.users import UserError, UserStore
+from store import RedisClient
 
 MAX_REASON = 1_000
 # Letters, digits, '.', '_', '-': what browsers' randomUUID() and scripts make; no ':' either,
@@ -92,7 +92,7 @@ def _outcome(outcome: Outcome) -> web.Response:
 class ConsoleApi:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         lifecycle: HoldLifecycle,
         users: UserStore,
         sessions: SessionStore,

@@ -12,7 +12,7 @@ is closed, not open to every role). Security headers go on every answer the app
 sends, errors (302, 404, 405, 413, 500) and static files included, and the
 ``Server`` header names no software.
 
-Keys (under the state prefix):
+Keys (``store.keys``, global slot):
   session:{sha256(token)}  the session (JSON), with a TTL
   sessions:user:{name}     the user's session keys, to end them when the user changes
 """
@@ -30,7 +30,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 import msgspec
 from aiohttp import web
-from redis.asyncio import Redis
+
+from store import RedisClient
+from store.keys import Keys
 
 log = logging.getLogger(__name__)
 COOKIE = "txmon_session"
@@ -81,21 +83,21 @@ def requires(permission: str) -> Callable[[H], H]:
 
 
 class SessionStore:
-    def __init__(self, redis: Redis, prefix: str, ttl_s: int) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, ttl_s: int) -> None:
         self.redis = redis
-        self.p = prefix
+        self.k = Keys(prefix)
         self.ttl_s = ttl_s
         self._decode = msgspec.json.Decoder(Session).decode
 
     def _key(self, token: str) -> str:
-        return f"{self.p}session:{hashlib.sha256(token.encode()).hexdigest()}"
+        return self.k.session(hashlib.sha256(token.encode()).hexdigest())
 
     async def create(self, user: str, role: str, now: float) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
         session = Session(
             user=user, role=role, csrf=secrets.token_urlsafe(32), created_at=now, expires_at=now + self.ttl_s
         )
-        key, index = self._key(token), f"{self.p}sessions:user:{user}"
+        key, index = self._key(token), self.k.user_sessions(user)
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(key, msgspec.json.encode(session), ex=self.ttl_s)
         pipe.sadd(index, key)
@@ -114,7 +116,7 @@ class SessionStore:
 
     async def end_all(self, user: str) -> None:
         """Log a user out everywhere (role changed, deactivated, password reset)."""
-        index = f"{self.p}sessions:user:{user}"
+        index = self.k.user_sessions(user)
         keys = [k.decode() if isinstance(k, bytes) else k for k in await self.redis.smembers(index)]
         await self.redis.delete(index, *keys)
 

@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import msgspec
-from redis.asyncio import Redis
 
 from alerts.holds import AlertStore
 from alerts.model import Alert, HoldInstruction, PoliceReport
 from alerts.routing import police_report
 from rules.model import SEVERITY_RANK
 from rules.state import AccountState
+from store import RedisClient, get_many
+from store.keys import Keys
 
 RANK = {str(k): v for k, v in SEVERITY_RANK.items()}
 OPEN_STATUSES = frozenset({"active", "extended", "open"})
@@ -93,28 +94,28 @@ def summarise(
 
 
 class CaseReader:
-    def __init__(self, redis: Redis, prefix: str = "txmon:", scan: int = 2_000, geo: Geo | None = None) -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "txmon:", scan: int = 2_000, geo: Geo | None = None) -> None:
         self.redis = redis
-        self.p = prefix
+        self.k = Keys(prefix)
         self.scan = scan
         self.geo = geo
         self.store = AlertStore(redis, prefix)
 
     async def _recent_alerts(self) -> list[Alert]:
-        ids = [_text(i) for i in await self.redis.zrevrange(f"{self.p}alerts:queue", 0, self.scan - 1)]
+        ids = [_text(i) for i in await self.redis.zrevrange(self.k.alerts_queue, 0, self.scan - 1)]
         return await self.store.alerts(ids)
 
     async def _holds(self, hold_ids: Sequence[str]) -> dict[str, HoldInstruction]:
         if not hold_ids:
             return {}
-        raws = await self.redis.mget([f"{self.p}hold:{h}" for h in hold_ids])
+        raws = await get_many(self.redis, [self.k.hold(h) for h in hold_ids])
         decoded = (msgspec.json.decode(r, type=HoldInstruction) for r in raws if r is not None)
         return {h.hold_id: h for h in decoded}
 
     async def _case_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
         if not alert_ids:
             return {}
-        raws = await self.redis.hmget(f"{self.p}cases:status", list(alert_ids))
+        raws = await self.redis.hmget(self.k.case_status, list(alert_ids))
         return {a: _text(r) if r is not None else "open" for a, r in zip(alert_ids, raws, strict=True)}
 
     async def queue(self, f: QueueFilter, now: datetime | None = None) -> dict[str, Any]:
@@ -125,7 +126,7 @@ class CaseReader:
         alone: list[Alert] = []
         for a in alerts:
             (by_hold.setdefault(a.hold_id, []) if a.hold_id else alone).append(a)
-        in_force = [_text(h) for h in await self.redis.zrange(f"{self.p}holds:expiry", 0, -1)]
+        in_force = [_text(h) for h in await self.redis.zrange(self.k.holds_expiry, 0, -1)]
         holds = await self._holds(sorted({*by_hold, *in_force}))
         missing = [h for h in in_force if h not in by_hold and h in holds]
         # Old holds still in force whose alerts fell out of the scan: their alerts in one round trip.
@@ -151,9 +152,9 @@ class CaseReader:
         status = hold.status if hold is not None else (await self._case_statuses([case_id]))[case_id]
         account = alerts[0].account_id
         recent = [a for a in await self._recent_alerts() if a.account_id == account]
-        raw_state = await self.redis.get(f"{self.p}acct:{account}")
-        listed = await self.redis.sismember(f"{self.p}suspicious", account)
-        info = await self.redis.hget(f"{self.p}suspicious:info", account) if listed else None
+        raw_state = await self.redis.get(self.k.account_state(account))
+        listed = await self.redis.sismember(self.k.suspicious, account)
+        info = await self.redis.hget(self.k.suspicious_info, account) if listed else None
         return {
             "case": summarise(case_id, alerts, status, hold, now),
             "hold": msgspec.to_builtins(hold) if hold is not None else None,
@@ -178,9 +179,9 @@ class CaseReader:
     async def police_reports(self, account: str = "", limit: int = 200) -> list[dict[str, Any]]:
         """The police channel: reports the worker routed there, escalations and confirmed frauds."""
         reports: dict[str, PoliceReport] = {}
-        ids = [_text(i) for i in await self.redis.zrevrange(f"{self.p}police:queue", 0, self.scan - 1)]
+        ids = [_text(i) for i in await self.redis.zrevrange(self.k.police_queue, 0, self.scan - 1)]
         if ids:
-            raws = await self.redis.mget([f"{self.p}police:report:{i}" for i in ids])
+            raws = await get_many(self.redis, [self.k.police_report(i) for i in ids])
             for raw in raws:
                 if raw is not None:
                     r = msgspec.json.decode(raw, type=PoliceReport)

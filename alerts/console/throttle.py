@@ -34,7 +34,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from store import RedisClient
+from store.keys import Keys
 
 DEVICE_COOKIE = "txmon_device"
 DEVICE_TTL_S = 90 * 86_400
@@ -80,13 +81,13 @@ def _int(raw: object) -> int:
 class LoginThrottle:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         prefix: str = "txmon:",
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
-        self.p = f"{prefix}login:"
+        self.p = Keys(prefix).login_throttle
         self.limits = limits or Limits()
         self.clock = clock
         self._slots = asyncio.Semaphore(self.limits.hash_slots)
@@ -145,20 +146,21 @@ class LoginThrottle:
     async def failed(self, client: str, user: str | None) -> None:
         now, lim = self.clock(), self.limits
         keys = [f"{self.p}client:{client}"] + ([f"{self.p}user:{user}"] if user is not None else [])
-        pipe = self.redis.pipeline(transaction=True)
-        for key in keys:
-            pipe.hincrby(key, "failures", 1)
-            pipe.expire(key, lim.window_s)
-        minute = self._global_key(now)
-        pipe.incr(minute)
-        pipe.expire(minute, 180)
-        counts = (await pipe.execute())[0 : 2 * len(keys) : 2]
-        pipe = self.redis.pipeline(transaction=True)
-        for key, failures, free in zip(keys, counts, (lim.client_free, lim.user_free), strict=False):
-            wait = backoff_s(int(failures), free, lim.max_backoff_s)
-            if wait:
-                pipe.hset(key, "next", int(now) + wait)
-        await pipe.execute()
+        # ``async with``: on a Redis Cluster a transaction holds its connection until reset
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.hincrby(key, "failures", 1)
+                pipe.expire(key, lim.window_s)
+            minute = self._global_key(now)
+            pipe.incr(minute)
+            pipe.expire(minute, 180)
+            counts = (await pipe.execute())[0 : 2 * len(keys) : 2]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key, failures, free in zip(keys, counts, (lim.client_free, lim.user_free), strict=False):
+                wait = backoff_s(int(failures), free, lim.max_backoff_s)
+                if wait:
+                    pipe.hset(key, "next", int(now) + wait)
+            await pipe.execute()
 
     async def succeeded(self, client: str) -> None:
         await self.redis.delete(f"{self.p}client:{client}")
@@ -171,11 +173,11 @@ class LoginThrottle:
     async def issue_device(self, user: str) -> str:
         token = secrets.token_urlsafe(32)
         key = f"{self.p}devices:{user}"
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zadd(key, {_digest(token): self.clock()})
-        pipe.zremrangebyrank(key, 0, -DEVICES_KEPT - 1)  # the newest few browsers only
-        pipe.expire(key, DEVICE_TTL_S)
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {_digest(token): self.clock()})
+            pipe.zremrangebyrank(key, 0, -DEVICES_KEPT - 1)  # the newest few browsers only
+            pipe.expire(key, DEVICE_TTL_S)
+            await pipe.execute()
         return token
 
     async def device_ok(self, user: str, token: str | None) -> bool:

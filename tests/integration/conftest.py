@@ -25,6 +25,7 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer
 
 from loadtest.stack import namespace_env, start_healthy, stop_process
+from store.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -231,7 +232,7 @@ def add_to_suspicious_list(worker: Worker, account: str, reason: str = "SIMO rep
     command = [sys.executable, "-m", "streams.cli", "suspicious", "add", account, "--reason", reason]
     subprocess.run([*command, "--source", "SIMO"], env=worker.env, cwd=ROOT, check=True, capture_output=True)
     r = redis.Redis.from_url(worker.services.redis_url)
-    key = f"{worker.env['TXMON_STATE_PREFIX']}suspicious"
+    key = Keys(worker.env["TXMON_STATE_PREFIX"]).suspicious
     deadline = time.monotonic() + 20
     while not r.sismember(key, account):
         assert time.monotonic() < deadline, "the worker did not apply the list update"

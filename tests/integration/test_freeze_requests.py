@@ -15,6 +15,7 @@ import orjson
 import pytest
 import redis
 
+from store.keys import Keys
 from tests.integration.conftest import ROOT, Record, Worker, send
 
 pytestmark = pytest.mark.integration
@@ -70,8 +71,8 @@ def test_a_request_freezes_the_account_once(worker: Worker, producer: Any, read_
     expires = datetime.fromisoformat(hold["expires_at"])
     assert before + timedelta(hours=72) <= expires <= datetime.now(tz=UTC) + timedelta(hours=72)
     r = redis.Redis.from_url(worker.services.redis_url)
-    prefix = worker.env["TXMON_STATE_PREFIX"]
-    active, stored = r.get(f"{prefix}hold:account:{account}"), r.get(f"{prefix}hold:{hold['hold_id']}")
+    keys = Keys(worker.env["TXMON_STATE_PREFIX"])
+    active, stored = r.get(keys.account_hold(account)), r.get(keys.hold(hold["hold_id"]))
     assert isinstance(active, bytes) and active.decode().startswith(hold["hold_id"] + "|")
     assert isinstance(stored, bytes) and orjson.loads(stored)["kind"] == "freeze"
     audit.wait_for(lambda rs: len(_of(rs, account)) >= 1)

@@ -8,9 +8,11 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 import redis
 
+from store.keys import Keys
 from tests.integration.conftest import add_to_suspicious_list, send
 from tests.integration.test_pipeline import VN_IP, Account, _of, _settle
 
@@ -84,20 +86,31 @@ def test_foreign_ip_cluster_counts_accounts_seen_by_other_workers(worker: Any, p
     alerts, police = read_topic("alerts"), read_topic("police")
     ip = _foreign_ip()
     r = redis.Redis.from_url(worker.services.redis_url)
-    store = f"{worker.env['TXMON_STATE_PREFIX']}ip:{ip}"
+    store = Keys(worker.env["TXMON_STATE_PREFIX"]).ip_accounts(ip)
     first, second, third = Account(), Account(), Account()
-    send(producer, worker.topics["input"], [*first.onboard(), first.ev("login", device_id="phone-1", ip=ip)])
+    first_login = first.ev("login", device_id="phone-1", ip=ip)
+    send(producer, worker.topics["input"], [*first.onboard(), first_login])
     _settle(alerts, first.id, 1)  # R6a
-    assert set(r.zrange(store, 0, -1)) == {first.id.encode()}
-    # another worker (another partition) saw a second account on the same IP
+    assert set(r.hkeys(store)) == {first.id.encode()}
+    # another worker (another partition) stored a visit of a second account to the same IP
     seen_ms = int(second.t.timestamp() * 1000)
-    r.zadd(store, {second.id: seen_ms})
+    r.hset(store, second.id, orjson.dumps([[seen_ms, seen_ms, f"{second.id}-elsewhere", "Transfer"]]))
     send(producer, worker.topics["input"], [*third.onboard(), third.ev("login", device_id="phone-1", ip=ip)])
     got = _settle(alerts, third.id, 2)
     r6b = [x for x in got if x["rule_id"] == "R6b"]
     assert len(r6b) == 1 and r6b[0]["evidence"]["accounts_on_ip"] == 3
     assert r6b[0]["evidence"]["other_accounts"] == sorted([first.id, second.id])
     assert any(p["rule_id"] == "R6b" for p in _settle(police, third.id, 1))
+    # the first two are part of the ring: alerted on the first event of their visits
+    assert [x["event_id"] for x in _settle(alerts, first.id, 2) if x["rule_id"] == "R6b"] == [first_login["event_id"]]
+    [other] = _settle(alerts, second.id, 1)
+    assert (other["rule_id"], other["event_id"], other["event_type"]) == ("R6b", f"{second.id}-elsewhere", "Transfer")
+    assert other["event"] == {
+        "event_id": f"{second.id}-elsewhere",
+        "account_id": second.id,
+        "ip": ip,
+        "ts": other["event_ts"],
+    }
     assert set(r.zrange(store, 0, -1)) == {first.id.encode(), second.id.encode(), third.id.encode()}
     assert 0 < r.pttl(store) <= 7 * 86_400_000
     assert [x["rule_id"] for x in _of(alerts.records, first.id)] == ["R6a"]  # the first account is not re-alerted

@@ -10,6 +10,7 @@ import orjson
 import pytest
 import redis
 
+from store.keys import Keys
 from tests.integration.conftest import Record, add_to_suspicious_list, send
 
 pytestmark = pytest.mark.integration
@@ -174,10 +175,10 @@ def test_redelivered_event_yields_one_alert_and_one_hold(worker: Any, producer: 
     holds.wait_for(lambda rs: False, timeout=2)  # anything late would show up now
     assert len(_of(holds.records, a.id)) == 1
     r = redis.Redis.from_url(worker.services.redis_url)
-    prefix = worker.env["TXMON_STATE_PREFIX"]
-    active = r.get(f"{prefix}hold:account:{a.id}")
+    keys = Keys(worker.env["TXMON_STATE_PREFIX"])
+    active = r.get(keys.account_hold(a.id))
     assert isinstance(active, bytes) and active.decode().startswith(first[0]["hold_id"] + "|")
-    assert r.exists(f"{prefix}alert:{first[0]['alert_id']}") == 1
+    assert r.exists(keys.alert(first[0]["alert_id"])) == 1
 
 
 def test_event_sent_twice_in_one_batch_yields_one_alert(worker: Any, producer: Any, read_topic: Any) -> None:

@@ -13,11 +13,14 @@ from alerts.freeze import PoliceFreezes
 from alerts.lifecycle import Actor, HoldLifecycle
 from alerts.model import HoldInstruction
 from rules.model import Action
+from store.keys import Keys
 from tests.unit.alerts.conftest import T0, Clock, MemoryKafka
 from tests.unit.alerts.test_freeze import RULESET, request, rule
 from tests.unit.alerts.test_lifecycle import hit, seed
 
 LAN, MINH = Actor("lan", "officer"), Actor("minh", "officer")
+
+K = Keys("t:")
 
 
 async def _holds(redis: Any, *accounts: str) -> list[HoldInstruction]:
@@ -76,10 +79,10 @@ async def test_one_hold_that_cannot_expire_does_not_keep_the_others_active(
     lifecycle: HoldLifecycle, redis: Any, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken, fine, also_fine = await _holds(redis, "ACC1", "ACC2", "ACC3")
-    await redis.set(f"t:hold:{broken.hold_id}", b"{not json")  # a record no decoder accepts
+    await redis.set(K.hold(broken.hold_id), b"{not json")  # a record no decoder accepts
     clock.now = T0 + timedelta(days=1, seconds=1)
     expired = await lifecycle.expire_due()
     assert sorted(o.subject for o in expired if o.changed) == sorted([fine.hold_id, also_fine.hold_id])
     assert lifecycle.expiry_failures == 1 and broken.hold_id in caplog.text
     # the broken hold stays due: the next round tries it again
-    assert await redis.zscore("t:holds:expiry", broken.hold_id) is not None
+    assert await redis.zscore(K.holds_expiry, broken.hold_id) is not None

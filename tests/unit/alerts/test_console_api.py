@@ -14,6 +14,7 @@ from redis import exceptions as redis_exceptions
 from alerts.console.cases import CaseReader, QueueFilter, facts
 from alerts.routing import build_outputs
 from rules.model import Action, Severity
+from store.keys import Keys
 from tests.unit.alerts.consoles import NOW, PASSWORD, Console, P, Transfer, _hit, start_console
 
 
@@ -64,7 +65,7 @@ async def test_login_sets_a_strict_cookie_and_wrong_passwords_fail_then_lock_out
     me = await console.get("/api/me")
     assert (me["user"], me["role"]) == ("lan", "officer")
     assert "act" in me["permissions"] and "audit" not in me["permissions"]
-    keys = [k async for k in console.redis.scan_iter(f"{P}session:*")]
+    keys = [k async for k in console.redis.scan_iter(Keys(P).session("*"))]
     assert len(keys) == 1 and 0 < await console.redis.ttl(keys[0]) <= 60
     for _ in range(10):
         await console.client.post("/api/login", json={"user": "lan", "password": "not-the-password"})
@@ -73,7 +74,7 @@ async def test_login_sets_a_strict_cookie_and_wrong_passwords_fail_then_lock_out
 
 async def test_an_expired_or_ended_session_is_refused(console: Console) -> None:
     await console.login("lan")
-    async for key in console.redis.scan_iter(f"{P}session:*"):
+    async for key in console.redis.scan_iter(Keys(P).session("*")):
         await console.redis.pexpire(key, 1)
     await asyncio.sleep(0.05)
     assert await console.status("/api/queue") == 401
@@ -240,7 +241,7 @@ async def test_police_see_only_police_reports_and_cannot_act_on_holds(console: C
 async def test_supervisors_read_the_audit_trail_and_manage_users(console: Console) -> None:
     officer = await console.login("lan")
     await console.act(officer, f"/api/cases/{console.cases['crit']}/release", {"reason": "fp", "command_id": "r1"})
-    lan_sessions = [k async for k in console.redis.scan_iter(f"{P}session:*")]
+    lan_sessions = [k async for k in console.redis.scan_iter(Keys(P).session("*"))]
     csrf = await console.login("minh")
     trail = (await console.get("/api/audit"))["records"]
     assert [(t["action"], t["who"], t["subject"]) for t in trail] == [("release", "lan", console.cases["crit"])]

@@ -18,6 +18,7 @@ from alerts.model import alert_id
 from alerts.routing import build_outputs
 from rules.config import ActiveRule, Ruleset, load_ruleset, load_ruleset_text
 from rules.model import Action, Channel, RuleHit, Severity
+from store.keys import Keys
 from tests.unit.alerts.conftest import T0, Clock, MemoryKafka
 
 AUTHORITY = "Công an TP Hà Nội - PC02"
@@ -30,6 +31,8 @@ REQUEST = {
     "reason": "Tài khoản nhận tiền lừa đảo chiếm đoạt tài sản",
 }
 RULESET = load_ruleset()  # the shipped rules file: R13 freezes for 720 h by default
+
+K = Keys("t:")
 
 
 def request(**changes: Any) -> FreezeRequest:
@@ -121,12 +124,12 @@ async def test_a_request_gives_one_alert_one_freeze_and_an_audit_record(
     assert audit["reason"] == f"VV-117/2026: {REQUEST['reason']}" and audit["account_id"] == "ACC1"
     assert audit["after"]["applied"] and audit["after"]["kind"] == "freeze" and "before" not in audit
     # queryable like any hold: one active hold per account, in the expiry index, the alert recorded
-    active = (await redis.get("t:hold:account:ACC1")).decode()
+    active = (await redis.get(K.account_hold("ACC1"))).decode()
     assert active.startswith(hold["hold_id"] + "|")
-    assert await redis.zscore("t:holds:expiry", hold["hold_id"]) == (T0 + timedelta(hours=720)).timestamp()
+    assert await redis.zscore(K.holds_expiry, hold["hold_id"]) == (T0 + timedelta(hours=720)).timestamp()
     stored = await AlertStore(redis, "t:").active_hold("ACC1", T0)
     assert stored is not None and stored.kind == "freeze"
-    assert await redis.exists(f"t:alert:{alert['alert_id']}") == 1
+    assert await redis.exists(K.alert(alert["alert_id"])) == 1
 
 
 async def test_the_request_duration_wins_over_the_default(freezes: PoliceFreezes, kafka: MemoryKafka) -> None:
@@ -179,7 +182,7 @@ async def test_with_r13_disabled_the_request_is_only_audited(
     (audit,) = kafka.on("audit")
     assert audit["after"]["applied"] is False and "test-r13" in audit["after"]["note"]
     assert audit["after"]["request"]["case_ref"] == "VV-117/2026"
-    assert await redis.get("t:hold:account:ACC1") is None
+    assert await redis.get(K.account_hold("ACC1")) is None
     # handled once: the same request after R13 is switched back on stays as it was decided
     assert (await freezes.apply(request(), rule(), RULESET.version)).status == "duplicate"
     assert len(kafka.sent) == 1
@@ -294,7 +297,7 @@ async def test_officer_actions_work_on_a_freeze(
     released = await lifecycle.release(hold_id, lan, "police letter lifting the freeze", "c2")
     assert released.changed and released.hold is not None and released.hold.kind == "freeze"
     assert kafka.on("holds")[-1]["status"] == "released" and kafka.on("holds")[-1]["kind"] == "freeze"
-    assert await redis.get("t:hold:account:ACC1") is None
+    assert await redis.get(K.account_hold("ACC1")) is None
     confirmed = await lifecycle.confirm(hold_id, lan, "fraud confirmed", "c3")
     assert confirmed.changed and kafka.on("holds")[-1]["kind"] == "freeze"
     assert kafka.on("police")[-1]["kind"] == "confirmed_fraud"

@@ -13,9 +13,12 @@ from alerts.holds import ALERT_TTL_S, AlertStore
 from alerts.model import alert_id
 from alerts.routing import Outputs, build_outputs
 from rules.model import Action, Channel, RuleHit, Severity
+from store.keys import Keys
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 DAY_S = 86_400
+
+K = Keys("t:")
 
 
 class Transfer(msgspec.Struct):
@@ -166,12 +169,14 @@ async def test_record_then_read_back(store: AlertStore) -> None:
 async def test_recorded_keys_queue_and_expiry(store: AlertStore) -> None:
     out = await emit(store, outputs(hit("R2", 1), hit("R3", 11)))
     r = store.redis
-    queue = cast(list[tuple[bytes, float]], await r.zrange("t:alerts:queue", 0, -1, withscores=True))
+    queue = cast(list[tuple[bytes, float]], await r.zrange(K.alerts_queue, 0, -1, withscores=True))
     assert {m.decode(): s for m, s in queue} == {a.alert_id: NOW.timestamp() for a in out.alerts}
-    assert 0 < await r.ttl(f"t:alert:{out.alerts[0].alert_id}") <= ALERT_TTL_S
-    expiry = dict(cast(list[tuple[bytes, float]], await r.zrange("t:holds:expiry", 0, -1, withscores=True)))
+    assert 0 < await r.ttl(K.alert(out.alerts[0].alert_id)) <= ALERT_TTL_S
+    expiry = dict(cast(list[tuple[bytes, float]], await r.zrange(K.holds_expiry, 0, -1, withscores=True)))
     assert {k.decode(): v for k, v in expiry.items()} == {h.hold_id: NOW.timestamp() + DAY_S for h in out.holds}
-    assert await r.get("t:hold:account:A") == f"{out.holds[0].hold_id}|{int((NOW.timestamp() + DAY_S) * 1000)}".encode()
+    assert (
+        await r.get(K.account_hold("A")) == f"{out.holds[0].hold_id}|{int((NOW.timestamp() + DAY_S) * 1000)}".encode()
+    )
 
 
 async def test_prefixes_keep_stores_apart(store: AlertStore) -> None:

@@ -17,10 +17,13 @@ from alerts.lifecycle import SYSTEM, Actor, Conflict, HoldLifecycle, NotFound
 from alerts.model import HoldInstruction
 from alerts.routing import Outputs, build_outputs
 from rules.model import Action, Channel, RuleHit, Severity
+from store.keys import Keys
 from streams.lists import SuspiciousList, decode_update
 from tests.unit.alerts.conftest import T0, TOPICS, Clock, MemoryKafka
 
 LAN = Actor("lan", "officer")
+
+K = Keys("t:")
 
 
 class Transfer(msgspec.Struct):
@@ -70,8 +73,8 @@ async def test_release_writes_redis_publishes_the_transition_and_audits_it(
     assert outcome.changed and outcome.delivered and outcome.hold is not None and outcome.hold.status == "released"
     stored = await lifecycle.store.hold(held.hold_id)
     assert stored is not None and stored.status == "released" and stored.updated_by == "lan"
-    assert await redis.get("t:hold:account:ACC1") is None
-    assert await redis.zscore("t:holds:expiry", held.hold_id) is None
+    assert await redis.get(K.account_hold("ACC1")) is None
+    assert await redis.zscore(K.holds_expiry, held.hold_id) is None
     assert [t for t, _, _ in kafka.sent] == ["holds", "audit"]
     (instruction,) = kafka.on("holds")
     assert instruction["status"] == "released" and instruction["transition"] == "released"
@@ -116,7 +119,7 @@ async def test_confirm_freezes_and_reports_confirmed_fraud_to_the_police_once(
     assert report["hold_id"] == held.hold_id and report["account_id"] == "ACC1" and report["amount_vnd"] == 45_000_000
     assert report["counterparty_account"] == "0011223344" and report["ip"] == "8.8.8.8" and report["rule_id"] == "R2"
     assert "ten nguoi nhan" not in str(report) and "customer says" not in str(report)  # no free text to the police
-    frozen = (await redis.get("t:hold:account:ACC1")).decode()
+    frozen = (await redis.get(K.account_hold("ACC1"))).decode()
     assert frozen.startswith(f"{held.hold_id}|") and int(frozen.split("|")[1]) > 2**47  # no end
     assert kafka.on("audit")[0]["after"]["police_report"] == report["report_id"]
 
@@ -155,9 +158,9 @@ async def test_extend_moves_the_expiry_and_stops_at_the_longest_hold(
     first = await lifecycle.extend(held.hold_id, LAN, "customer unreachable", "c1", hours=24)
     assert first.hold is not None and first.hold.status == "extended"
     assert first.hold.expires_at.startswith("2026-11-30T10:00")  # 24 h after the original 24 h
-    assert await redis.zscore("t:holds:expiry", held.hold_id) == (T0 + timedelta(days=2)).timestamp()
+    assert await redis.zscore(K.holds_expiry, held.hold_id) == (T0 + timedelta(days=2)).timestamp()
     assert (
-        (await redis.get("t:hold:account:ACC1"))
+        (await redis.get(K.account_hold("ACC1")))
         .decode()
         .endswith(str(int((T0 + timedelta(days=2)).timestamp() * 1000)))
     )
@@ -183,7 +186,7 @@ async def test_due_holds_expire_once_even_when_two_workers_run_the_timer(
     assert [h["status"] for h in kafka.on("holds")] == ["expired"]
     (audit,) = kafka.on("audit")
     assert audit["who"] == "txmon" and audit["role"] == "system" and audit["action"] == "expire"
-    assert await redis.get("t:hold:account:ACC1") is None and await a.expire_due() == []
+    assert await redis.get(K.account_hold("ACC1")) is None and await a.expire_due() == []
 
 
 async def test_an_extended_hold_expires_at_its_new_time(
@@ -252,7 +255,7 @@ async def test_escalate_reports_bank_only_alerts_to_the_police_once(
     assert outcome.changed and [r.report_id for r in outcome.reports] == [alert_id]
     (report,) = kafka.on("police")
     assert report["kind"] == "rule_hit" and report["idempotency_key"] == f"BANK1:{alert_id}"
-    assert (await redis.hget("t:cases:status", alert_id)) == b"escalated"
+    assert (await redis.hget(K.case_status, alert_id)) == b"escalated"
     again = await lifecycle.escalate(alert_id, LAN, "again", "c2")
     assert not again.changed and len(kafka.on("police")) == 1
 
@@ -281,15 +284,13 @@ async def test_suspicious_list_add_and_remove_are_published_and_audited(
 ) -> None:
     added = await lifecycle.set_suspicious("0099887766", LAN, "reported by VCB", "c1", listed=True)
     assert added.changed and not (await lifecycle.set_suspicious("0099887766", LAN, "dup", "c2", listed=True)).changed
-    assert await redis.sismember("t:suspicious", "0099887766")  # the set R7 looks payees up in
+    assert await redis.sismember(K.suspicious, "0099887766")  # the set R7 looks payees up in
     assert [(e.account_id, e.reason, e.by) for e in await lifecycle.suspicious()] == [
         ("0099887766", "reported by VCB", "lan")
     ]
     removed = await lifecycle.set_suspicious("0099887766", LAN, "cleared by police", "c3", listed=False)
     assert (
-        removed.changed
-        and await lifecycle.suspicious() == []
-        and not await redis.sismember("t:suspicious", "0099887766")
+        removed.changed and await lifecycle.suspicious() == [] and not await redis.sismember(K.suspicious, "0099887766")
     )
     assert [(e["account_id"], e["action"], e["by"], e["source"]) for e in kafka.on("suspicious")] == [
         ("0099887766", "add", "lan", "bank:BANK1"),
@@ -306,7 +307,7 @@ async def test_officer_list_updates_are_what_the_workers_apply(lifecycle: HoldLi
     worker_redis = fakeredis.aioredis.FakeRedis()
     listed = SuspiciousList(worker_redis, "w:")
     await listed.apply(decode_update(orjson.dumps(v)) for v in kafka.on("suspicious"))
-    assert await worker_redis.smembers("w:suspicious") == {b"0022"}
+    assert await worker_redis.smembers(Keys("w:").suspicious) == {b"0022"}
 
 
 async def test_unknown_holds_and_alerts_are_not_found_and_reasons_are_required(

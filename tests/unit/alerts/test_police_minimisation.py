@@ -17,6 +17,7 @@ from alerts.freeze import PoliceFreezes
 from alerts.lifecycle import Actor, HoldLifecycle
 from alerts.model import PoliceReport
 from rules.model import Action
+from store.keys import Keys
 from tests.unit.alerts.conftest import MemoryKafka
 from tests.unit.alerts.test_freeze import r13, request
 from tests.unit.alerts.test_lifecycle import hit, seed
@@ -25,6 +26,8 @@ LAN = Actor("lan", "officer")
 PERSONAL = ("Nguyễn Văn An", "0912345678", "001203004567", "Trần Thị Bình", "Lê Văn Cường", "ten nguoi nhan")
 FIELDS = set(PoliceReport.__struct_fields__)
 ROUTED = r13("{action: freeze, severity: critical, channels: [bank, police]}")
+
+K = Keys("t:")
 
 
 def pii_request(**changes: Any) -> Any:
@@ -103,5 +106,5 @@ async def test_the_consoles_police_view_shows_no_free_text(lifecycle: HoldLifecy
     await PoliceFreezes(lifecycle, "alerts").apply(pii_request(), ROUTED.rule("R13"), ROUTED.version)
     await seed(redis, [hit("R2", 0, "ACC2", Action.HOLD, police=True)])
     # Reports the police queue holds, and those the view makes from police-routed alerts alone.
-    await redis.delete("t:police:queue")
+    await redis.delete(K.police_queue)
     assert_minimal(await CaseReader(redis, "t:").police_reports(), at_least=2)

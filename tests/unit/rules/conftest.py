@@ -12,6 +12,7 @@ import pytest
 
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
+from rules.ip_cluster import IpVisits
 from rules.model import RuleHit
 from rules.state import AccountState
 from streams.backtest import InMemory
@@ -70,7 +71,7 @@ class Runner:
     def __init__(self, listed: frozenset[str] = frozenset()) -> None:
         self.store = InMemory(RuleEngine(load_ruleset(), FakeGeo()), listed)
         self.state: dict[str, AccountState] = self.store.states
-        self.ip_accounts: dict[str, dict[str, int]] = self.store.ip_accounts
+        self.ip_accounts: dict[str, IpVisits] = self.store.ip_accounts
         self.replayed = 0
 
     def run(self, events: list[dict[str, Any]]) -> list[RuleHit]:

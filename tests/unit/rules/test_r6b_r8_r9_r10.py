@@ -208,9 +208,11 @@ def login(at: float, account: str, ip: str = "8.8.8.8") -> dict[str, Any]:
     return ev("login", at, account, ip=ip, device_id=f"dev-{account}")
 
 
-def test_r6b_third_account_on_one_foreign_ip() -> None:
+def test_r6b_third_account_alerts_the_whole_ring() -> None:
+    """The first two accounts are alerted when the third arrives; a fourth joins; a second
+    login of the same visit is not a new alert."""
     events = [login(0, "A1"), login(10, "A2"), login(20, "A3"), login(30, "A3"), login(40, "A4")]
-    assert fired("R6b", events) == [events[2]["event_id"], events[4]["event_id"]]
+    assert sorted(fired("R6b", events)) == sorted(events[i]["event_id"] for i in (0, 1, 2, 4))
 
 
 def test_r6b_ignores_home_ips_and_other_foreign_ips() -> None:
@@ -221,17 +223,52 @@ def test_r6b_ignores_home_ips_and_other_foreign_ips() -> None:
 @pytest.mark.parametrize(("gap_s", "hit"), [(DAY - 0.001, True), (DAY, False)])
 def test_r6b_window_is_24_hours(gap_s: float, hit: bool) -> None:
     events = [login(0, "A1"), login(10, "A2"), login(gap_s, "A3")]
-    assert fired("R6b", events) == ([events[2]["event_id"]] if hit else [])
+    assert sorted(fired("R6b", events)) == (sorted(e["event_id"] for e in events) if hit else [])
+
+
+def test_r6b_a_visit_lasts_while_its_gaps_are_under_the_window() -> None:
+    """A1 keeps using the IP (gaps under 24 h): still there when A2 and A3 come two days later;
+    its alert names the first event of its visit."""
+    events = [
+        login(0, "A1"),
+        login(DAY - 1, "A1"),
+        login(2 * DAY - 2, "A1"),
+        login(2 * DAY, "A2"),
+        login(2 * DAY + 5, "A3"),
+    ]
+    assert sorted(fired("R6b", events)) == sorted(events[i]["event_id"] for i in (0, 3, 4))
 
 
 def test_r6b_accounts_seen_by_other_workers_count() -> None:
-    """The IP's store is shared: accounts another worker saw count here too."""
+    """The IP's store is shared: visits another worker stored count here, and are alerted too."""
     here = Runner(LISTED)
     t0 = int(T0.timestamp() * 1000)
-    here.ip_accounts["8.8.8.8"] = {"B1": t0, "B2": t0 + 5_000, "B0": t0 - DAY * 1000}  # by another worker
-    [hit] = [h for h in here.run([login(20, "A1")]) if h.rule_id == "R6b"]
-    assert hit.evidence["accounts_on_ip"] == 3 and hit.evidence["other_accounts"] == ["B1", "B2"]
-    assert here.ip_accounts["8.8.8.8"]["A1"] == t0 + 20_000
+    here.ip_accounts["8.8.8.8"] = {  # stored by another worker
+        "B1": [(t0, t0, "b1", "Login")],
+        "B2": [(t0 + 5_000, t0 + 5_000, "b2", "Transfer")],
+        "B0": [(t0 - DAY * 1000, t0 - DAY * 1000, "b0", "Login")],
+    }
+    hits = [h for h in here.run([login(20, "A1")]) if h.rule_id == "R6b"]
+    assert sorted((h.account_id, h.event_id, h.row) for h in hits) == [
+        ("A1", "A1-login-20", 0),
+        ("B1", "b1", -1),
+        ("B2", "b2", -1),
+    ]
+    mine = next(h for h in hits if h.account_id == "A1")
+    assert mine.evidence["accounts_on_ip"] == 3 and mine.evidence["other_accounts"] == ["B1", "B2"]
+    b2 = next(h for h in hits if h.account_id == "B2")
+    assert (
+        b2.event_type == "Transfer"
+        and b2.ts_ms == t0 + 5_000
+        and b2.event
+        == {
+            "event_id": "b2",
+            "account_id": "B2",
+            "ip": "8.8.8.8",
+        }
+    )
+    assert here.ip_accounts["8.8.8.8"]["A1"] == [(t0 + 20_000, t0 + 20_000, "A1-login-20", "Login")]
+    assert not [h for h in here.run([login(30, "A1")]) if h.rule_id == "R6b"], "raised once"
 
 
 # --- resends across batches --------------------------------------------------------------

@@ -14,8 +14,9 @@ import pytest
 
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
+from rules.ip_cluster import IpVisits, merge_ip
 from rules.model import RuleHit
-from rules.state import AccountState, merge_ip_accounts
+from rules.state import AccountState
 from streams.codec import decode_records
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -85,22 +86,28 @@ LISTED = frozenset({"P1", "P2"})  # payers on the shared suspicious list
 
 
 def judge(batches: Sequence[Sequence[dict[str, Any]]]) -> list[RuleHit]:
-    """Run batches in order through one engine, with state packed between them
-    (and R6b's per-IP store kept as the worker keeps it)."""
+    """Run batches in order through one engine, with state packed between them, R6b's
+    per-IP visits merged before each batch is judged, and hits already raised dropped
+    (the worker's Lua script and alert records)."""
     store: dict[str, bytes] = {}
-    ip_accounts: dict[str, dict[str, int]] = {}
+    ip_visits: dict[str, IpVisits] = {}
+    raised: set[tuple[str, str]] = set()
     hits: list[RuleHit] = []
     for events in batches:
         batch = decode_records([orjson.dumps(e) for e in events], None).batch  # as the worker
         states = [UNPACK.decode(store[a]) if a in store else None for a in batch.accounts]
         listed = np.fromiter((d in LISTED for d in batch.dest or ()), np.bool_, len(batch))
         countries, ips = ENGINE.foreign_ips(batch)
-        seen = {ip: dict(ip_accounts[ip]) for ip in ips if ip in ip_accounts}
+        for ip, visits in ENGINE.ip_updates(batch, countries).items():
+            ip_visits[ip] = merge_ip(ip_visits.get(ip, {}), visits, ENGINE.ip_window_ms() or 0)
+        seen = {ip: ip_visits[ip] for ip in ips if ip in ip_visits}
         result = ENGINE.evaluate(batch, states, listed, ip_accounts=seen, countries=countries)
         assert result.errors == {}
         store.update(zip(batch.accounts, (PACK.encode(s) for s in result.states), strict=True))
-        merge_ip_accounts(ip_accounts, result.ip_updates)
-        hits += result.hits
+        for h in result.hits:
+            if (h.rule_id, h.event_id) not in raised:
+                raised.add((h.rule_id, h.event_id))
+                hits.append(h)
     return hits
 
 
