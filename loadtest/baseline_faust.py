@@ -84,10 +84,7 @@ def create_baseline_app(settings: Settings) -> faust.App:
                     await sinks["police"].send(key=p.account_id.encode(), value=encoder.encode(p))
                 for h in out.holds:
                     await sinks["holds"].send(key=h.account_id.encode(), value=encoder.encode(h))
-                pipe = redis.pipeline(transaction=True)
-                states.save(pipe, states.encode(batch.accounts, evaluation.states))
-                alert_store.record(pipe, out, now)
-                await pipe.execute()
+                await states.save_batch(alert_store, states.encode(batch.accounts, evaluation.states), out, now)
             progress["processed"] += 1
             progress["last"] = time.time()
 

@@ -6,7 +6,7 @@ comma-separated (``redis+cluster://user:pass@10.0.0.1:7000,10.0.0.2:7000``). Use
 TLS and the other query options come from the URL exactly as for one Redis.
 
 Keys of one slot (``store.keys``) are what a transaction, a WATCH or a script may span;
-multi-key reads across slots go through ``get_many``, split by slot and pipelined per node.
+multi-key reads across slots go through ``get_many``, pipelined per node.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline
 from redis.asyncio.connection import SSLConnection, parse_url
-from redis.crc import key_slot
 
 RedisClient: TypeAlias = Redis | RedisCluster
 Pipe: TypeAlias = Pipeline | ClusterPipeline
@@ -60,25 +59,26 @@ def is_cluster(client: object) -> bool:
 
 
 def queue_get_many(pipe: Any, keys: Sequence[str], cluster: bool) -> list[list[int]]:
-    """Queue reads of ``keys`` on ``pipe``: one MGET, or on a cluster one MGET per slot (a
-    cluster pipeline sends each node its commands at once). Returns, per queued command,
+    """Queue reads of ``keys`` on ``pipe``: one MGET, or on a cluster one GET per key (a
+    cluster pipeline refuses MGET; it groups the GETs by node and sends each node its
+    share at once, so it is still one round trip per node). Returns, per queued command,
     the positions in ``keys`` it answers, for ``unpack_many``."""
     if not keys:
         return []
     if not cluster:
         pipe.mget(list(keys))
         return [list(range(len(keys)))]
-    by_slot: dict[int, list[int]] = {}
-    for i, k in enumerate(keys):
-        by_slot.setdefault(key_slot(k.encode()), []).append(i)
-    for positions in by_slot.values():
-        pipe.mget([keys[i] for i in positions])
-    return list(by_slot.values())
+    for k in keys:
+        pipe.get(k)
+    return [[i] for i in range(len(keys))]
 
 
 def unpack_many(size: int, groups: Sequence[Sequence[int]], replies: Sequence[Sequence[Any]]) -> list[Any]:
     out: list[Any] = [None] * size
     for positions, reply in zip(groups, replies, strict=True):
+        if len(positions) == 1 and not isinstance(reply, list):  # a GET
+            out[positions[0]] = reply
+            continue
         for i, value in zip(positions, reply, strict=True):
             out[i] = value
     return out

@@ -75,16 +75,17 @@ class AccountStateStore:
 
     async def save_batch(self, alerts: AlertStore, packed: dict[str, bytes], fresh: Outputs, now: datetime) -> None:
         """Write a judged batch: alert records and holds, then states (see the module doc)."""
+        # ``async with``: a cluster client's transaction holds its connection until the pipeline is reset
         if not self.cluster:
-            pipe = self.redis.pipeline(transaction=True)
-            self.save(pipe, packed)
-            alerts.record(pipe, fresh, now)
-            await pipe.execute()
+            async with self.redis.pipeline(transaction=True) as pipe:
+                self.save(pipe, packed)
+                alerts.record(pipe, fresh, now)
+                await pipe.execute()
             return
         if fresh.alerts or fresh.holds:
-            pipe = self.redis.pipeline(transaction=True)
-            alerts.record(pipe, fresh, now)
-            await pipe.execute()
+            async with self.redis.pipeline(transaction=True) as pipe:
+                alerts.record(pipe, fresh, now)
+                await pipe.execute()
         if packed:
             pipe = self.redis.pipeline(transaction=False)
             self.save(pipe, packed)

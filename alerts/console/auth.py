@@ -98,11 +98,11 @@ class SessionStore:
             user=user, role=role, csrf=secrets.token_urlsafe(32), created_at=now, expires_at=now + self.ttl_s
         )
         key, index = self._key(token), self.k.user_sessions(user)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(key, msgspec.json.encode(session), ex=self.ttl_s)
-        pipe.sadd(index, key)
-        pipe.expire(index, self.ttl_s)
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, msgspec.json.encode(session), ex=self.ttl_s)
+            pipe.sadd(index, key)
+            pipe.expire(index, self.ttl_s)
+            await pipe.execute()
         return token, session
 
     async def get(self, token: str | None) -> Session | None:

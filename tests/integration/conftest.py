@@ -64,6 +64,66 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         subprocess.run(["bash", str(script), "down", "--purge"], env=env, capture_output=True, timeout=120)
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """A Redis Cluster of 3 masters and 3 replicas (``deploy/redis-cluster.sh``)."""
+
+    ports: list[int]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings that point txmon at it: two seed nodes, the cluster switch on."""
+        return {
+            "TXMON_REDIS_URL": f"redis://127.0.0.1:{self.ports[0]},127.0.0.1:{self.ports[1]}/0",
+            "TXMON_REDIS_CLUSTER": "true",
+        }
+
+    def client(self) -> redis.RedisCluster:
+        return redis.RedisCluster(host="127.0.0.1", port=self.ports[0])
+
+
+def _cluster_ports(n: int) -> list[int]:
+    """Free ports whose cluster bus port (+10000) is free too."""
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_port()
+        if p + 10_000 < 65_536 and p not in ports:
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p + 10_000))
+            except OSError:
+                continue
+            ports.append(p)
+    return ports
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    ports = _cluster_ports(6)
+    env = {
+        **os.environ,
+        "TXMON_RUN_DIR": str(tmp_path_factory.mktemp("redis-cluster")),
+        "TXMON_REDIS_CLUSTER_PORTS": ",".join(map(str, ports)),
+    }
+    script = ROOT / "deploy" / "redis-cluster.sh"
+    started = subprocess.run(["bash", str(script), "up"], env=env, capture_output=True, text=True, timeout=180)
+    try:
+        if started.returncode != 0:
+            pytest.fail(f"the Redis Cluster did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
+        yield Cluster(ports)
+    finally:
+        subprocess.run(["bash", str(script), "down"], env=env, capture_output=True, timeout=120)
+
+
+def sync_redis(env: dict[str, str]) -> redis.Redis | redis.RedisCluster:
+    """A blocking client for what ``env`` points txmon at (one Redis or a cluster)."""
+    url = env["TXMON_REDIS_URL"]
+    if env.get("TXMON_REDIS_CLUSTER") == "true":
+        host, _, port = url.split("//", 1)[1].split(",", 1)[0].partition(":")
+        return redis.RedisCluster(host=host, port=int(port))
+    return redis.Redis.from_url(url)
+
+
 @dataclass
 class Worker:
     """A real `txmon worker` process with its own topics, consumer group and Redis prefix."""
@@ -231,7 +291,7 @@ def add_to_suspicious_list(worker: Worker, account: str, reason: str = "SIMO rep
     """``txmon suspicious add`` as an operator runs it, then wait until the worker applied it."""
     command = [sys.executable, "-m", "streams.cli", "suspicious", "add", account, "--reason", reason]
     subprocess.run([*command, "--source", "SIMO"], env=worker.env, cwd=ROOT, check=True, capture_output=True)
-    r = redis.Redis.from_url(worker.services.redis_url)
+    r = sync_redis(worker.env)
     key = Keys(worker.env["TXMON_STATE_PREFIX"]).suspicious
     deadline = time.monotonic() + 20
     while not r.sismember(key, account):
