@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock up down status demo test unit lint bench console schema clean
+.PHONY: help install lock up down status demo test unit lint bench bench-redis console schema clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: install ## throughput and latency against side-by-side baselines; writes loadtest/results/latest.json
 	$(BIN)/python -m loadtest.bench
+
+bench-redis: install ## one worker's events/s on one Redis and on a Redis Cluster; keys per master
+	$(BIN)/python -m loadtest.redis_cluster_bench
 
 CONSOLE_PORT ?= 8080
 CONSOLE_WORKER_PORT ?= 6068
