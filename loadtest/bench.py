@@ -41,6 +41,7 @@ from loadtest.stack import (
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
+from store.keys import Keys
 from streams.backtest import InMemory
 from streams.codec import decode_records
 
@@ -204,7 +205,7 @@ def measure_latency(rate: float, seconds: float, port: int, seed: int) -> dict[s
 def state_bytes_per_account(prefix: str, sample: int = 2_000) -> float:
     r = redis.Redis.from_url(REDIS_URL)
     keys = []
-    for key in r.scan_iter(match=f"{prefix}acct:*", count=1_000):
+    for key in r.scan_iter(match=Keys(prefix).account_state("*"), count=1_000):
         keys.append(key)
         if len(keys) >= sample:
             break
