@@ -166,7 +166,9 @@ class RuleEngine:
                             evidence=evidence,
                         )
                     )
-                hits += _earlier_hits(rule_id, rule.definition.name, self.ruleset.version, usual, result.earlier)
+                hits += _earlier_hits(
+                    rule_id, rule.definition.name, self.ruleset.version, usual, result.earlier, explain
+                )
             except Exception as exc:  # a broken rule must not stop the others, nor pass unseen
                 log.exception("rule %s failed on a batch of %d", rule_id, len(batch))
                 error = f"{type(exc).__name__}: {exc}"
@@ -244,6 +246,7 @@ def _earlier_hits(
     version: str,
     usual: tuple[Action, Severity, tuple[Channel, ...]],
     earlier: Sequence[EarlierHit],
+    explain: bool,
 ) -> list[RuleHit]:
     action, severity, channels = usual
     return [
@@ -258,9 +261,9 @@ def _earlier_hits(
             action=action,
             severity=severity,
             channels=channels,
-            reason_vi=e.reason_vi,
-            reason_en=e.reason_en,
-            evidence=e.evidence,
+            reason_vi=e.reason_vi if explain else "",
+            reason_en=e.reason_en if explain else "",
+            evidence=e.evidence if explain else {},
             event=e.event,
             event_type=e.event_type,
         )

@@ -9,14 +9,20 @@ import random
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 
+from rules.config import load_ruleset
+from rules.engine import RuleEngine
 from rules.ip_cluster import merge_account, merge_ip, ring_visits
-from tests.unit.rules.conftest import Runner, ev
+from streams.codec import to_columns
+from streams.events import decode_event
+from tests.unit.rules.conftest import T0, FakeGeo, Runner, ev
 
 DAY_MS = 86_400_000
 W = DAY_MS  # rules.yaml R6b window
 MIN_ACCOUNTS = 3
+T0_MS = int(T0.timestamp() * 1000)
 
 
 def _scenario(seed: int) -> list[dict[str, Any]]:
@@ -148,3 +154,18 @@ def test_a_ring_names_the_accounts_of_its_fullest_window() -> None:
     assert found == {"A": ["B", "C"], "B": ["A", "C"], "C": ["A", "B"]}
     visits["C"] = [(W, W, "c", "Login")]
     assert ring_visits(visits, W, 3) == []
+
+
+def test_back_tests_without_explanations_get_bare_earlier_hits() -> None:
+    """``explain=False`` leaves reasons and evidence empty on hits of earlier events too."""
+    engine = RuleEngine(load_ruleset(), FakeGeo())
+    batch = to_columns([decode_event(orjson.dumps(ev("login", 20, "A3", ip="8.8.8.8", device_id="d")))])
+    stored = {"A1": [(T0_MS, T0_MS, "a1", "Login")], "A2": [(T0_MS + 1, T0_MS + 1, "a2", "Login")]}
+    countries, _ = engine.foreign_ips(batch)
+    merged = {"8.8.8.8": merge_ip(stored, engine.ip_updates(batch, countries)["8.8.8.8"], W)}  # as the caller does
+    for explain in (True, False):
+        hits = [
+            h for h in engine.evaluate(batch, [None], ip_accounts=merged, explain=explain).hits if h.rule_id == "R6b"
+        ]
+        assert sorted(h.event_id for h in hits) == ["A3-login-20", "a1", "a2"]
+        assert all(bool(h.reason_en) == explain and bool(h.evidence) == explain for h in hits)
