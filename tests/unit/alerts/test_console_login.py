@@ -16,7 +16,8 @@ from argon2 import PasswordHasher
 from alerts import totp
 from alerts.console.login import forwarded_client
 from alerts.console.throttle import Limits, LoginThrottle
-from tests.unit.alerts.consoles import PASSWORD, Console, start_console
+from store.keys import Keys
+from tests.unit.alerts.consoles import PASSWORD, Console, P, start_console
 
 
 async def _login(console: Console, user: str, password: str, ip: str, **extra: Any) -> Any:
@@ -25,7 +26,7 @@ async def _login(console: Console, user: str, password: str, ip: str, **extra: A
 
 
 async def _user_keys(console: Console) -> list[str]:
-    return sorted([k.decode() async for k in console.redis.scan_iter("c:login:user:*")])
+    return sorted([k.decode() async for k in console.redis.scan_iter(f"{Keys(P).login_throttle}user:*")])
 
 
 async def test_a_spray_of_40_names_from_one_client_is_throttled_and_makes_no_keys_for_unknown_names() -> None:
@@ -49,7 +50,7 @@ async def test_others_failures_never_lock_a_supervisor_out_of_their_own_browser(
         for i in range(60):
             r = await _login(console, "minh", f"guess-{i}-password", f"198.51.100.{i}")
             assert r.status in (401, 429)
-        assert await _user_keys(console) == ["c:login:user:minh"]
+        assert await _user_keys(console) == [f"{Keys(P).login_throttle}user:minh"]
         assert (await _login(console, "minh", PASSWORD, "198.51.100.200")).status == 429  # a new browser waits
         console.client.session.cookie_jar.update_cookies({"txmon_device": device["txmon_device"].value})
         assert (await _login(console, "minh", PASSWORD, "10.0.0.5")).status == 200  # minh's own is let in

@@ -15,7 +15,8 @@ from aiohttp import web
 from alerts.console.auth import safe_next
 from alerts.console.cases import CaseReader
 from rules.model import Action, Severity
-from tests.unit.alerts.consoles import NOW, PASSWORD, Console, _hit, _seed, start_console
+from store.keys import Keys
+from tests.unit.alerts.consoles import NOW, PASSWORD, Console, P, _hit, _seed, start_console
 
 
 async def _unmarked(request: web.Request) -> web.Response:
@@ -149,7 +150,7 @@ async def test_user_creation_caps_the_reason_and_applies_the_password_policy(con
 async def test_users_change_their_own_password(console: Console) -> None:
     other_browser = await console.client.post("/api/login", json={"user": "lan", "password": PASSWORD})
     assert other_browser.status == 200
-    old_sessions = [k async for k in console.redis.scan_iter("c:session:*")]
+    old_sessions = [k async for k in console.redis.scan_iter(Keys(P).session("*"))]
     csrf = await console.login("lan")
     wrong = {"current_password": "not-my-password", "new_password": "a new long phrase"}
     r = await console.act(csrf, "/api/me/password", wrong)
