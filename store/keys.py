@@ -10,7 +10,7 @@ together:
   so the Lua script that adds a batch's accounts and returns the whole set runs on one slot.
 - ``{prefix}{g}:...`` — the officer keys: alert and hold records, the per-account hold
   pointer, queues, hold expiry, case status, police reports, the suspicious list, users,
-  sessions, the audit trail, the outbox, command records. The officer commands WATCH and
+  login throttling, sessions, the audit trail, the outbox, command records. The officer commands WATCH and
   MULTI across them (a hold, its account's pointer, the command record, the outbox), and
   the worker writes a batch's alert records and holds in one transaction, so they share
   one tag. They are few next to account states (alerts are a small fraction of events).
@@ -85,9 +85,6 @@ class Keys:
     @property
     def users(self) -> str:
         return f"{self.shared}users"
-
-    def login_failures(self, user: str) -> str:
-        return f"{self.shared}login:failures:{user}"
 
     @property
     def login_throttle(self) -> str:

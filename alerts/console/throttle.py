@@ -15,7 +15,7 @@ the password hashing one console process does at once.
   ``hash_queue`` wait; the rest are refused at once, so a flood of bad logins
   cannot starve the officers' requests of CPU or of the event loop.
 
-Keys (under the state prefix):
+Keys (``store.keys.Keys.login_throttle``, global slot):
   login:client:{client}  hash: failures, next allowed attempt (epoch s); expires after the window
   login:busy:{client}    an attempt of that client in flight (a few seconds)
   login:user:{name}      hash: failures, next allowed attempt (existing users only)
