@@ -26,7 +26,7 @@ import redis
 from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_FILE
 from loadtest.send import produce
-from loadtest.stack import ROOT, WorkerProcess, load_suspicious_list, local_services, namespace_env
+from loadtest.stack import ROOT, SIMULATED_CLOCK, WorkerProcess, load_suspicious_list, local_services, namespace_env
 
 BOOTSTRAP = "127.0.0.1:9092"
 SINGLE = "redis://127.0.0.1:6379/0"
@@ -79,13 +79,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with local_services():
         _cluster("up", run_dir)
         try:
-            single = namespace_env("bs", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=SINGLE)
+            single = namespace_env("bs", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=SINGLE, **SIMULATED_CLOCK)
             topic = single["TXMON_INPUT_TOPIC"]
             subprocess.run([sys.executable, "-m", "streams.cli", "topics"], env={**os.environ, **single}, check=True)
             produce(Generator(7, args.accounts).take(args.events), BOOTSTRAP, topic)
             cluster_url = f"redis://127.0.0.1:{PORTS[0]},127.0.0.1:{PORTS[1]}/0"
             on_cluster = namespace_env(
-                "bc", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=cluster_url, TXMON_REDIS_CLUSTER="true"
+                "bc",
+                TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP,
+                TXMON_REDIS_URL=cluster_url,
+                TXMON_REDIS_CLUSTER="true",
+                **SIMULATED_CLOCK,
             )
             on_cluster["TXMON_INPUT_TOPIC"] = topic
             rates = {}

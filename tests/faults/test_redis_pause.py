@@ -28,7 +28,7 @@ from kafka import KafkaProducer
 
 from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_FILE
-from loadtest.stack import WorkerProcess, load_suspicious_list, namespace_env, read_all
+from loadtest.stack import SIMULATED_CLOCK, WorkerProcess, load_suspicious_list, namespace_env, read_all
 from rules.config import load_ruleset
 from streams.backtest import run as backtest
 from streams.lists import updates_from_csv
@@ -118,7 +118,7 @@ def test_redis_paused_15_s_loses_nothing_and_the_worker_recovers(stack: Stack, t
 
     env = {
         **stack.env,
-        **namespace_env("pause"),
+        **namespace_env("pause", **SIMULATED_CLOCK),  # generated traffic: days of events sent in seconds
         "TXMON_KAFKA_BOOTSTRAP": stack.bootstrap,
         "TXMON_REDIS_URL": stack.redis_url,
         "TXMON_TOPIC_PARTITIONS": "4",

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_FILE
-from loadtest.stack import load_suspicious_list, read_all
+from loadtest.stack import SIMULATED_CLOCK, load_suspicious_list, read_all
 from rules.config import load_ruleset
 from streams.backtest import run as backtest
 from streams.lists import updates_from_csv
@@ -40,7 +40,8 @@ def _judge(
 ) -> tuple[set[tuple[str, str]], int, float]:
     """Run ``workers`` workers in one group over ``input_topic``; returns the (rule, event id) of
     every alert they emitted, how many alerts were emitted twice, and the seconds it took."""
-    first = make_worker(services, tmp, **redis_env, TXMON_TOPIC_PARTITIONS=str(PARTITIONS))
+    # generated traffic runs on a simulated clock: days of events, sent in seconds
+    first = make_worker(services, tmp, **redis_env, **SIMULATED_CLOCK, TXMON_TOPIC_PARTITIONS=str(PARTITIONS))
     env = {**first.env, "TXMON_INPUT_TOPIC": input_topic}
     subprocess.run([sys.executable, "-m", "streams.cli", "topics"], env=env, cwd=ROOT, check=True, capture_output=True)
     load_suspicious_list(env, SUSPICIOUS_FILE)
