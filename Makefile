@@ -43,7 +43,7 @@ unit: $(STAMP) ## unit tests only (no services)
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check streams rules alerts store loadtest tests
+	$(BIN)/ruff format --check streams rules alerts store loadtest ops tests
 	$(BIN)/mypy
 
 bench: install ## throughput and latency against side-by-side baselines; writes loadtest/results/latest.json

@@ -57,7 +57,7 @@ def create_worker(settings: Settings) -> Worker:
     engine = RuleEngine(load_ruleset(settings.rules_file), load_geoip(str(settings.geoip_mmdb or "") or None))
     monitor = Monitor(settings, engine, metrics, redis)
     lifecycle = worker_lifecycle(settings, redis)
-    attach_hold_expiry(app, lifecycle)  # expired holds are released, on every worker
+    attach_hold_expiry(app, lifecycle, metrics)  # expired holds are released, on every worker
     # Police freeze requests (R13): one agent in the app's consumer group; outputs through the outbox.
     freezes = attach_freeze_requests(app, settings, lifecycle, metrics, engine.ruleset)
 

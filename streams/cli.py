@@ -18,6 +18,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from streams import log_limit
     from streams.app import create_worker
+    from streams.logs import logging_config
 
     class _Worker(faust.Worker):  # type: ignore[misc]
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -25,7 +26,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             log_limit.install(logger)  # an outage must not write the same line 100 times a second
 
     worker = create_worker(settings)
-    _Worker(worker.app, loglevel=settings.log_level.lower(), quiet=args.quiet).execute_from_commandline()
+    _Worker(
+        worker.app, loglevel=settings.log_level.lower(), quiet=args.quiet, logging_config=logging_config(settings)
+    ).execute_from_commandline()
     return 0
 
 

@@ -37,6 +37,7 @@ from alerts.users import SECOND_FACTOR_ROLES, UserError, UserStore
 from rules.geo import load_geoip
 from store import RedisClient
 from streams.hold_expiry import KafkaPublisher, hold_lifecycle
+from streams.logs import configure_logging
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def _tls_context(s: Settings) -> ssl.SSLContext | None:
 
 
 def run_console(settings: Settings) -> int:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     asyncio.run(serve(settings))
     return 0
 

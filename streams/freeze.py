@@ -96,6 +96,7 @@ class FreezeRequestHandler:
                 result = await self.freezes.apply(request, ruleset.rule(RULE_ID), ruleset.version)
                 break
             except (RedisError, KafkaError, OSError) as exc:
+                self.metrics.count_error("freeze_requests", exc)
                 log.warning("freeze request %s failed (attempt %d): %r", request.request_id, attempt, exc)
             except Exception as exc:
                 log.exception("freeze request %s failed on an unexpected error", request.request_id)
@@ -130,6 +131,7 @@ class FreezeRequestHandler:
                 await self.send_dead_letter(self.settings.dead_letter_topic, key, value or b"", headers)
                 break
             except (KafkaError, OSError) as exc:
+                self.metrics.count_error("freeze_requests", exc)
                 log.warning("dead-lettering a freeze request failed (attempt %d): %r", attempt, exc)
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
         log.warning("freeze request at %s dead-lettered: %s (%s)", source, reason, detail[:200])

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from alerts.lifecycle import HoldLifecycle, LifecycleError, Topics
 from store import RedisClient
+from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -69,7 +70,9 @@ def worker_lifecycle(settings: Settings, redis: RedisClient) -> HoldLifecycle:
     return hold_lifecycle(settings, redis, KafkaPublisher(settings, f"{settings.app_id}-holds"))
 
 
-def attach_hold_expiry(app: faust.App, lifecycle: HoldLifecycle, interval_s: float = EXPIRY_INTERVAL_S) -> None:
+def attach_hold_expiry(
+    app: faust.App, lifecycle: HoldLifecycle, metrics: Metrics, interval_s: float = EXPIRY_INTERVAL_S
+) -> None:
     """Every ``interval_s``, release the holds whose time is up and publish what the outbox holds.
 
     Runs on every worker: an expiry's command id names the hold and its expiry
@@ -85,13 +88,17 @@ def attach_hold_expiry(app: faust.App, lifecycle: HoldLifecycle, interval_s: flo
 
     @app.timer(interval=interval_s, name="txmon.hold_expiry")
     async def expire_holds() -> None:
+        metrics.hold_expiry_runs.inc()
         try:
             await lifecycle.flush_outbox()
             expired = await lifecycle.expire_due()
         except (RedisError, KafkaError, OSError, LifecycleError) as exc:
             # The next tick retries; undelivered transitions wait in the outbox.
+            metrics.hold_expiry_failures.inc()
+            metrics.count_error("hold_expiry", exc)
             log.warning("hold expiry failed this round: %r", exc)
             return
         changed = [o.subject for o in expired if o.changed]
+        metrics.holds_expired.inc(len(changed))
         if changed:
             log.info("expired %d holds: %s", len(changed), ", ".join(changed[:10]))

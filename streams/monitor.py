@@ -110,6 +110,7 @@ class Monitor(Service):
         await self.producer.start()
         await self.consumer.start()
         self.metrics.ruleset.labels(self.engine.ruleset.version).set(1)
+        self.metrics.know_rules(r.definition.id for r in self.engine.ruleset.rules)
         # Start-up objects (Faust, clients, rules) never die: move them out of the collector's
         # sight, and collect young objects less often, since a batch allocates tens of thousands.
         gc.collect()
@@ -158,7 +159,7 @@ class Monitor(Service):
                     self.metrics.lag.labels(str(tp.partition)).set(max(high - recs[-1].offset - 1, 0))
         self.metrics.batches.inc()
         self.metrics.records.inc(len(records))
-        self.metrics.batch_size.observe(len(records))
+        self.metrics.batch_records.observe(len(records))
         self.processed += len(records)
         return len(records)
 
@@ -199,6 +200,7 @@ class Monitor(Service):
                 await self.handle(records)
                 return
             except (RedisError, KafkaError, OSError) as exc:
+                self.metrics.count_error("monitor", exc)
                 log.warning("batch of %d failed (attempt %d): %r", len(records), attempt, exc)
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
             except Exception:
@@ -264,10 +266,9 @@ class Monitor(Service):
             m.rule_errors.labels(rule_id).inc()
         for hit in evaluation.hits:
             m.rule_hits.labels(hit.rule_id, str(hit.action)).inc()
-        m.duplicates.inc(len(outputs.alerts) - len(fresh.alerts))
-        m.alerts.labels("bank").inc(len(fresh.alerts))
-        m.alerts.labels("police").inc(len(fresh.police))
-        m.holds.inc(len(fresh.holds))
+        m.count_outputs(fresh, suppressed=len(outputs.alerts) - len(fresh.alerts))
+        if len(batch):
+            m.event_latency.observe_many(np.maximum(time.time() - batch.ts_ms / 1000.0, 0.0))
 
     def _decode(self, records: Sequence[ConsumerRecord]) -> Decoded:
         """Columns and dead letters; arrival is the record's Kafka timestamp (now, when it has none)."""

@@ -7,6 +7,7 @@ the environment. ``.env.example`` lists every variable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, description="Worker HTTP port: /metrics, /health")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or one JSON object per line (json); account numbers are masked"
+    )
 
     # --- officer console
     console_host: str = "127.0.0.1"

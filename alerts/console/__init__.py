@@ -29,6 +29,7 @@ from alerts.console.api import ConsoleApi
 from alerts.console.auth import SessionStore, guard, json_error, security_headers
 from alerts.console.cases import CaseReader, Geo
 from alerts.console.login import ClientOf, CookiePolicy, LoginApi, remote_client
+from alerts.console.metrics import ConsoleMetrics
 from alerts.console.throttle import Limits, LoginThrottle
 from alerts.lifecycle import HoldLifecycle
 from alerts.users import UserStore
@@ -53,12 +54,15 @@ def create_app(
     flush_interval_s: float = 5.0,
     scan: int = 2_000,
     geo: Geo | None = None,
+    metrics: ConsoleMetrics | None = None,
 ) -> web.Application:
     """The console app; ``flush_interval_s`` 0 turns off the background outbox flush.
 
     ``secure_cookies`` and ``hsts_max_age_s`` > 0 belong to a console served over
     TLS; ``supervisor_totp`` makes a TOTP code mandatory for every supervisor.
+    ``metrics`` (default: a new ``ConsoleMetrics``) serves ``/metrics`` and counts requests.
     """
+    metrics = metrics or ConsoleMetrics()
     sessions = SessionStore(redis, prefix, session_ttl_s)
     api = ConsoleApi(redis, lifecycle, users, sessions, CaseReader(redis, prefix, scan, geo))
     login = LoginApi(
@@ -70,7 +74,8 @@ def create_app(
         client_of=client_of,
         supervisor_totp=supervisor_totp,
     )
-    app = web.Application(middlewares=[_unexpected, guard(sessions), api.errors])
+    # metrics inside _unexpected: it sees a handler's exception (a Redis error) before the plain 500
+    app = web.Application(middlewares=[_unexpected, metrics.middleware, guard(sessions), api.errors])
     app.on_response_prepare.append(security_headers(hsts_max_age_s if secure_cookies else 0))
     app.add_routes(login.routes())
     app.add_routes(api.routes())
@@ -78,7 +83,7 @@ def create_app(
     if flush_interval_s > 0:
 
         async def flusher(app: web.Application) -> AsyncIterator[None]:
-            task = asyncio.create_task(_flush_forever(lifecycle, flush_interval_s))
+            task = asyncio.create_task(_flush_forever(lifecycle, flush_interval_s, metrics))
             yield
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -100,16 +105,18 @@ async def _unexpected(request: web.Request, handler: Any) -> web.StreamResponse:
         return json_error(500, "internal", "the console failed on this request; see its log")
 
 
-async def _flush_forever(lifecycle: HoldLifecycle, interval_s: float) -> None:
+async def _flush_forever(lifecycle: HoldLifecycle, interval_s: float, metrics: ConsoleMetrics) -> None:
     """Deliver what a Kafka outage left in the outbox, without waiting for the next command."""
     while True:
         await asyncio.sleep(interval_s)
         try:
             sent = await lifecycle.flush_outbox()
         except (RedisError, OSError) as exc:
+            metrics.redis_errors.labels("console").inc()
             log.warning("outbox flush failed: %r", exc)
             continue
         except Exception as exc:  # a Kafka client error: the outbox keeps the messages
+            metrics.kafka_errors.labels("console").inc()
             log.warning("outbox flush could not publish: %r", exc)
             continue
         if sent:

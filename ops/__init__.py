@@ -1,0 +1,1 @@
+"""Operations tooling: the Grafana dashboard generator, a local Prometheus for tests and `make ops`."""
