@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock up down status demo test unit lint bench bench-redis console schema clean
+.PHONY: help install lock up down status demo test unit lint bench bench-redis console ops dashboard schema clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml requirements.lock deploy/python/install.sh
 	PYTHON=$(PYTHON) bash deploy/python/install.sh $(VENV)
 	@touch $(STAMP)
 
-install: $(STAMP) ## create the venv, install txmon, resolve the Kafka jars, install redis-server and chromium
+install: $(STAMP) ## create the venv, install txmon, the Kafka jars, redis-server, chromium, prometheus and helm
 	bash deploy/services.sh install
 	bash deploy/browser.sh
+	bash deploy/ops-tools.sh install
 
 lock: ## re-resolve requirements.lock from pyproject.toml (UPGRADE=1: newest allowed versions)
 	PYTHON=$(PYTHON) UPGRADE=$(UPGRADE) bash deploy/python/lock.sh
@@ -102,6 +103,18 @@ console: install ## services, a worker, the officers' console and a trickle of d
 	trap 'stopping=1' INT TERM; \
 	wait -n "$${pids[@]}" || true; \
 	if [[ -z "$${stopping:-}" ]]; then echo "[console] a process exited early; see the logs in .run/"; exit 1; fi
+
+OPS_CONSOLE_PORT ?= 8080
+OPS_WORKER_PORT ?= 6068
+OPS_PROMETHEUS_PORT ?= 9090
+OPS_RATE ?= 25
+ops: install ## services, a worker, the console, traffic with scenarios and Prometheus with the alerting rules; Ctrl-C stops what it started
+	$(BIN)/python -m ops --console-port $(OPS_CONSOLE_PORT) --worker-port $(OPS_WORKER_PORT) \
+	  --prometheus-port $(OPS_PROMETHEUS_PORT) --rate $(OPS_RATE)
+
+dashboard: $(STAMP) ## regenerate deploy/grafana/txmon.json and the Helm chart's settings list
+	$(BIN)/python -m ops.dashboard
+	$(BIN)/python -m ops.chart
 
 schema: $(STAMP) ## regenerate the event JSON Schema
 	$(BIN)/txmon schema --out streams/schema/event.schema.json

@@ -80,10 +80,11 @@ def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
             if done and not first:
                 first = now
             alerts = worker.metric("txmon_alerts_total")
-            holds = worker.metric("txmon_holds_total").get("", 0)
+            holds = sum(worker.metric("txmon_holds_total").values())
             dead = sum(worker.metric("txmon_dead_letters_total").values())
             rate = done / (now - first) if first and now > first else 0.0
-            bank, police = alerts.get('channel="bank"', 0), alerts.get('channel="police"', 0)
+            bank = sum(n for labels, n in alerts.items() if 'channel="bank"' in labels)
+            police = sum(n for labels, n in alerts.items() if 'channel="police"' in labels)
             _line(
                 f"worker: {done:,}/{events:,} events · {rate:,.0f} ev/s · alerts {bank:,.0f} bank / "
                 f"{police:,.0f} police · holds {holds:,.0f} · dead letters {dead:,.0f}"

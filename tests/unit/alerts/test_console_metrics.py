@@ -83,7 +83,9 @@ async def test_requests_logins_and_actions_are_counted_by_bounded_labels(client:
     assert _get(samples, "txmon_console_request_duration_seconds_count", method="POST", route=route) == 2
     assert _get(samples, "txmon_console_logins_total", outcome="rejected") == 1
     assert _get(samples, "txmon_console_logins_total", outcome="success") == 1
-    actions = {labels[0][1]: v for (name, labels), v in samples.items() if name == "txmon_console_officer_actions_total"}
+    actions = {
+        labels[0][1]: v for (name, labels), v in samples.items() if name == "txmon_console_officer_actions_total"
+    }
     assert actions == {"release": 1.0, "confirm": 0.0, "extend": 0.0, "dismiss": 0.0, "escalate": 0.0}  # not "bogus"
     every_label_value = {v for _, labels in samples for _, v in labels}
     assert not any("0912345678" in v or "bogus" in v for v in every_label_value)
