@@ -69,7 +69,7 @@ def _banner(stack: OpsStack, users: list[str], password: str, rate: float, start
         f"  txmon console:   {u['console']}   (users {', '.join(users)}; password: {password})\n"
         f"  worker metrics:  {u['worker']}/metrics   health {u['worker']}/health\n"
         f"  console metrics: {u['console']}/metrics\n"
-        f"  Prometheus:      {u['prometheus']}   alerts {u['prometheus']}/classic/alerts   rules {u['prometheus']}/classic/rules\n"
+        f"  Prometheus:      {u['prometheus']}   alerts {u['prometheus']}/classic/alerts\n"
         f"  Grafana:         import deploy/grafana/txmon.json (provisioning: deploy/grafana/provisioning/)\n"
         f"  demo traffic:    {rate:g} events/s with fraud scenarios into {stack.env['TXMON_INPUT_TOPIC']}\n"
         f"  logs:            {logs}/worker.log console.log traffic.log prometheus/prometheus.log\n"

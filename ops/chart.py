@@ -37,6 +37,8 @@ def _plain(value: Any) -> str | None:
         return None
     if isinstance(value, SecretStr):
         return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return str(value)
 
 

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
-import fakeredis
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
-from argon2 import PasswordHasher
+from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerts.console import create_app
 from alerts.console.metrics import ConsoleMetrics
-from alerts.lifecycle import HoldLifecycle, Topics
-from alerts.users import UserStore
-from rules.model import Action, Severity
-from tests.unit.alerts.conftest import MemoryKafka
-from tests.unit.alerts.test_console_api import NOW, PASSWORD, P, _hit, _seed
+from tests.unit.alerts.consoles import PASSWORD, start_console
 
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def client() -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
-    redis = fakeredis.aioredis.FakeRedis()
-    lifecycle = HoldLifecycle(redis, MemoryKafka(), Topics("holds", "police", "audit", "suspicious"), prefix=P)
-    users = UserStore(redis, P, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    await users.create("lan", "officer", PASSWORD, "test")
-    out = await _seed(redis, [_hit("R2", "0912345678", Action.HOLD, Severity.HIGH, False)], NOW - timedelta(minutes=5))
-    app = create_app(redis, lifecycle, users, prefix=P, session_ttl_s=60, flush_interval_s=0, metrics=ConsoleMetrics())
-    c: TestClient[Any, Any] = TestClient(TestServer(app))
-    await c.start_server()
-    try:
-        yield c, out.holds[0].hold_id
-    finally:
-        await c.close()
+    async with start_console(metrics=ConsoleMetrics()) as console:
+        yield console.client, console.cases["crit"]
 
 
 async def _samples(c: TestClient[Any, Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -125,7 +125,10 @@ def test_workloads_probes_resources_and_disruption_budgets(helm: tuple[str, dict
 
 def test_every_setting_is_in_the_configmap_or_the_secret(helm: tuple[str, dict[str, str]]) -> None:
     assert chart.main(["--check"]) == 0, "deploy/helm/txmon/files/settings.yaml is stale: run `python -m ops.chart`"
-    docs = render(helm, "config.TXMON_RULES_FILE=/etc/txmon/rules.yaml", "config.TXMON_GEOIP_MMDB=/etc/txmon/geo.mmdb")
+    unset = [key for key, value in chart.settings_tree()["config"].items() if value is None]
+    assert "TXMON_RULES_FILE" in unset  # settings without a default stay out of the ConfigMap until set
+    assert "TXMON_RULES_FILE" not in by_kind(render(helm), "ConfigMap")[0]["data"]
+    docs = render(helm, *(f"config.{key}=/etc/txmon/{key.lower()}" for key in unset))
     config = by_kind(docs, "ConfigMap")[0]["data"]
     secret = by_kind(docs, "Secret")[0]["stringData"]
     every = {chart.env_name(name) for name in Settings.model_fields}
