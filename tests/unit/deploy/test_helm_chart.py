@@ -99,6 +99,7 @@ def test_workloads_probes_resources_and_disruption_budgets(helm: tuple[str, dict
     assert w["args"] == ["worker", "--quiet"]
     assert (w["livenessProbe"]["httpGet"]["path"], w["readinessProbe"]["httpGet"]["path"]) == ("/health", "/ready")
     assert w["ports"][0]["containerPort"] == 6066
+    assert w["env"] == [{"name": "TXMON_GROUP_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     c = console["spec"]["template"]["spec"]["containers"][0]
     assert c["args"] == ["console"] and c["readinessProbe"]["httpGet"]["path"] == "/health"
     for container in (w, c):
