@@ -2,7 +2,9 @@
 
 Through Prometheus's HTTP API: every query of every Grafana panel parses and
 returns data, every alerting and recording rule loads healthy, every alert
-expression parses and every series it reads exists. Then headless Chromium
+expression parses and every series it reads exists. The one allowance: a
+failure counter whose label values come with the first failure (declared on
+/metrics, no sample yet) may be empty in this healthy run. Then headless Chromium
 opens Prometheus's graph and alerts pages for the screenshots the README shows
 (``artifacts/``; ``DOCS_SCREENSHOTS=1`` also refreshes ``docs/images/``).
 """
@@ -137,13 +139,29 @@ def test_selector_extraction() -> None:
     assert selectors(expr) == ['txmon_a_total{job="w",le="0.05"}', 'up{job="x"}']
 
 
-def test_every_panel_query_returns_data(prom: PrometheusServer) -> None:
+def sampleless(stack: OpsStack) -> set[str]:
+    """Metric families a process declares (HELP/TYPE) without any sample yet: labelled counters of
+    failures whose label values appear with the first failure (the exception class, say)."""
+    out = set()
+    for name in ("worker", "console"):
+        text = stack.get(name, "/metrics").decode()
+        declared = {line.split()[2]: line.split()[3] for line in text.splitlines() if line.startswith("# TYPE ")}
+        sampled = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if not line.startswith("#")}
+        for family, kind in declared.items():
+            series = f"{family}_total" if kind == "counter" else family
+            if series not in sampled and family not in sampled:
+                out.add(series)
+    return out
+
+
+def test_every_panel_query_returns_data(prom: PrometheusServer, stack: OpsStack) -> None:
     queries = panel_queries()
     assert len(queries) >= 40
+    waiting = sampleless(stack)
     empty, failed = [], []
     for title, expr in queries:
         try:
-            if not prom.query(expr):
+            if not prom.query(expr) and not all(s.split("{")[0] in waiting for s in selectors(expr)):
                 empty.append(f"{title}: {expr}")
         except Exception as exc:  # a parse or evaluation error names the panel
             failed.append(f"{title}: {exc}")
@@ -151,7 +169,9 @@ def test_every_panel_query_returns_data(prom: PrometheusServer) -> None:
     assert not empty, "panel queries without data:\n" + "\n".join(empty)
 
 
-def test_every_rule_loads_healthy_and_every_alert_expression_reads_existing_series(prom: PrometheusServer) -> None:
+def test_every_rule_loads_healthy_and_every_alert_expression_reads_existing_series(
+    prom: PrometheusServer, stack: OpsStack
+) -> None:
     loaded = {r["name"]: r for g in prom.api("rules")["groups"] for r in g["rules"]}
     defined = rules()
     assert {r.get("alert") or r["record"] for r in defined} == set(loaded)
@@ -161,11 +181,11 @@ def test_every_rule_loads_healthy_and_every_alert_expression_reads_existing_seri
         loaded = {r["name"]: r for g in prom.api("rules")["groups"] for r in g["rules"]}
     unhealthy = {name: (r.get("health"), r.get("lastError")) for name, r in loaded.items() if r.get("health") != "ok"}
     assert not unhealthy, unhealthy
-    missing = []
+    missing, waiting = [], sampleless(stack)
     for rule in defined:
         prom.query(rule["expr"])  # parses and evaluates (an error raises with Prometheus's message)
         for selector in selectors(rule["expr"]):
-            if not series_exist(prom, selector):
+            if not series_exist(prom, selector) and selector.split("{")[0] not in waiting:
                 missing.append(f"{rule.get('alert') or rule['record']}: {selector}")
     assert not missing, "rule expressions reading series that do not exist:\n" + "\n".join(missing)
     firing = [a["labels"]["alertname"] for a in prom.api("alerts")["alerts"] if a["state"] == "firing"]
