@@ -40,6 +40,7 @@ FREEZE_OUTCOMES = ("applied", "duplicate", "rejected", "not_applied")
 STAGES = ("fetch", "decode", "state_load", "evaluate", "dedupe", "produce", "state_save", "commit")
 # Where a Redis or Kafka error was met (txmon_redis_errors_total / txmon_kafka_errors_total).
 COMPONENTS = ("monitor", "hold_expiry", "freeze_requests")
+FAILURE_KINDS = ("redis", "kafka", "os", "unexpected")
 
 
 def add_runtime_collectors(registry: CollectorRegistry) -> None:
@@ -119,7 +120,25 @@ class Metrics:
             EVENT_LATENCY_BUCKETS,
             r,
         )
-        self.lag = Gauge("txmon_consumer_lag", "Records behind the end of the input topic", ["partition"], registry=r)
+        self.lag = Gauge(
+            "txmon_consumer_lag_records", "Records behind the end of an input partition", ["partition"], registry=r
+        )
+        self.lag_seconds = Gauge(
+            "txmon_consumer_lag_seconds",
+            "Age of the partition's last judged record while records wait behind it (0 when caught up)",
+            ["partition"],
+            registry=r,
+        )
+        self.ready = Gauge("txmon_ready", "1 while the worker judges batches without failing, else 0", registry=r)
+        self.batch_failures = Counter(
+            "txmon_batch_failures",
+            "Failed batch attempts, by kind (redis, kafka, os, unexpected)",
+            ["kind"],
+            registry=r,
+        )
+        self.batch_retries = Counter("txmon_batch_retries", "Batch attempts retried after a passing fault", registry=r)
+        for kind in FAILURE_KINDS:
+            self.batch_failures.labels(kind)
         self.last_commit = Gauge("txmon_last_commit_timestamp_seconds", "When a batch was last committed", registry=r)
         self.first_fetch = Gauge(
             "txmon_first_fetch_timestamp_seconds", "When this worker fetched its first batch", registry=r
@@ -171,6 +190,18 @@ class Metrics:
         """Rule errors start at 0 for every rule in force, so a rate() sees them before the first error."""
         for rule_id in rule_ids:
             self.rule_errors.labels(rule_id)
+
+    def count_batch_failure(self, exc: BaseException, *, retried: bool) -> None:
+        if isinstance(exc, RedisError):
+            kind = "redis"
+        elif isinstance(exc, KafkaError):
+            kind = "kafka"
+        else:
+            kind = "os" if isinstance(exc, OSError) else "unexpected"
+        self.batch_failures.labels(kind).inc()
+        if retried:
+            self.batch_retries.inc()
+        self.ready.set(0)
 
     def count_error(self, component: str, exc: BaseException) -> None:
         """Count a Redis or Kafka failure met by ``component`` (other errors are not counted here)."""

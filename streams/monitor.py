@@ -111,6 +111,7 @@ class Monitor(Service):
         await self.consumer.start()
         self.metrics.ruleset.labels(self.engine.ruleset.version).set(1)
         self.metrics.know_rules(r.definition.id for r in self.engine.ruleset.rules)
+        self.metrics.ready.set(1)
         # Start-up objects (Faust, clients, rules) never die: move them out of the collector's
         # sight, and collect young objects less often, since a batch allocates tens of thousands.
         gc.collect()
@@ -156,7 +157,10 @@ class Monitor(Service):
             for tp, recs in fetched.items():
                 high = self.consumer.highwater(tp)
                 if high is not None:
-                    self.metrics.lag.labels(str(tp.partition)).set(max(high - recs[-1].offset - 1, 0))
+                    behind = max(high - recs[-1].offset - 1, 0)
+                    self.metrics.lag.labels(str(tp.partition)).set(behind)
+                    age = max(done - recs[-1].timestamp / 1000.0, 0.0) if behind else 0.0
+                    self.metrics.lag_seconds.labels(str(tp.partition)).set(age)
         self.metrics.batches.inc()
         self.metrics.records.inc(len(records))
         self.metrics.batch_records.observe(len(records))
@@ -198,12 +202,15 @@ class Monitor(Service):
         for attempt in range(1, RETRIES + 1):
             try:
                 await self.handle(records)
+                self.metrics.ready.set(1)
                 return
             except (RedisError, KafkaError, OSError) as exc:
                 self.metrics.count_error("monitor", exc)
+                self.metrics.count_batch_failure(exc, retried=True)
                 log.warning("batch of %d failed (attempt %d): %r", len(records), attempt, exc)
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-            except Exception:
+            except Exception as exc:
+                self.metrics.count_batch_failure(exc, retried=False)
                 log.exception("batch of %d failed on an unexpected error", len(records))
                 break
         else:
