@@ -20,6 +20,7 @@ COPY deploy/python/ deploy/python/
 COPY streams/ streams/
 COPY rules/ rules/
 COPY alerts/ alerts/
+COPY store/ store/
 COPY loadtest/ loadtest/
 COPY ops/ ops/
 RUN PYTHON=python3 bash deploy/python/install.sh /opt/txmon/.venv
