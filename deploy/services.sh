@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Local Kafka (KRaft, one combined broker+controller) and Redis on 127.0.0.1, for development,
-# the demo, the tests and the benchmarks. Stops only the PIDs it wrote; never kills by name.
+# Local Kafka (KRaft, one combined broker+controller), Redis and PostgreSQL (the case store) on
+# 127.0.0.1, for development, the demo, the tests and the benchmarks. Stops only the PIDs it wrote; never kills by name.
 #
 #   deploy/services.sh install | up | down [--purge] | status
 #
@@ -10,11 +10,14 @@
 #   TXMON_KAFKA_PORT             client listener                                  (9092)
 #   TXMON_KAFKA_CONTROLLER_PORT  KRaft controller listener                        (9093)
 #   TXMON_REDIS_PORT             Redis                                            (6379)
+#   TXMON_POSTGRES_PORT          PostgreSQL (database and user `txmon`)           (5432)
+#   TXMON_POSTGRES_DATA          its data folder; as root, one the postgres user can reach
+#                                                       (<run dir>/postgres/data, as root /tmp/txmon-pg-<hash>)
 #   TXMON_KAFKA_HEAP             broker -Xms/-Xmx                                 (512m)
 #   TXMON_START_TIMEOUT          seconds `up` waits for both to answer            (60)
 #   PYTHON                       interpreter with kafka-python for the readiness check
 #                                                                                 (<repo>/.venv/bin/python)
-# Two instances coexist when they differ in TXMON_RUN_DIR and all three ports.
+# Two instances coexist when they differ in TXMON_RUN_DIR and all four ports.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +26,7 @@ CACHE_DIR="${TXMON_CACHE_DIR:-$ROOT/.cache}"
 KAFKA_PORT="${TXMON_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${TXMON_KAFKA_CONTROLLER_PORT:-9093}"
 REDIS_PORT="${TXMON_REDIS_PORT:-6379}"
+PG_PORT="${TXMON_POSTGRES_PORT:-5432}"
 HEAP="${TXMON_KAFKA_HEAP:-512m}"
 START_TIMEOUT="${TXMON_START_TIMEOUT:-60}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
@@ -42,17 +46,29 @@ REDIS_DIR="$RUN_DIR/redis"
 REDIS_PID="$REDIS_DIR/redis.pid"
 REDIS_CONF="$REDIS_DIR/redis.conf"
 REDIS_LOG="$REDIS_DIR/redis.log"
+PG_DIR="$RUN_DIR/postgres"
+PG_PID="$PG_DIR/postgres.pid"
+PG_LOG="$PG_DIR/postgres.log"
+# PostgreSQL refuses to run as root: as root it runs as the `postgres` user, whose data folder must
+# not sit below a folder only root may enter (pytest's temporary folders are 0700).
+if ((EUID == 0)); then
+  PG_DATA="${TXMON_POSTGRES_DATA:-/tmp/txmon-pg-$(printf '%s' "$RUN_DIR" | sha256sum | cut -c1-12)}"
+else
+  PG_DATA="${TXMON_POSTGRES_DATA:-$PG_DIR/data}"
+fi
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
 
 [[ -n "$KAFKA_VERSION" ]] || die "no <kafka.version> in $POM"
 
-for n in "$KAFKA_PORT" "$CONTROLLER_PORT" "$REDIS_PORT"; do
+for n in "$KAFKA_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" "$PG_PORT"; do
   [[ "$n" =~ ^[0-9]+$ ]] && ((n > 0 && n < 65536)) || die "not a port number: '$n'"
 done
 [[ "$KAFKA_PORT" != "$CONTROLLER_PORT" && "$KAFKA_PORT" != "$REDIS_PORT" && "$CONTROLLER_PORT" != "$REDIS_PORT" ]] \
   || die "TXMON_KAFKA_PORT, TXMON_KAFKA_CONTROLLER_PORT and TXMON_REDIS_PORT must differ"
+[[ "$PG_PORT" != "$KAFKA_PORT" && "$PG_PORT" != "$CONTROLLER_PORT" && "$PG_PORT" != "$REDIS_PORT" ]] \
+  || die "TXMON_POSTGRES_PORT must differ from the Kafka and Redis ports"
 
 # --- processes, by PID only ------------------------------------------------------------------
 
@@ -71,6 +87,7 @@ ours() {
     "$REDIS_PID")  # redis rewrites its argv to "redis-server 127.0.0.1:PORT"
       port="$(redis_conf_port)"
       [[ -n "$port" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == redis-server* && "$cmd" == *":$port"* ]] ;;
+    "$PG_PID") [[ "$cmd" == *"-D $PG_DATA "* ]] ;;
     *) return 1 ;;
   esac
 }
@@ -187,9 +204,22 @@ install_redis() {
   apt_install redis-server redis-tools
 }
 
+pg_bin() {  # the newest installed PostgreSQL server's bin folder (Debian: /usr/lib/postgresql/N/bin)
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [[ -n "$d" && -x "$d/postgres" ]] && printf '%s' "$d"
+}
+
+install_postgres() {
+  pg_bin >/dev/null && return 0
+  say "installing Debian's postgresql"
+  apt_install postgresql
+}
+
 install() {
   install_kafka
   install_redis
+  install_postgres
 }
 
 # --- Kafka ---------------------------------------------------------------------------------------
@@ -334,9 +364,57 @@ EOF
 
 redis_ready() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
 
+# --- PostgreSQL (the case store) ------------------------------------------------------------------
+
+as_pg() {  # as_pg CMD...: as root, run CMD as the postgres user (setpriv execs: the PID stays CMD's)
+  if ((EUID == 0)); then
+    setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+  else
+    "$@"
+  fi
+}
+
+start_postgres() {  # sets STARTED_PG=1 when it started a server
+  if ours "$PG_PID"; then
+    say "postgres already up (pid $(pid_of "$PG_PID"), 127.0.0.1:$PG_PORT)"
+    return 0
+  fi
+  rm -f "$PG_PID"
+  local bin
+  bin="$(pg_bin)" || die "PostgreSQL not found: run services.sh install"
+  mkdir -p "$PG_DIR"
+  if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+    mkdir -p "$PG_DATA"
+    chmod 700 "$PG_DATA"
+    ((EUID != 0)) || chown postgres:postgres "$PG_DATA"
+    # Local development only: trust on 127.0.0.1 like the local Redis; a bank's own server is
+    # reached through TXMON_POSTGRES_URL with its password and TLS settings.
+    as_pg "$bin/initdb" -D "$PG_DATA" -U txmon --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
+      || { tail -n 30 "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+  fi
+  [[ -f "$PG_LOG" ]] && mv -f "$PG_LOG" "$PG_LOG.prev"
+  touch "$PG_LOG"
+  ((EUID != 0)) || chown postgres:postgres "$PG_LOG"
+  local cmd=("$bin/postgres" -D "$PG_DATA" -h 127.0.0.1 -p "$PG_PORT" -c unix_socket_directories=
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB
+    -c max_connections=100 -c log_min_messages=warning)
+  ((EUID != 0)) || cmd=(setpriv --reuid=postgres --regid=postgres --init-groups -- "${cmd[@]}")
+  start_bg "$PG_PID" "$PG_LOG" "${cmd[@]}"
+  STARTED_PG=1
+  say "postgres starting (pid $(pid_of "$PG_PID"), 127.0.0.1:$PG_PORT, data $PG_DATA)"
+}
+
+pg_ready() {  # answers, and the txmon database exists
+  local bin
+  bin="$(pg_bin)"
+  "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U txmon -d postgres || return 1
+  [[ "$("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U txmon -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'txmon'")" == 1 ]] \
+    || "$bin/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U txmon -d postgres -c "CREATE DATABASE txmon" >/dev/null
+}
+
 # --- commands ------------------------------------------------------------------------------------
 
-STARTED_KAFKA="" STARTED_REDIS=""
+STARTED_KAFKA="" STARTED_REDIS="" STARTED_PG=""
 
 fail_up() {  # fail_up MESSAGE LOG...: show the logs and exit 1 (the EXIT trap stops what `up` started)
   local msg="$1" f
@@ -352,6 +430,7 @@ undo_failed_up() {  # EXIT trap of `up`: a failed start leaves nothing of its ow
   ((rc == 0)) && return 0
   [[ -z "$STARTED_KAFKA" ]] || stop_pid kafka "$KAFKA_PID" >&2
   [[ -z "$STARTED_REDIS" ]] || stop_pid redis "$REDIS_PID" >&2
+  [[ -z "$STARTED_PG" ]] || stop_pid postgres "$PG_PID" >&2
   exit "$rc"
 }
 
@@ -360,18 +439,25 @@ up() {
   install
   # Every port is checked before anything starts, so a conflict leaves nothing behind.
   if ! ours "$REDIS_PID"; then port_free_or_die "$REDIS_PORT" TXMON_REDIS_PORT; fi
+  if ! ours "$PG_PID"; then port_free_or_die "$PG_PORT" TXMON_POSTGRES_PORT; fi
   if ! ours "$KAFKA_PID"; then
     port_free_or_die "$KAFKA_PORT" TXMON_KAFKA_PORT
     port_free_or_die "$CONTROLLER_PORT" TXMON_KAFKA_CONTROLLER_PORT
   fi
   trap undo_failed_up EXIT
   start_redis
+  start_postgres
   start_kafka
   local deadline=$((SECONDS + START_TIMEOUT))
   until redis_ready; do
     ours "$REDIS_PID" || fail_up "redis exited during start-up" "$REDIS_LOG"
     ((SECONDS < deadline)) || fail_up "redis did not answer PING within $START_TIMEOUT s" "$REDIS_LOG"
     sleep 0.1
+  done
+  until pg_ready 2>/dev/null; do
+    ours "$PG_PID" || fail_up "postgres exited during start-up" "$PG_LOG"
+    ((SECONDS < deadline)) || fail_up "postgres did not answer within $START_TIMEOUT s" "$PG_LOG"
+    sleep 0.2
   done
   until port_open "$KAFKA_PORT"; do
     ours "$KAFKA_PID" || fail_up "kafka exited during start-up" "$KAFKA_OUT" "$KAFKA_LOG"
@@ -382,16 +468,17 @@ up() {
   ((left > 1)) || left=1
   kafka_ready "$left" || fail_up "kafka did not answer a client within $START_TIMEOUT s" "$KAFKA_OUT" "$KAFKA_LOG"
   trap - EXIT
-  say "ready in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s: kafka 127.0.0.1:$KAFKA_PORT, redis 127.0.0.1:$REDIS_PORT (run dir $RUN_DIR)"
+  say "ready in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s: kafka 127.0.0.1:$KAFKA_PORT, redis 127.0.0.1:$REDIS_PORT, postgres 127.0.0.1:$PG_PORT (run dir $RUN_DIR)"
 }
 
 down() {
   stop_pid kafka "$KAFKA_PID"
   stop_pid redis "$REDIS_PID"
+  stop_pid postgres "$PG_PID"
   if [[ "${1:-}" == "--purge" ]]; then
-    rm -rf "$KAFKA_DIR" "$REDIS_DIR"
+    rm -rf "$KAFKA_DIR" "$REDIS_DIR" "$PG_DIR" "$PG_DATA"
     rmdir "$RUN_DIR" 2>/dev/null || true
-    say "removed Kafka and Redis data under $RUN_DIR"
+    say "removed Kafka, Redis and PostgreSQL data under $RUN_DIR${PG_DATA:+ and $PG_DATA}"
   fi
 }
 
@@ -405,12 +492,16 @@ status() {  # exit 0 only when both run
     redis_ready && state="answering" || state="not answering"
     say "redis up   pid $(pid_of "$REDIS_PID")  127.0.0.1:$REDIS_PORT ($state)"
   else say "redis down (127.0.0.1:$REDIS_PORT)"; rc=1; fi
+  if ours "$PG_PID"; then
+    pg_ready 2>/dev/null && state="answering" || state="not answering"
+    say "postgres up pid $(pid_of "$PG_PID")  127.0.0.1:$PG_PORT ($state)"
+  else say "postgres down (127.0.0.1:$PG_PORT)"; rc=1; fi
   say "run dir $RUN_DIR"
   return $rc
 }
 
 case "${1:-}" in
-  install) install; say "installed: Kafka $KAFKA_VERSION jars in $LIBS, $(command -v redis-server)" ;;
+  install) install; say "installed: Kafka $KAFKA_VERSION jars in $LIBS, $(command -v redis-server), $(pg_bin)/postgres" ;;
   up) up ;;
   down)
     [[ -z "${2:-}" || "${2:-}" == "--purge" ]] || die "usage: $0 down [--purge]"

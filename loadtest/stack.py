@@ -62,6 +62,7 @@ def namespace_env(prefix: str, **extra: str) -> dict[str, str]:
         "TXMON_RULES_TOPIC": f"{ns}.rules",
         "TXMON_SUSPICIOUS_TOPIC": f"{ns}.suspicious",
         "TXMON_FREEZE_REQUESTS_TOPIC": f"{ns}.police.requests",
+        "TXMON_CASES_GROUP": f"{ns}-cases",
         **extra,
     }
 

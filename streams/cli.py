@@ -157,6 +157,36 @@ def _totp_enrol(args: argparse.Namespace, settings: Settings) -> int:
     return enrol_totp_command(settings, args.name)
 
 
+def _cases(args: argparse.Namespace, settings: Settings) -> int:
+    from streams import case_sink
+
+    command = args.cases_command or "run"
+    if command == "run":
+        return case_sink.run_sink_command(settings)
+    if command == "rebuild":
+        return case_sink.rebuild_command(settings)
+    if command == "migrate":
+        from alerts.cases.db import migrate
+
+        applied = migrate(case_sink.pg_config(settings))
+        print(f"applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+        return 0
+    from streams.case_labels import export_labels_command
+
+    return export_labels_command(settings, args.out)
+
+
+def _add_cases_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cases = sub.add_parser("cases", help="the case store: run its sink (default), rebuild, migrate, export labels")
+    cases_sub = cases.add_subparsers(dest="cases_command")
+    cases_sub.add_parser("run", help="read the alerts, holds, police and audit topics into PostgreSQL")
+    cases_sub.add_parser("rebuild", help="empty the store and replay the topics from their start (sink stopped)")
+    cases_sub.add_parser("migrate", help="apply the schema migrations not applied yet")
+    labels = cases_sub.add_parser("labels", help="officers' resolutions as a labels file for `txmon backtest`")
+    labels.add_argument("--out", type=Path, required=True, help="CSV: event_id,rule_id,label (fraud / not_fraud)")
+    cases.set_defaults(run=_cases)
+
+
 def _add_console_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     console = sub.add_parser("console", help="serve the fraud officers' console: web UI and JSON API")
     console.set_defaults(run=_console)
@@ -214,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.set_defaults(run=_backtest)
     _add_console_commands(sub)
     _add_freeze_commands(sub)
+    _add_cases_commands(sub)
     return parser
 
 

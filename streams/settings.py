@@ -111,5 +111,23 @@ class Settings(BaseSettings):
         """A new Redis (or Redis Cluster) client for ``redis_url``."""
         return connect(self.redis_url.get_secret_value(), cluster=self.redis_cluster)
 
+    # --- the case store (PostgreSQL) and its sink
+    postgres_url: SecretStr = Field(
+        SecretStr("postgresql://txmon@127.0.0.1:5432/txmon"), description="PostgreSQL URL of the case store"
+    )
+    postgres_sslmode: str = Field(
+        "prefer", description="libpq sslmode: disable, prefer, require, verify-ca, verify-full"
+    )
+    postgres_sslrootcert: Path | None = Field(None, description="CA certificate the server's certificate must chain to")
+    postgres_sslcert: Path | None = Field(None, description="Client certificate for mutual TLS")
+    postgres_sslkey: Path | None = Field(None, description="Client certificate's private key")
+    cases_group: str = Field("txmon-cases", description="Consumer group of the case-store sink (`txmon cases`)")
+    case_claim_ttl_s: int = Field(900, description="A claim on a case lapses after this many seconds")
+    case_reason_codes: str = Field(
+        "customer_confirmed,customer_unreachable,known_device,known_payee,duplicate,mule_pattern,police_request,"
+        "bulk_triage,other",
+        description="Reason codes officers pick on every case action, comma-separated",
+    )
+
     def kafka_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]

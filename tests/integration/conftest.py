@@ -1,4 +1,4 @@
-"""Real Kafka and Redis for the integration tests, started once per test run.
+"""Real Kafka, Redis and PostgreSQL for the integration tests, started once per test run.
 
 The services run on free ports in a temporary run folder, so a `make up`
 instance on the default ports is left alone. If they cannot start, the run
@@ -41,25 +41,28 @@ class Services:
     bootstrap: str
     redis_url: str
     env: dict[str, str]
+    postgres_url: str = ""
 
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     run_dir = tmp_path_factory.mktemp("services")
-    kafka, controller, redis = free_port(), free_port(), free_port()
+    kafka, controller, redis, postgres = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "TXMON_RUN_DIR": str(run_dir),
         "TXMON_KAFKA_PORT": str(kafka),
         "TXMON_KAFKA_CONTROLLER_PORT": str(controller),
         "TXMON_REDIS_PORT": str(redis),
+        "TXMON_POSTGRES_PORT": str(postgres),
     }
     script = ROOT / "deploy" / "services.sh"
     started = subprocess.run(["bash", str(script), "up"], env=env, capture_output=True, text=True, timeout=900)
     try:
         if started.returncode != 0:
-            pytest.fail(f"Kafka/Redis did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
-        yield Services(f"127.0.0.1:{kafka}", f"redis://127.0.0.1:{redis}/0", env)
+            pytest.fail(f"Kafka/Redis/PostgreSQL did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
+        pg = f"postgresql://txmon@127.0.0.1:{postgres}/txmon"
+        yield Services(f"127.0.0.1:{kafka}", f"redis://127.0.0.1:{redis}/0", {**env, "TXMON_POSTGRES_URL": pg}, pg)
     finally:
         subprocess.run(["bash", str(script), "down", "--purge"], env=env, capture_output=True, timeout=120)
 

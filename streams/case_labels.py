@@ -1,0 +1,49 @@
+"""``txmon cases labels``: officers' resolutions as labels for ``txmon backtest --labels``.
+
+One row per alert of a decided case: ``event_id,rule_id,label`` with ``fraud``
+or ``not_fraud``. A case is decided by the officer's resolution; without one, a
+hold an officer confirmed is fraud and a hold an officer released, or an alert
+dismissed, is not fraud. Expired holds and inconclusive cases are left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+from alerts.cases.db import open_pool
+from streams.case_sink import pg_config
+from streams.settings import Settings
+
+LABELS = """
+SELECT a.event_id, a.rule_id,
+       CASE WHEN c.resolution IN ('fraud', 'not_fraud') THEN c.resolution
+            WHEN c.status = 'confirmed' THEN 'fraud'
+            WHEN c.status = 'dismissed' THEN 'not_fraud'
+            WHEN c.status = 'released' AND c.hold->>'updated_by' <> 'txmon' THEN 'not_fraud' END AS label
+FROM cases c JOIN case_alerts a ON a.case_id = c.case_id
+WHERE c.resolution IN ('fraud', 'not_fraud') OR c.status IN ('confirmed', 'dismissed', 'released')
+ORDER BY a.event_id, a.rule_id
+"""
+
+
+async def export_labels(settings: Settings, out: Path) -> int:
+    pool = await open_pool(pg_config(settings))
+    try:
+        async with pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(LABELS)
+            rows = [r for r in await cur.fetchall() if r[2] is not None]
+    finally:
+        await pool.close()
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["event_id", "rule_id", "label"])
+        writer.writerows(rows)
+    return len(rows)
+
+
+def export_labels_command(settings: Settings, out: Path) -> int:
+    n = asyncio.run(export_labels(settings, out))
+    print(f"wrote {n} labels from officers' decisions to {out}")
+    return 0
