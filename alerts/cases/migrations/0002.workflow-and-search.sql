@@ -63,9 +63,9 @@ DO $$ BEGIN PERFORM txmon_refresh_cases(ARRAY(SELECT DISTINCT case_id FROM case_
 
 -- The queue: open cases in each sort order, filters by array membership, search by exact id.
 CREATE INDEX cases_open_severity ON cases (severity_rank DESC, opened_at) WHERE is_open;
-CREATE INDEX cases_open_opened ON cases (opened_at) WHERE is_open;
-CREATE INDEX cases_open_amount ON cases (amount_vnd) WHERE is_open;
-CREATE INDEX cases_open_expiry ON cases (expires_at) WHERE is_open;
+CREATE INDEX cases_open_opened ON cases (opened_at, case_id) WHERE is_open;
+CREATE INDEX cases_open_amount ON cases (amount_vnd DESC NULLS LAST, case_id) WHERE is_open;
+CREATE INDEX cases_open_expiry ON cases (expires_at, case_id) WHERE is_open;
 CREATE INDEX cases_severity ON cases (severity_rank DESC, opened_at);
 CREATE INDEX cases_opened ON cases (opened_at);
 CREATE INDEX cases_rules ON cases USING gin (rules);
