@@ -23,14 +23,14 @@ install: $(STAMP) ## create the venv, install txmon, the Kafka jars, redis-serve
 lock: ## re-resolve requirements.lock from pyproject.toml (UPGRADE=1: newest allowed versions)
 	PYTHON=$(PYTHON) UPGRADE=$(UPGRADE) bash deploy/python/lock.sh
 
-up: install ## start Kafka (KRaft) and Redis on 127.0.0.1 and create txmon's topics
+up: install ## start Kafka (KRaft), Redis and PostgreSQL on 127.0.0.1 and create txmon's topics
 	bash deploy/services.sh up
 	$(BIN)/txmon topics >/dev/null
 
 down: ## stop exactly what `make up` started
 	bash deploy/services.sh down
 
-status: ## show whether Kafka and Redis are up
+status: ## show whether Kafka, Redis and PostgreSQL are up
 	bash deploy/services.sh status
 
 demo: install ## generated bank traffic with fraud scenarios through a real worker; stops what it started
@@ -56,13 +56,13 @@ bench-redis: install ## one worker's events/s on one Redis and on a Redis Cluste
 CONSOLE_PORT ?= 8080
 CONSOLE_WORKER_PORT ?= 6068
 CONSOLE_RATE ?= 25
-console: install ## services, a worker, the officers' console and a trickle of demo traffic; Ctrl-C stops what it started
+console: install ## services, a worker, the officers' console, its case store and demo traffic; Ctrl-C stops what it started
 	@set -euo pipefail; pids=(); started=""; \
 	finish() { trap - EXIT INT TERM; \
 	  for p in "$${pids[@]}"; do kill -TERM "$$p" 2>/dev/null || true; done; \
 	  for p in "$${pids[@]}"; do wait "$$p" 2>/dev/null || true; done; \
 	  if [[ -n "$$started" ]]; then bash deploy/services.sh down; fi; \
-	  echo "[console] stopped the worker, the console and the traffic$${started:+, and Kafka and Redis}"; }; \
+	  echo "[console] stopped the worker, the console, the case sink and the traffic$${started:+, and the services}"; }; \
 	trap finish EXIT; trap 'exit 130' INT TERM; \
 	if ! bash deploy/services.sh status >/dev/null 2>&1; then bash deploy/services.sh up; started=1; fi; \
 	ns="console$$(date +%H%M%S)"; \
@@ -71,8 +71,11 @@ console: install ## services, a worker, the officers' console and a trickle of d
 	  TXMON_HOLDS_TOPIC="$$ns.holds" TXMON_DEAD_LETTER_TOPIC="$$ns.events.dlq" TXMON_AUDIT_TOPIC="$$ns.audit" \
 	  TXMON_SUSPICIOUS_TOPIC="$$ns.suspicious" TXMON_RULES_TOPIC="$$ns.rules" TXMON_BANK_CODE=DEMOBANK \
 	  TXMON_WEB_PORT=$(CONSOLE_WORKER_PORT) TXMON_CONSOLE_PORT=$(CONSOLE_PORT) \
-	  TXMON_MAX_EVENT_AGE_S=315360000 TXMON_MAX_EVENT_FUTURE_S=315360000; \
+	  TXMON_MAX_EVENT_AGE_S=315360000 TXMON_MAX_EVENT_FUTURE_S=315360000 TXMON_CASES_GROUP="$$ns-cases" \
+	  TXMON_POSTGRES_URL="postgresql://txmon@127.0.0.1:$${TXMON_POSTGRES_PORT:-5432}/txmon_console"; \
 	mkdir -p .run; \
+	pg="postgresql://txmon@127.0.0.1:$${TXMON_POSTGRES_PORT:-5432}/postgres"; \
+	$(BIN)/python -c 'import psycopg, sys; c = psycopg.connect(sys.argv[1], autocommit=True); [c.execute(f"{s} txmon_console") for s in ("DROP DATABASE IF EXISTS", "CREATE DATABASE")]' "$$pg"; \
 	$(BIN)/txmon topics >.run/console-setup.log 2>&1; \
 	$(BIN)/txmon suspicious load loadtest/suspicious_demo.csv --by demo >>.run/console-setup.log 2>&1; \
 	password="demo-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(9))')"; \
@@ -83,6 +86,7 @@ console: install ## services, a worker, the officers' console and a trickle of d
 	totp="$$(sed -n 's/^totp secret: //p' .run/console-setup.log | tail -1)"; \
 	$(BIN)/txmon worker --quiet >.run/console-worker.log 2>&1 & pids+=($$!); \
 	$(BIN)/txmon console >.run/console.log 2>&1 & pids+=($$!); \
+	$(BIN)/txmon cases >.run/console-cases.log 2>&1 & pids+=($$!); \
 	for _ in $$(seq 240); do \
 	  if $(BIN)/python -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)' \
 	    "http://127.0.0.1:$(CONSOLE_PORT)/health" 2>/dev/null; then break; fi; \
@@ -97,8 +101,8 @@ console: install ## services, a worker, the officers' console and a trickle of d
 	echo "  log in as demo-officer, demo-supervisor or demo-police, password: $$password"; \
 	echo "  demo-supervisor also types a TOTP code: add secret $$totp to an authenticator app"; \
 	echo "  demo traffic:   $(CONSOLE_RATE) events/s with fraud scenarios into $$TXMON_INPUT_TOPIC"; \
-	echo "  logs:           .run/console.log  .run/console-worker.log  .run/console-traffic.log"; \
-	echo "  Ctrl-C stops the worker, the console and the traffic$${started:+, and Kafka and Redis}."; \
+	echo "  logs:           .run/console.log  .run/console-worker.log  .run/console-cases.log  .run/console-traffic.log"; \
+	echo "  Ctrl-C stops the worker, the console, the case-store sink and the traffic$${started:+, and the services}."; \
 	echo ""; \
 	trap 'stopping=1' INT TERM; \
 	wait -n "$${pids[@]}" || true; \

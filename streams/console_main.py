@@ -1,5 +1,5 @@
 """``txmon console``, ``txmon create-user`` and ``txmon totp-enrol``: the officers' console with
-its Kafka and Redis, and its users.
+its Kafka, Redis and case store, and its users.
 
 printf '%s\\n' "$PASSWORD" | txmon create-user lan --role supervisor --password-stdin
 txmon totp-enrol lan   # a new TOTP secret (a supervisor's second factor) for an authenticator app
@@ -25,8 +25,11 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
 
 from alerts.audit import SYSTEM, AuditTrail, Commands, Outbox
+from alerts.cases.db import migrate, open_pool
+from alerts.cases.workflow import CaseWork
 from alerts.console import create_app
 from alerts.console.auth import SessionStore
 from alerts.console.login import forwarded_client, remote_client
@@ -36,6 +39,7 @@ from alerts.totp import provisioning_uri
 from alerts.users import SECOND_FACTOR_ROLES, UserError, UserStore
 from rules.geo import load_geoip
 from store import RedisClient
+from streams.case_sink import pg_config
 from streams.hold_expiry import KafkaPublisher, hold_lifecycle
 from streams.logs import configure_logging
 from streams.settings import Settings
@@ -49,12 +53,18 @@ async def serve(settings: Settings) -> None:
     redis = s.redis()
     publisher = KafkaPublisher(s, f"{s.app_id}-console")
     runner: web.AppRunner | None = None
+    pool: AsyncConnectionPool | None = None
     try:
         await redis.ping()
         await publisher.start()
         lifecycle = hold_lifecycle(s, redis, publisher)
         users = UserStore(redis, s.state_prefix)
         geo = load_geoip(str(s.geoip_mmdb) if s.geoip_mmdb else None)
+        store = pg_config(s)
+        await asyncio.to_thread(migrate, store)
+        pool = await open_pool(store, max_size=8)
+        codes = [c.strip() for c in s.case_reason_codes.split(",") if c.strip()]
+        work = CaseWork(lifecycle, pool, claim_ttl_s=s.case_claim_ttl_s, reason_codes=codes)
         secure = s.console_secure()
         app = create_app(
             redis,
@@ -67,6 +77,8 @@ async def serve(settings: Settings) -> None:
             supervisor_totp=s.console_supervisor_totp,
             client_of=forwarded_client if s.console_trust_forwarded_for else remote_client,
             geo=geo,
+            case_work=work,
+            case_notify=store.conninfo(),
         )
         runner = web.AppRunner(app)
         await runner.setup()
@@ -88,6 +100,8 @@ async def serve(settings: Settings) -> None:
             await runner.cleanup()
         with contextlib.suppress(asyncio.CancelledError):
             await publisher.stop()
+        if pool is not None:
+            await pool.close()
         await redis.aclose()
 
 

@@ -26,6 +26,8 @@ from alerts.model import Alert, HoldInstruction, PoliceReport
 from rules.model import SEVERITY_RANK
 
 Kind = Literal["alerts", "holds", "police", "audit"]
+# Every applied batch notifies this channel (at commit): the console's live queue listens.
+NOTIFY_CHANNEL = "txmon_cases"
 RANK = {str(k): v for k, v in SEVERITY_RANK.items()}
 # Audit actions of the officers' workflow: their ``after`` sets these case columns.
 WORKFLOW_FIELDS = ("workflow", "resolution", "assignee", "claimed_by", "claim_until")
@@ -258,6 +260,7 @@ async def apply(conn: AsyncConnection[Any], batch: Batch) -> None:
         ]
         if statuses:
             await cur.executemany(STATUS_UPDATE, statuses)
+        await cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(len(batch))))
         notes = sorted({c for r, c in case_audits if r.action == "case_note"})
         if notes:
             await cur.execute(

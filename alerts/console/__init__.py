@@ -24,7 +24,8 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from alerts.console import pages
+from alerts.cases.workflow import CaseWork
+from alerts.console import casework, pages
 from alerts.console.api import ConsoleApi
 from alerts.console.auth import SessionStore, guard, json_error, security_headers
 from alerts.console.cases import CaseReader, Geo
@@ -55,12 +56,16 @@ def create_app(
     scan: int = 2_000,
     geo: Geo | None = None,
     metrics: ConsoleMetrics | None = None,
+    case_work: CaseWork | None = None,
+    case_notify: str | None = None,
 ) -> web.Application:
     """The console app; ``flush_interval_s`` 0 turns off the background outbox flush.
 
     ``secure_cookies`` and ``hsts_max_age_s`` > 0 belong to a console served over
     TLS; ``supervisor_totp`` makes a TOTP code mandatory for every supervisor.
     ``metrics`` (default: a new ``ConsoleMetrics``) serves ``/metrics`` and counts requests.
+    With ``case_work`` the case store's queue and workflow are served too (``casework``);
+    ``case_notify`` (a PostgreSQL conninfo) turns on their live updates.
     """
     metrics = metrics or ConsoleMetrics()
     sessions = SessionStore(redis, prefix, session_ttl_s)
@@ -80,6 +85,8 @@ def create_app(
     app.add_routes(login.routes())
     app.add_routes(api.routes())
     app.add_routes(pages.routes())
+    if case_work is not None:
+        casework.register(app, case_work.pool, case_work, case_notify)
     if flush_interval_s > 0:
 
         async def flusher(app: web.Application) -> AsyncIterator[None]:

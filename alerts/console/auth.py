@@ -46,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "session": frozenset({"officer", "supervisor", "police"}),
     "cases": frozenset({"officer", "supervisor"}),
     "act": frozenset({"officer", "supervisor"}),
+    "assign": frozenset({"supervisor"}),  # give a case to an officer (alerts.console.casework)
     "police": frozenset({"officer", "supervisor", "police"}),
     "audit": frozenset({"supervisor"}),
     "users": frozenset({"supervisor"}),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -12,6 +16,7 @@ import psycopg
 from alerts.audit import AuditRecord
 from alerts.cases.db import PgConfig
 from alerts.model import Alert, HoldInstruction, PoliceReport, alert_id, hold_id_for
+from loadtest.stack import ROOT, stop_process
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
@@ -151,3 +156,31 @@ def snapshot(config: PgConfig) -> dict[str, list[tuple[Any, ...]]]:
             t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()  # noqa: S608 - fixed table names
             for t in ("cases", "case_alerts", "case_events")
         }
+
+
+def case_store_env(server_url: str) -> dict[str, str]:
+    """Settings for a console or sink on a new database of its own, with a sink group of its own."""
+    config = fresh_database(server_url)
+    return {"TXMON_POSTGRES_URL": config.url, "TXMON_POSTGRES_SSLMODE": "disable",
+            "TXMON_CASES_GROUP": f"cases-{uuid.uuid4().hex[:8]}"}  # fmt: skip
+
+
+def start_sink(env: dict[str, str], log_path: Path, timeout: float = 60.0) -> subprocess.Popen[bytes]:
+    """A `txmon cases` process; returns once it has migrated the store and joined its group."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "streams.cli", "cases"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = f"txmon cases exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}"
+            raise RuntimeError(msg)
+        if "txmon cases:" in log_path.read_text(errors="replace"):
+            return proc
+        time.sleep(0.2)
+    stop_process(proc)
+    msg = f"txmon cases did not start:\n{log_path.read_text(errors='replace')[-3000:]}"
+    raise RuntimeError(msg)

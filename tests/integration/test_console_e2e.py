@@ -26,6 +26,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from loadtest.stack import start_healthy, stop_process
+from tests.integration.case_helpers import case_store_env, start_sink
 from tests.integration.conftest import ROOT, TopicReader, Worker, free_port, send
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,8 @@ class ConsoleProcess:
 
 @pytest.fixture(scope="module")
 def console(worker: Worker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleProcess]:
-    """A `txmon console` on the worker's topics and Redis prefix, with one officer created by the CLI."""
+    """A `txmon console` on the worker's topics and Redis prefix, with one officer created by the CLI,
+    and a `txmon cases` sink filling the console's own case store."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `bash deploy/browser.sh` (Debian's chromium; nothing is downloaded)")
     ns = worker.topics["input"].split(".")[0]
@@ -80,6 +82,7 @@ def console(worker: Worker, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "TXMON_SUSPICIOUS_TOPIC": worker.topics.get("suspicious", f"{ns}.suspicious"),
         "TXMON_CONSOLE_PORT": str(free_port()),
         "TXMON_SESSION_TTL_S": "600",
+        **case_store_env(worker.services.postgres_url),
     }
     created = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "streams.cli", "create-user", OFFICER, "--role", "officer", "--password-stdin"],
@@ -91,12 +94,15 @@ def console(worker: Worker, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         timeout=60,
     )
     assert created.returncode == 0, created.stderr
-    proc = ConsoleProcess(env, int(env["TXMON_CONSOLE_PORT"]), tmp_path_factory.mktemp("console") / "console.log")
-    proc.start()
+    logs = tmp_path_factory.mktemp("console")
+    proc = ConsoleProcess(env, int(env["TXMON_CONSOLE_PORT"]), logs / "console.log")
+    sink = start_sink(env, logs / "cases.log")
     try:
+        proc.start()
         yield proc
     finally:
         proc.stop()
+        stop_process(sink)
 
 
 def sim_swap_drain(account: str) -> list[dict[str, Any]]:
@@ -181,7 +187,7 @@ async def test_officer_sees_a_fresh_alert_arrive_and_confirms_fraud_in_the_brows
                 await expect(page.locator("#reasons")).to_contain_text("OTP")
                 await expect(page.locator("#reasons .muted").first).to_contain_text("OTP")  # the Vietnamese reason
                 await expect(page.locator("#facts")).to_contain_text("phone-1")
-                await expect(page.locator("#evidence")).to_contain_text("45000000")
+                await expect(page.locator("#evidence")).to_contain_text("45.000.000 VND")
                 await page.screenshot(path=str(ARTIFACTS / "console-detail.png"), full_page=True)
 
                 await page.click("#act-confirm")

@@ -1,5 +1,5 @@
 "use strict";
-// The console core (API calls with the CSRF token, language switch, header, polling) and the queue page.
+// The console core (API calls with the CSRF token, language switch, header, polling); the queue page is queue.js.
 // Pages build the DOM with TX.el, never from HTML strings: case data cannot inject markup.
 (function () {
   const I18N = window.TX_I18N;
@@ -155,102 +155,6 @@
       if (page) await page.start();
     },
   });
-
-  const CHANNELS = ["bank", "police"];
-
-  TX.pages.queue = {
-    data: null,
-    seen: null,
-    fresh: new Set(),
-    filters: Object.fromEntries(["rule", "channel", "status", "account"].map((k) =>
-      [k, new URLSearchParams(location.search).get(k) || (k === "status" ? "open" : "")])),
-
-    async start() {
-      this.render();
-      await this.load();
-      TX.watch(() => this.load());
-    },
-
-    async load() {
-      const q = new URLSearchParams(Object.entries(this.filters).filter(([, v]) => v));
-      try {
-        this.data = await TX.api("GET", "/api/queue?" + q);
-      } catch (e) {
-        document.getElementById("queue-status").replaceChildren(TX.message(TX.t("error") + ": " + e.message, "err"));
-        return;
-      }
-      TX.version = this.data.version;
-      const ids = this.data.cases.map((c) => c.case_id);
-      if (this.seen !== null) for (const id of ids) if (!this.seen.has(id)) this.fresh.add(id);
-      this.seen = new Set([...(this.seen || []), ...ids]);
-      this.renderTable();
-    },
-
-    select(name, options, label) {
-      return TX.el("label", {}, label, TX.el("select", {
-        id: "f-" + name, name,
-        onchange: (e) => { this.filters[name] = e.target.value; this.syncUrl(); this.load(); },
-      }, options.map(([v, text]) => TX.el("option", { value: v, selected: this.filters[name] === v, text }))));
-    },
-
-    syncUrl() {
-      const q = new URLSearchParams(Object.entries(this.filters).filter(([, v]) => v));
-      history.replaceState(null, "", "/" + (q.toString() ? "?" + q : ""));
-    },
-
-    render() {
-      const main = document.getElementById("main");
-      const rules = (this.data ? this.data.rules : []).concat(this.filters.rule ? [this.filters.rule] : []);
-      const statuses = this.data ? this.data.statuses : ["open", "all"];
-      const account = TX.el("input", { id: "f-account", type: "search", value: this.filters.account,
-        placeholder: TX.t("f_account") });
-      account.addEventListener("input", () => {
-        clearTimeout(this.typing);
-        this.typing = setTimeout(() => { this.filters.account = account.value.trim(); this.syncUrl(); this.load(); }, 300);
-      });
-      main.replaceChildren(
-        TX.el("h1", { text: TX.t("queue_title") }),
-        TX.el("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
-          this.select("rule", [["", TX.t("f_all")], ...[...new Set(rules)].map((r) => [r, r])], TX.t("f_rule")),
-          this.select("channel", [["", TX.t("f_all")], ...CHANNELS.map((c) => [c, TX.t("ch_" + c)])], TX.t("f_channel")),
-          this.select("status", statuses.map((s) => [s, TX.t("s_" + s)]), TX.t("f_status")),
-          TX.el("label", {}, TX.t("f_account"), account)),
-        TX.el("div", { id: "queue-status" }),
-        TX.el("div", { id: "queue" }));
-      if (this.data) this.renderTable();
-    },
-
-    renderTable() {
-      const d = this.data;
-      const reason = TX.lang === "vi" ? "reason_vi" : "reason_en";
-      const rows = d.cases.map((c) => TX.el("tr", {
-        class: "row-" + c.severity + (this.fresh.has(c.case_id) ? " new" : ""),
-        "data-case": c.case_id, "data-account": c.account_id, "data-status": c.status,
-        onclick: () => { location.href = "/case/" + encodeURIComponent(c.case_id); },
-      },
-      TX.el("td", {}, TX.badge("sev", c.severity)),
-      TX.el("td", {}, TX.el("a", { href: "/case/" + encodeURIComponent(c.case_id), text: c.case_id }),
-        TX.el("div", { class: "muted", text: TX.t("kind_" + c.kind) })),
-      TX.el("td", { class: "mono", text: c.account_id }),
-      TX.el("td", { text: c.rules.join(", ") }),
-      TX.el("td", {}, TX.badge("st", c.status)),
-      TX.el("td", { text: c.channels.map((x) => TX.t("ch_" + x)).join(", ") }),
-      TX.el("td", { class: "reason", text: c[reason] }),
-      TX.el("td", { class: "num", text: TX.vnd(c.amount_vnd) }),
-      TX.el("td", { class: "num", title: TX.time(c.opened_at), text: TX.age(c.age_s) }),
-      TX.el("td", { class: "num", text: c.alert_count })));
-      const freshCount = d.cases.filter((c) => this.fresh.has(c.case_id)).length;
-      document.getElementById("queue-status").replaceChildren(TX.el("p", { class: "muted" },
-        TX.t("showing", { n: d.cases.length, total: d.total }), " · ",
-        TX.t("updated", { t: new Date().toLocaleTimeString(TX.lang === "vi" ? "vi-VN" : "en-GB") }),
-        freshCount ? TX.el("strong", { class: "new-count", text: " · " + TX.t("new_cases", { n: freshCount }) }) : null));
-      const headers = ["c_severity", "c_case", "c_account", "c_rules", "c_status", "c_channels", "c_reason",
-        "c_amount", "c_age", "c_alerts"].map((k) => TX.t(k));
-      document.getElementById("queue").replaceChildren(rows.length
-        ? TX.table(headers, rows, { id: "queue-table", class: "cases" })
-        : TX.message(TX.t("queue_empty")));
-    },
-  };
 
   window.addEventListener("DOMContentLoaded", () => {
     TX.start().catch((e) => {

@@ -40,7 +40,7 @@
         TX.kv([
           [TX.t("c_account"), TX.el("span", { class: "mono", text: c.account_id })],
           [TX.t("kind"), TX.t("kind_" + c.kind)],
-          [TX.t("c_rules"), c.rules.join(", ")],
+          [TX.t("c_rules"), [...c.rules].sort(TX.ruleOrder).join(", ")],
           [TX.t("c_channels"), c.channels.map((x) => TX.t("ch_" + x)).join(", ")],
           [TX.t("opened"), TX.time(c.opened_at) + " (" + TX.age(c.age_s) + ")"],
           [TX.t("c_amount"), TX.vnd(c.amount_vnd)],
@@ -128,7 +128,7 @@
     reasonsCard() {
       const [main, other] = TX.lang === "vi" ? ["reason_vi", "reason_en"] : ["reason_en", "reason_vi"];
       return TX.el("section", { class: "card", id: "reasons" }, TX.el("h2", { text: TX.t("reasons") }),
-        TX.el("ul", {}, this.data.alerts.map((a) => TX.el("li", { "data-rule": a.rule_id },
+        TX.el("ul", {}, [...this.data.alerts].sort((x, y) => TX.ruleOrder(x.rule_id, y.rule_id)).map((a) => TX.el("li", { "data-rule": a.rule_id },
           TX.el("strong", { text: a.rule_id + " · " + a.rule_name + " " }), TX.badge("sev", a.severity),
           TX.el("p", { class: "reason", lang: main.slice(-2), text: a[main] }),
           TX.el("p", { class: "muted", lang: other.slice(-2), text: a[other] })))));
@@ -156,12 +156,29 @@
     },
 
     evidenceCard() {
+      // Each alert's evidence and event as localised facts; facts every alert shares are shown once,
+      // the generator's test label never.
+      const alerts = [...this.data.alerts].sort((x, y) => TX.ruleOrder(x.rule_id, y.rule_id));
+      const factsOf = (a) => {
+        const out = new Map();
+        for (const [k, v] of Object.entries(a.evidence || {})) out.set(k, v);
+        for (const [k, v] of Object.entries(a.event || {})) {
+          if (k === "label" || v === "" || v === null || out.has(k)) continue;
+          if (k === "amount" && out.get("amount_vnd") === v) continue; // the same amount, once
+          out.set(k, v);
+        }
+        return out;
+      };
+      const all = alerts.map(factsOf);
+      const same = (k) => all.every((m) => m.has(k) && JSON.stringify(m.get(k)) === JSON.stringify(all[0].get(k)));
+      const shared = alerts.length > 1 ? [...all[0].keys()].filter(same) : [];
+      const list = (pairs) => TX.kv(pairs.map(([k, v]) => [TX.field(k), TX.fact(k, v)]));
       return TX.el("section", { class: "card", id: "evidence" }, TX.el("h2", { text: TX.t("evidence") }),
-        this.data.alerts.map((a) => TX.el("div", { class: "alert-evidence" },
-          TX.el("h3", { class: "mono", text: a.alert_id + " · " + a.event_type + " · " + TX.time(a.event_ts) }),
-          TX.kv(Object.entries(a.evidence).map(([k, v]) => [k, TX.value(v)])),
-          TX.el("h4", { text: TX.t("event") }),
-          TX.kv(Object.entries(a.event).map(([k, v]) => [k, TX.value(v)])))));
+        shared.length ? TX.el("div", { class: "shared-facts", id: "shared-facts" }, TX.el("h3", { text: TX.t("shared_facts") }),
+          list(shared.map((k) => [k, all[0].get(k)]))) : null,
+        alerts.map((a, i) => TX.el("div", { class: "alert-evidence", "data-rule": a.rule_id },
+          TX.el("h3", {}, TX.el("strong", { text: a.rule_id }), " · " + a.rule_name + " · " + TX.time(a.event_ts)),
+          list([...all[i].entries()].filter(([k]) => !shared.includes(k))))));
     },
 
     accountCard() {
