@@ -49,7 +49,7 @@
       const assignee = TX.el("input", { id: "assign-to", size: 14, value: c.assignee || "" });
       const resolution = TX.el("select", { id: "resolution" }, RESOLUTIONS.map((r) => TX.el("option", { value: r, text: TX.t("res_" + r) })));
       const reasonText = TX.el("input", { id: "work-reason", size: 30 });
-      card.replaceChildren(
+      card.replaceChildren(...[
         TX.el("h2", { text: TX.t("work") }),
         TX.kv([
           [TX.t("q_workflow"), TX.el("span", { id: "workflow", class: "badge wf-" + c.workflow,
@@ -73,7 +73,7 @@
           onsubmit: (e) => { e.preventDefault(); this.act("assign", { assignee: assignee.value.trim() || null }); } },
         TX.el("label", {}, TX.t("assignee"), assignee), this.reasonPicker("assign-reason-code"),
         TX.el("button", { type: "submit", id: "assign", text: TX.t("a_assign") })) : null,
-        TX.el("div", { id: "work-result" }, this.result));
+        TX.el("div", { id: "work-result" }, this.result)].filter(Boolean)); // DOM would print a null
       tl.replaceChildren(TX.el("h2", { text: TX.t("timeline") }), this.timeline(this.data.timeline));
     },
 

@@ -195,6 +195,7 @@
         TX.t("updated", { t: new Date().toLocaleTimeString(TX.lang === "vi" ? "vi-VN" : "en-GB") }),
         freshCount ? TX.el("strong", { class: "new-count", text: " · " + TX.t("new_cases", { n: freshCount }) }) : null));
       const all = TX.el("input", { type: "checkbox", id: "pick-page", title: TX.t("select_page"),
+        checked: d.cases.length > 0 && d.cases.every((c) => this.selected.has(c.case_id)),
         onclick: (e) => { for (const c of d.cases) { if (e.target.checked) this.selected.add(c.case_id); else this.selected.delete(c.case_id); } this.renderTable(); } });
       const headers = ["c_severity", "c_case", "c_account", "c_rules", "c_status", "c_work", "c_reason", "c_amount",
         "c_sla", "c_alerts"].map((k) => TX.t(k));
