@@ -85,9 +85,9 @@ async def test_an_officer_takes_the_next_case_notes_bulk_dismisses_confirms_and_
         try:
             page = await browser.new_page(viewport={"width": 1440, "height": 900}, locale="vi-VN")
             await login(page, console.url)
-            send(producer, worker.topics["input"], sim_swap_drain(fraud))
+            send(producer, worker.topics["input"], [*sim_swap_drain(fraud)])
             for account, ip in zip(warned, ("8.8.8.8", "1.1.1.1", "9.9.9.9"), strict=True):
-                send(producer, worker.topics["input"], foreign_login(account, ip))
+                send(producer, worker.topics["input"], [*foreign_login(account, ip)])
             for account in [fraud, *warned]:  # they arrive without a reload
                 await expect(page.locator(f'tr[data-account="{account}"]')).to_be_visible(timeout=60_000)
             await expect(page.locator("#queue-count")).to_contain_text("1–4 of 4 matching · 4 open cases")
