@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from alerts.audit import AuditRecord
 from alerts.cases.sla import business_day_limit
@@ -98,7 +98,6 @@ def _events(batch: Batch) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for a in batch.alerts:
         case_id = a.hold_id or a.alert_id
-        event = {k: v for k, v in a.event.items() if k != "label"}
         rows.append(
             (
                 f"ev:{case_id}:{a.event_id}",
@@ -107,7 +106,7 @@ def _events(batch: Batch) -> list[tuple[Any, ...]]:
                 "event",
                 a.account_id,
                 "customer",
-                {"event_id": a.event_id, "event_type": a.event_type, "event": event},
+                {"event_id": a.event_id, "event_type": a.event_type, "amount": a.event.get("amount")},
             )
         )
         rows.append(
@@ -218,6 +217,17 @@ WHERE case_id = %(case)s AND kind = 'alert' AND (status_at IS NULL OR status_at 
 """
 
 
+async def _copy_in(cur: AsyncCursor[Any], table: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows not there yet: COPY into a staging table, then one INSERT that skips known ids."""
+    stage = f"stage_{table}"
+    # Fixed table names only (case_alerts, case_events); a temporary table lives with its connection.
+    await cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
+    async with cur.copy(f"COPY {stage} FROM STDIN") as copy:
+        for row in rows:
+            await copy.write_row(row)
+    await cur.execute(f"INSERT INTO {table} SELECT * FROM {stage} ON CONFLICT DO NOTHING")  # noqa: S608
+
+
 async def apply(conn: AsyncConnection[Any], batch: Batch) -> None:
     """Write one batch in one transaction."""
     touched = {a.hold_id or a.alert_id for a in batch.alerts} | {h.hold_id for h in batch.holds}
@@ -225,11 +235,7 @@ async def apply(conn: AsyncConnection[Any], batch: Batch) -> None:
     case_audits = [(r, c) for r in audits if (c := case_of(r.subject)) is not None]
     async with conn.transaction(), conn.cursor() as cur:
         if batch.alerts:
-            await cur.executemany(
-                "INSERT INTO case_alerts VALUES (%s, %s, %s, %s, %s::timestamptz, %s::timestamptz, %s, %s::jsonb)"
-                " ON CONFLICT (alert_id) DO NOTHING",
-                [_alert_row(a) for a in batch.alerts],
-            )
+            await _copy_in(cur, "case_alerts", [_alert_row(a) for a in batch.alerts])
         if batch.holds:
             await cur.executemany(HOLD_UPSERT, [_hold_row(h) for h in batch.holds])
         ids = sorted(touched | {c for _, c in case_audits} | {r.hold_id or r.report_id for r in batch.reports})
@@ -237,11 +243,7 @@ async def apply(conn: AsyncConnection[Any], batch: Batch) -> None:
             await cur.execute("SELECT txmon_refresh_cases(%s)", (ids,))
         events = _events(batch)
         if events:
-            await cur.executemany(
-                "INSERT INTO case_events VALUES (%s, %s, %s::timestamptz, %s, %s, %s, %s::jsonb)"
-                " ON CONFLICT (event_key) DO NOTHING",
-                events,
-            )
+            await _copy_in(cur, "case_events", events)
         workflow = [
             {
                 "a": _json.encode({k: v for k, v in (r.after or {}).items() if k in WORKFLOW_FIELDS}).decode(),

@@ -21,6 +21,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.cases.sla import clock
 
+
+def rule_order(rule_id: str) -> tuple[int, str]:
+    """R1, R2, ..., R6a, R6b, ..., R14: by number, then suffix (the store keeps them in id order)."""
+    digits = "".join(c for c in rule_id if c.isdigit())
+    return (int(digits) if digits else 10**6, rule_id)
+
 SORTS = {
     "severity": "severity_rank DESC, opened_at ASC, case_id",
     "age": "opened_at ASC, case_id",
@@ -113,6 +119,7 @@ def row_out(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A queue row as JSON: times as ISO strings, a lapsed claim shown as none, the SLA clock."""
     claimed = row["claimed_by"] if row["claim_until"] is not None and row["claim_until"] > now else None
     out = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+    out["rules"] = sorted(row["rules"], key=rule_order)
     out["claimed_by"] = claimed
     if claimed is None:
         out["claim_until"] = None
@@ -164,7 +171,7 @@ async def export_rows(
     ):
         await cur.execute(sql, {**params, **more, "max": max_rows})
         async for row in cur:
-            yield row
+            yield {**row, "rules": sorted(row["rules"], key=rule_order)}
 
 
 async def rules_in_store(pool: AsyncConnectionPool) -> list[str]:

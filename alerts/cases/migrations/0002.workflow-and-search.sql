@@ -13,44 +13,43 @@ ALTER TABLE cases
     ADD COLUMN limit_at    timestamptz,                  -- a hold's legal end: the 4th business day
     ADD COLUMN search_keys text[] NOT NULL DEFAULT '{}'; -- ids an officer searches by
 
+-- One set-based pass over the cases' alerts, inserting new cases directly (version 1 inserted an
+-- empty row, then updated it with three subqueries per case). The rules are kept in id order
+-- here; readers sort them by number.
 CREATE OR REPLACE FUNCTION txmon_refresh_cases(ids text[]) RETURNS void LANGUAGE sql AS
 $$
-INSERT INTO cases (case_id) SELECT DISTINCT unnest(ids) ON CONFLICT (case_id) DO NOTHING;
-UPDATE cases c SET
-    account_id    = lead.alert->>'account_id',
-    severity      = lead.alert->>'severity',
-    severity_rank = lead.severity_rank,
-    lead_alert_id = lead.alert_id,
-    reason_vi     = lead.alert->>'reason_vi',
-    reason_en     = lead.alert->>'reason_en',
-    amount_vnd    = coalesce(txmon_json_bigint(lead.alert->'evidence'->'amount_vnd'),
-                             txmon_json_bigint(lead.alert->'event'->'amount')),
-    rules         = agg.rules,
-    channels      = agg.channels,
-    alert_count   = agg.n,
-    opened_at     = coalesce((c.hold->>'created_at')::timestamptz, agg.first_at),
-    search_keys   = agg.keys
+INSERT INTO cases AS c (case_id, account_id, severity, severity_rank, lead_alert_id, reason_vi, reason_en,
+                        amount_vnd, rules, channels, alert_count, opened_at, search_keys)
+SELECT case_id, lead->>'account_id', lead->>'severity', rank, lead_id, lead->>'reason_vi', lead->>'reason_en',
+       coalesce(txmon_json_bigint(lead->'evidence'->'amount_vnd'), txmon_json_bigint(lead->'event'->'amount')),
+       rules, channels, n, first_at, keys
 FROM (
-    SELECT DISTINCT ON (case_id) case_id, alert_id, severity_rank, alert
-    FROM case_alerts WHERE case_id = ANY(ids)
-    ORDER BY case_id, severity_rank DESC, detected_at DESC, alert_id
-) lead
-JOIN (
     SELECT a.case_id,
-           (SELECT array_agg(r ORDER BY txmon_rule_order(r), r)
-              FROM (SELECT DISTINCT rule_id AS r FROM case_alerts x WHERE x.case_id = a.case_id) s) AS rules,
-           (SELECT array_agg(DISTINCT ch ORDER BY ch)
-              FROM case_alerts x, jsonb_array_elements_text(x.alert->'channels') ch WHERE x.case_id = a.case_id) AS channels,
-           count(*) AS n,
+           (array_agg(a.alert ORDER BY a.severity_rank DESC, a.detected_at DESC, a.alert_id))[1] AS lead,
+           (array_agg(a.alert_id ORDER BY a.severity_rank DESC, a.detected_at DESC, a.alert_id))[1] AS lead_id,
+           max(a.severity_rank) AS rank,
+           array_agg(DISTINCT a.rule_id ORDER BY a.rule_id) AS rules,
+           array_remove(ARRAY[CASE WHEN bool_or(a.alert->'channels' ? 'bank') THEN 'bank' END,
+                              CASE WHEN bool_or(a.alert->'channels' ? 'police') THEN 'police' END], NULL) AS channels,
+           count(DISTINCT a.alert_id) AS n,
            min(a.detected_at) AS first_at,
-           (SELECT array_agg(DISTINCT k) FROM case_alerts x, LATERAL unnest(ARRAY[
-                x.case_id, x.alert_id, x.event_id, x.alert->>'account_id',
-                x.alert->'event'->>'dest_account', x.alert->'event'->>'src_account',
-                x.alert->'event'->>'ip', x.alert->'event'->>'device_id', x.alert->'evidence'->>'ip'
-            ]) k WHERE x.case_id = a.case_id AND k IS NOT NULL AND k <> '') AS keys
-    FROM case_alerts a WHERE a.case_id = ANY(ids) GROUP BY a.case_id
-) agg ON agg.case_id = lead.case_id
-WHERE c.case_id = lead.case_id;
+           array_agg(DISTINCT k ORDER BY k) FILTER (WHERE k IS NOT NULL AND k <> '') AS keys
+    FROM case_alerts a, LATERAL unnest(ARRAY[
+        a.case_id, a.alert_id, a.event_id, a.alert->>'account_id',
+        a.alert->'event'->>'dest_account', a.alert->'event'->>'src_account',
+        a.alert->'event'->>'ip', a.alert->'event'->>'device_id', a.alert->'evidence'->>'ip'
+    ]) AS k
+    WHERE a.case_id = ANY(ids)
+    GROUP BY a.case_id
+) agg
+ON CONFLICT (case_id) DO UPDATE SET
+    account_id = excluded.account_id, severity = excluded.severity, severity_rank = excluded.severity_rank,
+    lead_alert_id = excluded.lead_alert_id, reason_vi = excluded.reason_vi, reason_en = excluded.reason_en,
+    amount_vnd = excluded.amount_vnd, rules = excluded.rules, channels = excluded.channels,
+    alert_count = excluded.alert_count, search_keys = excluded.search_keys,
+    opened_at = coalesce((c.hold->>'created_at')::timestamptz, excluded.opened_at);
+-- Cases known so far only from an audit record or a report.
+INSERT INTO cases (case_id) SELECT DISTINCT unnest(ids) ON CONFLICT (case_id) DO NOTHING;
 $$;
 
 -- Open: the hold (or the alert) is still in force and no officer resolved the case.

@@ -106,7 +106,7 @@
       const f = e.facts || {};
       const reason = TX.lang === "vi" ? "reason_vi" : "reason_en";
       if (e.kind === "event") return TX.el("div", { class: "muted", text: TX.t("ev_type") + ": " + f.event_type + " · " + f.event_id
-        + (f.event && f.event.amount ? " · " + TX.vnd(f.event.amount) : "") });
+        + (f.amount ? " · " + TX.vnd(f.amount) : "") });
       if (e.kind === "alert") return TX.el("div", {}, f.rule_id + " ", TX.badge("sev", f.severity), " " + (f[reason] || ""));
       if (e.kind === "police_report") return TX.el("div", { class: "muted", text: f.report_id + " · " + TX.t("delivered") });
       if (e.kind.startsWith("hold_")) return TX.el("div", { class: "muted", text: TX.t("expires") + ": " + TX.time(f.expires_at) });
