@@ -274,6 +274,7 @@ def main(
     compare_files: list[Path] | None,
     suspicious_csv: Path | None,
     bounds: EventTimeBounds | None = None,
+    labels_csv: Path | None = None,
 ) -> int:
     listed = (
         frozenset(u.account_id for u in updates_from_csv(suspicious_csv, by="backtest"))
@@ -284,6 +285,11 @@ def main(
         print(compare(events, compare_files[0], compare_files[1], listed, progress=sys.stderr, bounds=bounds))
         return 0
     ruleset = load_ruleset(rules_file)
-    report = run(events, ruleset, suspicious=listed, progress=sys.stderr, bounds=bounds)
+    keep = labels_csv is not None  # officers' labels are matched against the decisions
+    report = run(events, ruleset, suspicious=listed, keep_decisions=keep, progress=sys.stderr, bounds=bounds)
     print(format_report(report, ruleset))
+    if labels_csv is not None:  # officers' resolutions exported from the case store
+        from streams.case_labels import officer_precision, read_labels
+
+        print("\n" + officer_precision(report.decisions, read_labels(labels_csv)))
     return 0

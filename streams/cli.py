@@ -136,7 +136,8 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     from streams.codec import EventTimeBounds
 
     bounds = EventTimeBounds.of_seconds(settings.max_event_age_s, settings.max_event_future_s)
-    return backtest_main(args.events, args.rules or settings.rules_file, args.compare, args.suspicious, bounds)
+    rules = args.rules or settings.rules_file
+    return backtest_main(args.events, rules, args.compare, args.suspicious, bounds, args.labels)
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:
@@ -241,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--rules", type=Path, help="rules YAML (default: the configured one)")
     backtest.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"), help="decision changes")
     backtest.add_argument("--suspicious", type=Path, help="CSV of the shared suspicious-account list (R7)")
+    backtest.add_argument("--labels", type=Path, help="officers' labels (`txmon cases labels`): precision per rule")
     backtest.set_defaults(run=_backtest)
     _add_console_commands(sub)
     _add_freeze_commands(sub)

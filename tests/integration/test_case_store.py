@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any, cast
 
 import psycopg
@@ -12,6 +13,7 @@ from kafka import KafkaProducer
 from alerts.cases.db import applied, migrate, migrations, open_pool
 from alerts.cases.project import Batch, apply
 from alerts.cases.queue import rule_order
+from streams.case_labels import export_labels, read_labels
 from streams.case_sink import rebuild, run_sink, source_topics
 from streams.settings import Settings
 from tests.integration.case_helpers import fresh_database, scenario, snapshot
@@ -84,7 +86,7 @@ def _case(config: Any, case_id: str) -> dict[str, Any]:
 
 
 async def test_the_sink_stores_the_topics_and_a_rebuild_gives_the_same_rows(
-    services: Services, producer: KafkaProducer
+    services: Services, producer: KafkaProducer, tmp_path: Path
 ) -> None:
     from loadtest.stack import namespace_env
 
@@ -148,3 +150,6 @@ async def test_the_sink_stores_the_topics_and_a_rebuild_gives_the_same_rows(
     } <= set(kinds)
     stored = next(r for r in streamed["case_alerts"] if r[0].startswith("A-R12"))
     assert "label" not in stored[7]["event"]  # the generator's label is never stored
+    # Officers' decisions as back-test labels: the confirmed hold's two alerts, the dismissed warning.
+    assert await export_labels(settings, tmp_path / "labels.csv") == 3
+    assert read_labels(tmp_path / "labels.csv") == {("e1", "R2"): True, ("e2", "R12"): True, ("e3", "R6a"): False}
