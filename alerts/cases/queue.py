@@ -27,6 +27,7 @@ def rule_order(rule_id: str) -> tuple[int, str]:
     digits = "".join(c for c in rule_id if c.isdigit())
     return (int(digits) if digits else 10**6, rule_id)
 
+
 SORTS = {
     "severity": "severity_rank DESC, opened_at ASC, case_id",
     "age": "opened_at ASC, case_id",
@@ -128,7 +129,18 @@ def row_out(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     return out
 
 
-async def queue(pool: AsyncConnectionPool, q: QueueQuery, now: datetime | None = None) -> dict[str, Any]:
+async def open_cases(pool: AsyncConnectionPool) -> int:
+    """The exact number of open cases (an index-only count of a partial index)."""
+    async with pool.connection() as conn, conn.cursor() as cur:
+        await cur.execute("SELECT count(*) FROM cases WHERE is_open")
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def queue(
+    pool: AsyncConnectionPool, q: QueueQuery, now: datetime | None = None, open_total: int | None = None
+) -> dict[str, Any]:
+    """One page and the number of matches; ``open_total`` given (a console's cached count) is not counted again."""
     now = now or datetime.now(tz=UTC)
     where, params = q.where()
     source, more = q.source()
@@ -142,15 +154,15 @@ async def queue(pool: AsyncConnectionPool, q: QueueQuery, now: datetime | None =
         rows = await cur.fetchall()
         await cur.execute(count, {**params, "cap": COUNT_CAP + 1})
         counted = await cur.fetchone()
-        await cur.execute("SELECT count(*) AS n FROM cases WHERE is_open")
-        open_now = await cur.fetchone()
+    if open_total is None:
+        open_total = await open_cases(pool)
     took_ms = (time.perf_counter() - started) * 1000
     total = int(counted["n"]) if counted else 0
     return {
         "cases": [row_out(r, now) for r in rows],
         "total": min(total, COUNT_CAP),
         "total_exact": total <= COUNT_CAP,
-        "open_total": int(open_now["n"]) if open_now else 0,
+        "open_total": open_total,
         "offset": q.offset,
         "limit": q.limit,
         "took_ms": round(took_ms, 1),

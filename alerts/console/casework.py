@@ -13,8 +13,10 @@ import contextlib
 import csv
 import io
 import logging
+import time
 from collections.abc import AsyncIterator
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as day_time
 from typing import Any
 
 import msgspec
@@ -32,6 +34,7 @@ from alerts.cases.queue import (
     WORKFLOWS,
     QueueQuery,
     export_rows,
+    open_cases,
     queue,
     rules_in_store,
     timeline,
@@ -48,6 +51,7 @@ CSV_COLUMNS = (
     *("channels", "amount_vnd", "alert_count", "opened_at", "expires_at", "limit_at", "reason_vi", "reason_en"),
 )
 KEEPALIVE_S = 15.0
+OPEN_COUNT_EVERY_S = 1.0
 
 
 class Changes:
@@ -102,7 +106,7 @@ def _moment(raw: str, name: str, *, end: bool) -> datetime | None:
         return None
     try:
         if len(raw) == 10:
-            start = datetime.combine(date.fromisoformat(raw), time(0), tzinfo=VN_TZ)
+            start = datetime.combine(date.fromisoformat(raw), day_time(0), tzinfo=VN_TZ)
             return start + timedelta(days=1) if end else start
         moment = datetime.fromisoformat(raw)
     except ValueError as exc:
@@ -163,6 +167,19 @@ class CaseworkApi:
         self.pool = pool
         self.work = work
         self.changes = changes
+        self._open: tuple[float, int, int] | None = None  # (monotonic time, store version, count)
+
+    async def open_total(self) -> int:
+        """The number of open cases, counted again when the store changed and a second has passed."""
+        version = self.changes.version if self.changes else -1
+        now = time.monotonic()
+        if (
+            self._open is None
+            or (self._open[1] != version and now - self._open[0] >= OPEN_COUNT_EVERY_S)
+            or version < 0
+        ):
+            self._open = (now, version, await open_cases(self.pool))
+        return self._open[2]
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -187,7 +204,7 @@ class CaseworkApi:
 
     @requires("cases")
     async def queue(self, request: web.Request) -> web.Response:
-        page = await queue(self.pool, query_of(request))
+        page = await queue(self.pool, query_of(request), open_total=await self.open_total())
         return reply({**page, "rules": await rules_in_store(self.pool), "statuses": list(STATUSES),
                       "sorts": list(SORTS), "version": self.changes.version if self.changes else 0})  # fmt: skip
 
