@@ -109,7 +109,7 @@ async def measure(config: PgConfig, n: int, runs: int) -> None:
             await open_cases(pool)
             times.append((time.perf_counter() - t0) * 1000)
         median = statistics.median(times)
-        name = "the number of open cases (a console counts it at most once a second)"
+        name = "the number of open cases (kept by triggers; a console reads it at most once a second)"
         print(f"| {name} | {median:.1f} | {max(times):.1f} | 1 | - |")
         for name, q in queries():
             times, page = [], {}

@@ -130,9 +130,9 @@ def row_out(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 async def open_cases(pool: AsyncConnectionPool) -> int:
-    """The exact number of open cases (an index-only count of a partial index)."""
+    """The exact number of open cases, kept by the store's triggers (migration 0003)."""
     async with pool.connection() as conn, conn.cursor() as cur:
-        await cur.execute("SELECT count(*) FROM cases WHERE is_open")
+        await cur.execute("SELECT open FROM case_counts")
         row = await cur.fetchone()
     return int(row[0]) if row else 0
 

@@ -54,6 +54,8 @@ def test_migrations_up_on_the_previous_schema_keep_and_complete_the_rows(service
     assert (account, amount, rules, is_open, workflow) == ("970400000009", 7_000_000, ["R1"], True, "new")
     assert {"A-R1-1", "ev-9", "970400000009", "0099", "1.1.1.1"} <= set(keys)
     assert closed == (False,)
+    with psycopg.connect(config.conninfo()) as conn:
+        assert conn.execute("SELECT open FROM case_counts").fetchone() == (1,)  # 0003 counted what was there
 
 
 def _batch(records: list[tuple[str, bytes]]) -> Batch:
@@ -73,6 +75,11 @@ async def test_a_redelivered_batch_changes_nothing_and_order_across_topics_does_
             for b in batches:
                 await apply(conn, _batch(b))
     assert snapshot(once) == snapshot(twice)
+    for config in (once, twice, reverse):  # the triggers' count is the count of open rows
+        with psycopg.connect(config.conninfo()) as conn:
+            kept = conn.execute("SELECT open FROM case_counts").fetchone()
+            counted = conn.execute("SELECT count(*) FROM cases WHERE is_open").fetchone()
+        assert kept == counted == (1,)  # the second R6a warning; the hold is confirmed, the first dismissed
     rows = snapshot(once)["cases"]
     assert snapshot(reverse)["cases"] == rows
     assert len(rows) == 3  # the hold (two alerts), two R6a warnings
