@@ -109,13 +109,13 @@ async def measure(config: PgConfig, n: int, runs: int) -> None:
             await open_cases(pool)
             times.append((time.perf_counter() - t0) * 1000)
         median = statistics.median(times)
-        name = "the number of open cases (kept by triggers; a console reads it at most once a second)"
+        name = "the number of open cases (kept by triggers: one row)"
         print(f"| {name} | {median:.1f} | {max(times):.1f} | 1 | - |")
         for name, q in queries():
             times, page = [], {}
             for _ in range(runs):
                 t0 = time.perf_counter()
-                page = await queue(pool, q, now=NOW, open_total=0)  # the page and its number of matches
+                page = await queue(pool, q, now=NOW)
                 times.append((time.perf_counter() - t0) * 1000)
             median, rows = statistics.median(times), len(page["cases"])
             total = f"{page['total']:,}" + ("" if page["total_exact"] else "+")

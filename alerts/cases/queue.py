@@ -137,10 +137,8 @@ async def open_cases(pool: AsyncConnectionPool) -> int:
     return int(row[0]) if row else 0
 
 
-async def queue(
-    pool: AsyncConnectionPool, q: QueueQuery, now: datetime | None = None, open_total: int | None = None
-) -> dict[str, Any]:
-    """One page and the number of matches; ``open_total`` given (a console's cached count) is not counted again."""
+async def queue(pool: AsyncConnectionPool, q: QueueQuery, now: datetime | None = None) -> dict[str, Any]:
+    """One page, the number of matches and the number of open cases."""
     now = now or datetime.now(tz=UTC)
     where, params = q.where()
     source, more = q.source()
@@ -154,15 +152,15 @@ async def queue(
         rows = await cur.fetchall()
         await cur.execute(count, {**params, "cap": COUNT_CAP + 1})
         counted = await cur.fetchone()
-    if open_total is None:
-        open_total = await open_cases(pool)
+        await cur.execute("SELECT open AS n FROM case_counts")
+        open_row = await cur.fetchone()
     took_ms = (time.perf_counter() - started) * 1000
     total = int(counted["n"]) if counted else 0
     return {
         "cases": [row_out(r, now) for r in rows],
         "total": min(total, COUNT_CAP),
         "total_exact": total <= COUNT_CAP,
-        "open_total": open_total,
+        "open_total": int(open_row["n"]) if open_row else 0,
         "offset": q.offset,
         "limit": q.limit,
         "took_ms": round(took_ms, 1),

@@ -123,7 +123,7 @@ class CaseWork:
 
             return Plan(outcome, writes)
 
-        outcome = await self.lc.commands.run(command_id, action, case_id, [key], decide)
+        outcome = await self.lc.commands.run(actor, command_id, action, case_id, [key], decide)
         await self.store([outcome])
         return outcome
 

@@ -13,7 +13,6 @@ import contextlib
 import csv
 import io
 import logging
-import time
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from datetime import time as day_time
@@ -34,7 +33,6 @@ from alerts.cases.queue import (
     WORKFLOWS,
     QueueQuery,
     export_rows,
-    open_cases,
     queue,
     rules_in_store,
     timeline,
@@ -42,7 +40,7 @@ from alerts.cases.queue import (
 from alerts.cases.queue import case_row as read_case
 from alerts.cases.workflow import BULK_ACTIONS, CaseWork
 from alerts.console.api import BadRequest, _body, _field, reply
-from alerts.console.auth import PERMISSIONS, SECURITY_HEADERS, json_error, requires, session_of
+from alerts.console.auth import PERMISSIONS, json_error, requires, session_of
 from rules.text import VN_TZ
 
 log = logging.getLogger(__name__)
@@ -51,7 +49,6 @@ CSV_COLUMNS = (
     *("channels", "amount_vnd", "alert_count", "opened_at", "expires_at", "limit_at", "reason_vi", "reason_en"),
 )
 KEEPALIVE_S = 15.0
-OPEN_COUNT_EVERY_S = 1.0
 
 
 class Changes:
@@ -167,19 +164,6 @@ class CaseworkApi:
         self.pool = pool
         self.work = work
         self.changes = changes
-        self._open: tuple[float, int, int] | None = None  # (monotonic time, store version, count)
-
-    async def open_total(self) -> int:
-        """The number of open cases, counted again when the store changed and a second has passed."""
-        version = self.changes.version if self.changes else -1
-        now = time.monotonic()
-        if (
-            self._open is None
-            or (self._open[1] != version and now - self._open[0] >= OPEN_COUNT_EVERY_S)
-            or version < 0
-        ):
-            self._open = (now, version, await open_cases(self.pool))
-        return self._open[2]
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -204,7 +188,7 @@ class CaseworkApi:
 
     @requires("cases")
     async def queue(self, request: web.Request) -> web.Response:
-        page = await queue(self.pool, query_of(request), open_total=await self.open_total())
+        page = await queue(self.pool, query_of(request))
         return reply({**page, "rules": await rules_in_store(self.pool), "statuses": list(STATUSES),
                       "sorts": list(SORTS), "version": self.changes.version if self.changes else 0})  # fmt: skip
 
@@ -214,7 +198,7 @@ class CaseworkApi:
         stamp = datetime.now(tz=VN_TZ).strftime("%Y%m%d-%H%M")
         response = web.StreamResponse(headers={
             "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="txmon-cases-{stamp}.csv"', **SECURITY_HEADERS})  # fmt: skip
+            "Content-Disposition": f'attachment; filename="txmon-cases-{stamp}.csv"'})  # fmt: skip
         await response.prepare(request)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -232,7 +216,7 @@ class CaseworkApi:
     @requires("cases")
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: ``changed`` whenever the case store changed, a comment every 15 s."""
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **SECURITY_HEADERS})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         if self.changes is None:
             await response.write_eof()
