@@ -3,12 +3,15 @@ Kafka, Redis and PostgreSQL.
 
 An officer takes the next case (the SIM-swap hold), adds a note, bulk-dismisses three R6a
 warnings from the queue, confirms the fraud, and sees all of it on the case timeline.
-Screenshots of the queue, a bulk action and a case timeline are saved under ``docs/``.
+Screenshots of the queue, a bulk action and a case timeline are saved in ``artifacts/``; with
+``UPDATE_SCREENSHOTS=1`` also under ``docs/``, where the README shows them.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -25,7 +28,7 @@ from tests.integration.conftest import ROOT, Services, Worker, free_port, make_w
 from tests.integration.test_console_e2e import CHROMIUM, CHROMIUM_ARGS, ConsoleProcess, sim_swap_drain
 
 pytestmark = pytest.mark.integration
-DOCS = ROOT / "docs"
+ARTIFACTS, DOCS = ROOT / "artifacts", ROOT / "docs"
 OFFICER, PASSWORD = "case-officer", "case-password-" + uuid.uuid4().hex[:8]
 NOTE = "Called the customer: she did not make this transfer and her SIM stopped working at 09:10"
 
@@ -79,7 +82,7 @@ async def test_an_officer_takes_the_next_case_notes_bulk_dismisses_confirms_and_
     worker, console = stack
     fraud = "9704" + uuid.uuid4().hex[:10]
     warned = ["9705" + uuid.uuid4().hex[:10] for _ in range(3)]
-    DOCS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -91,7 +94,7 @@ async def test_an_officer_takes_the_next_case_notes_bulk_dismisses_confirms_and_
             for account in [fraud, *warned]:  # they arrive without a reload
                 await expect(page.locator(f'tr[data-account="{account}"]')).to_be_visible(timeout=60_000)
             await expect(page.locator("#queue-count")).to_contain_text("1–4 of 4 matching · 4 open cases")
-            await page.screenshot(path=str(DOCS / "cases-queue.png"), full_page=True)
+            await page.screenshot(path=str(ARTIFACTS / "cases-queue.png"), full_page=True)
 
             await page.click("#next-case")  # the most severe: the SIM-swap hold
             await expect(page).to_have_url(re.compile(r"/case/H-"))
@@ -112,7 +115,7 @@ async def test_an_officer_takes_the_next_case_notes_bulk_dismisses_confirms_and_
             await page.click("#bulk-apply")
             await expect(page.locator("#bulk-result")).to_contain_text("3 done, 0 not possible")
             await expect(page.locator("#queue")).to_contain_text("No case matches")
-            await page.screenshot(path=str(DOCS / "cases-bulk.png"), full_page=True)
+            await page.screenshot(path=str(ARTIFACTS / "cases-bulk.png"), full_page=True)
 
             await page.goto(f"{console.url}/case/{hold_id}")
             await page.select_option("#resolution", "fraud")
@@ -127,11 +130,13 @@ async def test_an_officer_takes_the_next_case_notes_bulk_dismisses_confirms_and_
                 await expect(timeline).to_contain_text(text)
             kinds = await timeline.locator("li").evaluate_all("els => els.map(e => e.dataset.kind)")
             assert kinds.index("case_claim") < kinds.index("case_note") < kinds.index("case_resolve")
-            await page.screenshot(path=str(DOCS / "cases-timeline.png"), full_page=True)
+            await page.screenshot(path=str(ARTIFACTS / "cases-timeline.png"), full_page=True)
 
             dismissed = await page.evaluate("fetch('/api/case-queue?status=dismissed').then(r => r.json())")
             assert sorted(c["account_id"] for c in dismissed["cases"]) == sorted(warned)
         finally:
             await browser.close()
     for name in ("cases-queue.png", "cases-bulk.png", "cases-timeline.png"):
-        assert (DOCS / name).stat().st_size > 10_000
+        assert (ARTIFACTS / name).stat().st_size > 10_000
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+            shutil.copyfile(ARTIFACTS / name, DOCS / name)
