@@ -67,6 +67,10 @@ class Keys:
     def case_status(self) -> str:
         return f"{self.shared}cases:status"
 
+    def case_work(self, case_id: str) -> str:
+        """A case's work state (claim, assignee, resolution): ``alerts.cases.workflow``."""
+        return f"{self.shared}casework:{case_id}"
+
     def police_report(self, report_id: str) -> str:
         return f"{self.shared}police:report:{report_id}"
 

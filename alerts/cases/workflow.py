@@ -14,7 +14,8 @@ case through the hold lifecycle: fraud confirms a hold (freeze and police
 report) or escalates an alert; not fraud releases a hold or dismisses an alert.
 
 Keys (under the state prefix):
-  casework:{case_id}   the case's work state (JSON), kept 90 days after the last change
+  {g}:casework:{case_id}   the case's work state (JSON), kept 90 days after the last change
+                           (``store.keys.Keys.case_work``: the officer keys' slot)
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from typing import Any
 
 import msgspec
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio.client import Pipeline
 
 from alerts.audit import Actor, Commands, Conflict, LifecycleError, Message, NotFound, Outcome, Plan, stamp
 from alerts.cases.project import Batch, apply
 from alerts.cases.queue import case_row, next_candidates
 from alerts.lifecycle import OPEN, HoldLifecycle
 from alerts.routing import utc_now
+from store.client import Pipe
 
 RESOLUTIONS = ("fraud", "not_fraud", "inconclusive")
 BULK_ACTIONS = ("dismiss", "release", "assign")
@@ -103,9 +104,9 @@ class CaseWork:
         note: str | None = None,
     ) -> Outcome:  # fmt: skip
         row = await self._case(case_id)
-        key = f"{self.lc.p}casework:{case_id}"
+        key = self.lc.k.case_work(case_id)
 
-        async def decide(pipe: Pipeline) -> Plan:
+        async def decide(pipe: Pipe) -> Plan:
             raw = await pipe.get(key)
             state = msgspec.json.decode(raw, type=WorkState) if raw else _initial(row)
             now = self.clock()
@@ -117,7 +118,7 @@ class CaseWork:
             record.after = {"note": note} if note is not None else msgspec.to_builtins(new)
             outcome = Outcome(changed=True, action=action, subject=case_id, audit=record)
 
-            def writes(w: Pipeline) -> list[Message]:
+            def writes(w: Pipe) -> list[Message]:
                 w.set(key, msgspec.json.encode(new), ex=STATE_TTL_S)
                 return [self.lc.audit.stage(w, record)]
 
