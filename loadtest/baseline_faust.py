@@ -24,6 +24,7 @@ from rules.engine import RuleEngine
 from rules.geo import load_geoip
 from streams.codec import to_columns
 from streams.events import decode_event
+from streams.kafka_client import faust_options
 from streams.settings import Settings
 from streams.state import AccountStateStore
 
@@ -32,7 +33,7 @@ def create_baseline_app(settings: Settings) -> faust.App:
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = faust.App(
         f"{settings.app_id}-baseline",
-        broker=[f"kafka://{s}" for s in settings.kafka_servers()],
+        **faust_options(settings),
         web_host=settings.web_host,
         web_port=settings.web_port,
         topic_partitions=settings.topic_partitions,
@@ -96,7 +97,7 @@ def create_baseline_app(settings: Settings) -> faust.App:
 
 
 def main() -> int:
-    app = create_baseline_app(Settings())
+    app = create_baseline_app(Settings.from_environment())
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
     return 0
 

@@ -44,8 +44,10 @@ from rules.geo import load_geoip
 from store.keys import Keys
 from streams.backtest import InMemory
 from streams.codec import decode_records
+from streams.settings import Settings
 
-BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+KAFKA = Settings.from_environment()  # TXMON_KAFKA_BOOTSTRAP and the TXMON_KAFKA_* security settings
+BOOTSTRAP = KAFKA.kafka_bootstrap
 REDIS_URL = os.environ.get("TXMON_REDIS_URL", "redis://127.0.0.1:6379/0")
 RESULTS = ROOT / "loadtest" / "results"
 LOGS = ROOT / ".run" / "bench"
@@ -121,9 +123,9 @@ def run_engine(batches: list[Any]) -> float:
 
 def check_outputs(env: dict[str, str], stats: dict[str, Any], reference: dict[str, int]) -> dict[str, Any]:
     """Everything accounted for; alerts per rule as labelled; holds as the in-memory engine says; ids unique."""
-    alerts = [orjson.loads(v) for _, v, _ in read_all(BOOTSTRAP, env["TXMON_ALERTS_TOPIC"], 60)]
-    holds = read_all(BOOTSTRAP, env["TXMON_HOLDS_TOPIC"], 60)
-    dead = read_all(BOOTSTRAP, env["TXMON_DEAD_LETTER_TOPIC"], 60)
+    alerts = [orjson.loads(v) for _, v, _ in read_all(KAFKA, env["TXMON_ALERTS_TOPIC"], 60)]
+    holds = read_all(KAFKA, env["TXMON_HOLDS_TOPIC"], 60)
+    dead = read_all(KAFKA, env["TXMON_DEAD_LETTER_TOPIC"], 60)
     by_rule = dict(Counter(a["rule_id"] for a in alerts))
     ids = [a["alert_id"] for a in alerts]
     checks = {
@@ -169,7 +171,7 @@ def measure_latency(rate: float, seconds: float, port: int, seed: int) -> dict[s
     worker.start()
     try:
         time.sleep(2)
-        sent_at, achieved = asyncio.run(paced_load(BOOTSTRAP, env["TXMON_INPUT_TOPIC"], records, rate))
+        sent_at, achieved = asyncio.run(paced_load(KAFKA, env["TXMON_INPUT_TOPIC"], records, rate))
         deadline = time.monotonic() + 120
         while worker.metric("txmon_records_total").get("", 0) < len(records) and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -177,8 +179,10 @@ def measure_latency(rate: float, seconds: float, port: int, seed: int) -> dict[s
         worker.stop()
     from kafka import KafkaConsumer, TopicPartition
 
+    from streams.kafka_client import kafka_python_options
+
     lat: list[float] = []
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_options(KAFKA), enable_auto_commit=False)
     try:
         topic = env["TXMON_ALERTS_TOPIC"]
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
@@ -235,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         gen = Generator(args.seed, args.accounts)
         records = list(gen.take(args.events))
         stats = gen.stats.as_dict()
-        rate = asyncio.run(preload(BOOTSTRAP, input_topic, records))
+        rate = asyncio.run(preload(KAFKA, input_topic, records))
         log(f"pre-loaded {input_topic}: {len(records):,} events at {rate:,.0f} events/s")
         batches, reference = reference_holds(records)
         del records
@@ -246,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         state_bytes = 0.0
         for r in range(args.rounds):
             row: dict[str, Any] = {}
-            row["ceiling"] = asyncio.run(ceiling(BOOTSTRAP, input_topic, args.events, f"ceiling-{os.getpid()}-{r}"))
+            row["ceiling"] = asyncio.run(ceiling(KAFKA, input_topic, args.events, f"ceiling-{os.getpid()}-{r}"))
             log(f"round {r + 1}: ceiling {row['ceiling']:,.0f} events/s")
             tx = run_txmon(input_topic, args.events, 6081, topics_env["TXMON_SUSPICIOUS_TOPIC"])
             row["txmon"] = tx["events_per_s"]

@@ -17,6 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.events import decode_event
+from streams.kafka_client import aiokafka_options
+from streams.settings import Settings
 
 Record = tuple[bytes, bytes]
 
@@ -41,13 +43,13 @@ async def _send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[Re
     await asyncio.gather(*pending)
 
 
-def _producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=1024 * 1024, linger_ms=5)
+def _producer(kafka: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**aiokafka_options(kafka), acks="all", max_batch_size=1024 * 1024, linger_ms=5)
 
 
-async def preload(bootstrap: str, topic: str, records: Sequence[Record], chunk: int = 50_000) -> float:
+async def preload(kafka: Settings, topic: str, records: Sequence[Record], chunk: int = 50_000) -> float:
     """Produce every record as fast as possible; returns events/s."""
-    producer = _producer(bootstrap)
+    producer = _producer(kafka)
     await producer.start()
     t = time.perf_counter()
     try:
@@ -59,13 +61,13 @@ async def preload(bootstrap: str, topic: str, records: Sequence[Record], chunk: 
 
 
 async def paced_load(
-    bootstrap: str, topic: str, records: Sequence[Record], rate: float, slice_s: float = 0.01
+    kafka: Settings, topic: str, records: Sequence[Record], rate: float, slice_s: float = 0.01
 ) -> tuple[list[int], float]:
     """Offer ``records`` at ``rate`` events/s in 10 ms slices, each slice stamped with its send time.
 
     Returns the send time (epoch ms) of every record, by position, and the achieved rate.
     """
-    producer = _producer(bootstrap)
+    producer = _producer(kafka)
     await producer.start()
     sent_at: list[int] = []
     per_slice = max(1, int(rate * slice_s))
@@ -85,11 +87,11 @@ async def paced_load(
     return sent_at, len(records) / (time.perf_counter() - start)
 
 
-async def ceiling(bootstrap: str, topic: str, expected: int, group: str) -> float:
+async def ceiling(kafka: Settings, topic: str, expected: int, group: str) -> float:
     """Raw consume + decode with the worker's client and decoder: no rules, no state, no output."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **aiokafka_options(kafka),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from alerts.cases.db import PgConfig, migrate, open_pool
 from loadtest.stack import namespace_env
 from streams.case_sink import SinkStats, run_sink, source_topics
+from streams.kafka_client import aiokafka_options
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.integration.case_helpers import audit, make_alert, make_hold, state
@@ -58,7 +59,7 @@ async def produce(producer: AIOKafkaProducer, topic_of: dict[str, str], batch: l
 async def bench(settings: Settings, args: argparse.Namespace) -> None:
     topic_of: dict[str, str] = {kind: topic for topic, kind in source_topics(settings).items()}
     await ensure_topics(settings, list(topic_of.values()))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers(), acks="all", linger_ms=5,
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", linger_ms=5,
                                 max_batch_size=1024 * 1024)  # fmt: skip
     await producer.start()
     config = PgConfig(settings.postgres_url.get_secret_value(), sslmode="disable")

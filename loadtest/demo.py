@@ -33,8 +33,10 @@ from loadtest.stack import (
     read_all,
 )
 from streams.backtest import rule_order
+from streams.settings import Settings
 
-BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+KAFKA = Settings.from_environment()  # TXMON_KAFKA_BOOTSTRAP and the TXMON_KAFKA_* security settings
+BOOTSTRAP = KAFKA.kafka_bootstrap
 
 
 _last_plain = 0.0
@@ -62,7 +64,7 @@ def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
     t0 = time.monotonic()
     produce(
         gen.take(events),
-        BOOTSTRAP,
+        KAFKA,
         topics["input"],
         progress=lambda n: _line(f"producing bank traffic: {n:,}/{events:,} events"),
     )
@@ -102,7 +104,7 @@ def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
     finally:
         worker.stop()
 
-    out = {name: read_all(BOOTSTRAP, topic) for name, topic in topics.items() if name != "input"}
+    out = {name: read_all(KAFKA, topic) for name, topic in topics.items() if name != "input"}
     stats = gen.stats.as_dict()
     stats["expected_hits"] = {**stats["expected_hits"], "R13": 1 if frozen else 0}
     return {
@@ -121,9 +123,7 @@ def run(events: int, accounts: int, seed: int, web_port: int) -> dict[str, Any]:
 
 def police_freeze(env: dict[str, str], alerts_topic: str, worker: WorkerProcess) -> str | None:
     """The police ask the bank to freeze the first mule account the worker held (R13)."""
-    mules = [
-        a["account_id"] for _, v, _ in read_all(BOOTSTRAP, alerts_topic) if (a := orjson.loads(v))["rule_id"] == "R8"
-    ]
+    mules = [a["account_id"] for _, v, _ in read_all(KAFKA, alerts_topic) if (a := orjson.loads(v))["rule_id"] == "R8"]
     if not mules:
         return None
     command = [sys.executable, "-m", "streams.cli", "freeze", "request", "--account", mules[0]]

@@ -27,6 +27,7 @@ from loadtest.bank_traffic import Generator
 from loadtest.fraud_scenarios import SUSPICIOUS_FILE
 from loadtest.send import produce
 from loadtest.stack import ROOT, SIMULATED_CLOCK, WorkerProcess, load_suspicious_list, local_services, namespace_env
+from streams.settings import Settings
 
 BOOTSTRAP = "127.0.0.1:9092"
 SINGLE = "redis://127.0.0.1:6379/0"
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             single = namespace_env("bs", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=SINGLE, **SIMULATED_CLOCK)
             topic = single["TXMON_INPUT_TOPIC"]
             subprocess.run([sys.executable, "-m", "streams.cli", "topics"], env={**os.environ, **single}, check=True)
-            produce(Generator(7, args.accounts).take(args.events), BOOTSTRAP, topic)
+            produce(Generator(7, args.accounts).take(args.events), Settings(kafka_bootstrap=BOOTSTRAP), topic)
             cluster_url = f"redis://127.0.0.1:{PORTS[0]},127.0.0.1:{PORTS[1]}/0"
             on_cluster = namespace_env(
                 "bc",

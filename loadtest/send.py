@@ -3,6 +3,10 @@
     python -m loadtest.send --bootstrap 127.0.0.1:9092 --topic txmon.events --events 100000 --rate 20000
     python -m loadtest.send --events 50000 --out traffic.jsonl
 
+It connects as txmon does: TXMON_KAFKA_BOOTSTRAP and the TXMON_KAFKA_* security settings (SASL_SSL,
+mutual TLS) from the environment; ``--bootstrap`` and ``--topic`` override the bootstrap servers and
+TXMON_INPUT_TOPIC.
+
 Bounded by ``--events`` (and ``--seconds``); prints progress and the
 generation stats (expected rule hits included) as JSON at the end.
 """
@@ -19,11 +23,13 @@ import orjson
 from kafka import KafkaProducer
 
 from loadtest.bank_traffic import GenerationStats, Generator
+from streams.kafka_client import KafkaSetupError, check_kafka_now, kafka_python_options
+from streams.settings import Settings, SettingsError
 
 
 def produce(
     records: Iterable[tuple[bytes, bytes]],
-    bootstrap: str,
+    kafka: Settings,
     topic: str,
     *,
     rate: float = 0.0,
@@ -33,7 +39,7 @@ def produce(
 ) -> int:
     """Send ``records`` keyed by account; optionally paced to ``rate`` events/s. Returns how many."""
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_python_options(kafka),
         acks="all",
         linger_ms=10,
         batch_size=512 * 1024,
@@ -71,8 +77,8 @@ def write_jsonl(records: Iterable[tuple[bytes, bytes]], path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bootstrap", default="127.0.0.1:9092")
-    p.add_argument("--topic", default="txmon.events")
+    p.add_argument("--bootstrap", help="bootstrap servers (default: TXMON_KAFKA_BOOTSTRAP)")
+    p.add_argument("--topic", help="topic (default: TXMON_INPUT_TOPIC)")
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--accounts", type=int, default=5_000)
     p.add_argument("--seed", type=int, default=7)
@@ -83,6 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write JSON Lines here instead of producing to Kafka")
     p.add_argument("--label-file", type=Path, help="write the generation stats (expected hits) here")
     args = p.parse_args(argv)
+    try:
+        settings = Settings.from_environment()
+        if args.bootstrap:
+            settings = settings.model_copy(update={"kafka_bootstrap": args.bootstrap})
+        if not args.out:
+            check_kafka_now(settings)
+    except (SettingsError, KafkaSetupError) as exc:
+        print(f"loadtest.send: {exc}", file=sys.stderr)
+        return 2
 
     gen = Generator(args.seed, args.accounts, scenario_every=args.scenario_every, malformed_every=args.malformed_every)
     records = gen.take(args.events)
@@ -93,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         def show(n: int) -> None:
             print(f"\rproduced {n:,}", end="", file=sys.stderr, flush=True)
 
-        produce(records, args.bootstrap, args.topic, rate=args.rate, seconds=args.seconds, progress=show)
+        topic = args.topic or settings.input_topic
+        produce(records, settings, topic, rate=args.rate, seconds=args.seconds, progress=show)
         print(file=sys.stderr)
     stats: GenerationStats = gen.stats
     text = orjson.dumps(stats.as_dict(), option=orjson.OPT_INDENT_2).decode()

@@ -23,6 +23,9 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.kafka_client import kafka_python_options
+from streams.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ROOT / "deploy" / "services.sh"
 
@@ -153,9 +156,9 @@ def _tail(log_path: Path, n: int = 4000) -> str:
     return log_path.read_text(errors="replace")[-n:] if log_path.exists() else ""
 
 
-def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+def read_all(kafka: Settings, topic: str, timeout: float = 20.0) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
     """Every record now on ``topic`` (up to the end offsets at call time)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = KafkaConsumer(**kafka_python_options(kafka), enable_auto_commit=False, group_id=None)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]

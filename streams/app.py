@@ -20,6 +20,7 @@ from rules.geo import load_geoip
 from streams.control import ControlListener
 from streams.freeze import attach_freeze_requests
 from streams.hold_expiry import attach_hold_expiry, worker_lifecycle
+from streams.kafka_client import faust_options
 from streams.metrics import Metrics
 from streams.monitor import Monitor
 from streams.settings import Settings
@@ -37,7 +38,7 @@ def create_worker(settings: Settings) -> Worker:
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{s}" for s in settings.kafka_servers()],
+        **faust_options(settings),  # brokers and their TLS / SASL credentials
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.cases.db import PgConfig, migrate, open_pool
 from alerts.cases.project import Batch, Kind, apply
+from streams.kafka_client import aiokafka_options
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -69,7 +70,7 @@ async def _consumer(settings: Settings, *, subscribe: bool) -> AIOKafkaConsumer:
     topics = source_topics(settings)
     await ensure_topics(settings, list(topics))
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_servers(),
+        **aiokafka_options(settings),
         group_id=settings.cases_group,
         client_id=f"{settings.app_id}-cases",
         enable_auto_commit=False,

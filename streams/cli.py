@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -18,6 +18,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from streams import log_limit
     from streams.app import create_worker
+    from streams.kafka_client import check_kafka_now
     from streams.logs import logging_config
 
     class _Worker(faust.Worker):  # type: ignore[misc]
@@ -25,6 +26,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             super().on_setup_root_logger(logger, level)
             log_limit.install(logger)  # an outage must not write the same line 100 times a second
 
+    check_kafka_now(settings)  # a refused password or a foreign CA: one clear line, not Faust's retries
     worker = create_worker(settings)
     _Worker(
         worker.app, loglevel=settings.log_level.lower(), quiet=args.quiet, logging_config=logging_config(settings)
@@ -250,10 +252,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that talk to Kafka: checked first, so a security mistake is one line naming the setting.
+KAFKA_COMMANDS = frozenset({_rules_publish, _suspicious, _freeze_request, _topics, _console})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from streams.kafka_client import KafkaSetupError, check_kafka_now
+
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    code: int = args.run(args, settings)
+    try:
+        settings = Settings.from_environment()
+        if args.run in KAFKA_COMMANDS:
+            check_kafka_now(settings)
+        code: int = args.run(args, settings)
+    except SettingsError as exc:
+        print(f"txmon: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KafkaSetupError as exc:
+        print(f"txmon: Kafka: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from mode import Service
 
 from rules.config import ConfigError, Ruleset, load_ruleset_text
+from streams.kafka_client import aiokafka_options
 from streams.lists import ListUpdate, SuspiciousList, decode_update, encoder
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -48,7 +49,7 @@ class ControlListener(Service):
     async def on_start(self) -> None:
         s = self.settings
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_servers(),
+            **aiokafka_options(s),
             group_id=None,
             enable_auto_commit=False,
             client_id=f"{s.app_id}-rules",
@@ -109,7 +110,7 @@ class ControlListener(Service):
 async def publish_rules(settings: Settings, text: str) -> Ruleset:
     """Validate ``text`` and publish it on the rules topic; returns the parsed ruleset."""
     ruleset = load_ruleset_text(text)  # refuse before anything is sent
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers(), acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(settings.rules_topic, text.encode("utf-8"), key=RULESET_KEY, partition=0)
@@ -122,7 +123,7 @@ async def publish_rules(settings: Settings, text: str) -> Ruleset:
 async def publish_list_updates(settings: Settings, updates: list[ListUpdate]) -> None:
     """Send suspicious-list updates (keyed by account, so compaction keeps the latest)."""
     await ensure_topics(settings, [settings.suspicious_topic])
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers(), acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", linger_ms=5)
     await producer.start()
     try:
         pending = [

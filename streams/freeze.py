@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from alerts.freeze import RULE_ID, FreezeRequest, FreezeResult, PoliceFreezes
 from alerts.lifecycle import HoldLifecycle
 from rules.config import Ruleset
+from streams.kafka_client import aiokafka_options
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -201,7 +202,7 @@ def new_request(
 async def publish_freeze_request(settings: Settings, request: FreezeRequest) -> None:
     """Send one request, keyed by its account (a police-side integration does the same)."""
     await ensure_topics(settings, [settings.freeze_requests_topic])
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers(), acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(

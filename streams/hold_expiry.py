@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from alerts.lifecycle import HoldLifecycle, LifecycleError, Topics
 from store import RedisClient
+from streams.kafka_client import aiokafka_options
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -40,7 +41,7 @@ class KafkaPublisher(Service):
         s = self.settings
         await ensure_topics(s, [s.holds_topic, s.police_topic, s.audit_topic, s.suspicious_topic])
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_servers(),
+            **aiokafka_options(s),
             client_id=self.client_id,
             acks="all",
             enable_idempotence=True,

@@ -38,6 +38,7 @@ from store import RedisClient
 from streams.codec import DeadLetter, Decoded, EventTimeBounds, decode_records
 from streams.dead_letters import dead_letter_record, stub_record
 from streams.ip_accounts import IpAccountStore
+from streams.kafka_client import aiokafka_options
 from streams.lists import SuspiciousList, payee_rows
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -86,14 +87,14 @@ class Monitor(Service):
         s = self.settings
         await ensure_topics(s)
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_servers(),
+            **aiokafka_options(s),
             client_id=f"{s.app_id}-monitor",
             acks="all",
             enable_idempotence=True,
             linger_ms=0,  # outputs are few and awaited per batch: send at once
         )
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_servers(),
+            **aiokafka_options(s),
             group_id=s.consumer_group,
             client_id=f"{s.app_id}-monitor",
             enable_auto_commit=False,

@@ -8,6 +8,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.kafka_client import aiokafka_options
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _new_topic(settings: Settings, name: str) -> NewTopic:
 
 
 async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers(), client_id=f"{settings.app_id}-admin")
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings), client_id=f"{settings.app_id}-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())

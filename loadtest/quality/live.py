@@ -27,6 +27,8 @@ from kafka.admin import NewTopic
 
 from loadtest.quality.scoring import Decision
 from loadtest.stack import ROOT, SERVICES, WorkerProcess, namespace_env, read_all
+from streams.kafka_client import kafka_python_options
+from streams.settings import Settings
 
 
 @dataclass
@@ -66,7 +68,9 @@ def own_services(run_dir: Path) -> Iterator[dict[str, str]]:
 
 
 def _produce(events: list[dict[str, Any]], bootstrap: str, topic: str) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=512 * 1024)
+    producer = KafkaProducer(
+        **kafka_python_options(Settings(kafka_bootstrap=bootstrap)), acks="all", linger_ms=20, batch_size=512 * 1024
+    )
     try:
         for e in events:
             ms = int(datetime.fromisoformat(e["ts"]).timestamp() * 1000)
@@ -112,12 +116,13 @@ def run_live(events: list[dict[str, Any]], servers: dict[str, str], web_port: in
         out.duplicates = sum(worker.metric("txmon_duplicate_events_total").values())
     finally:
         worker.stop()
-    for _, value, _ in read_all(bootstrap, topics["alerts"]):
+    kafka = Settings(kafka_bootstrap=bootstrap)
+    for _, value, _ in read_all(kafka, topics["alerts"]):
         a = orjson.loads(value)
         ms = int(datetime.fromisoformat(a["event_ts"]).timestamp() * 1000)
         out.decisions.append((a["account_id"], a["event_id"], a["rule_id"], a["action"], ms))
-    out.holds = len(read_all(bootstrap, topics["holds"]))
-    for _, _, headers in read_all(bootstrap, topics["dead_letter"]):
+    out.holds = len(read_all(kafka, topics["holds"]))
+    for _, _, headers in read_all(kafka, topics["dead_letter"]):
         reason = headers.get("txmon-reason", b"?").decode()
         out.dead_letters[reason] = out.dead_letters.get(reason, 0) + 1
     return out

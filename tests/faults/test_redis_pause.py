@@ -32,6 +32,7 @@ from loadtest.stack import SIMULATED_CLOCK, WorkerProcess, load_suspicious_list,
 from rules.config import load_ruleset
 from streams.backtest import run as backtest
 from streams.lists import updates_from_csv
+from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +160,10 @@ def test_redis_paused_15_s_loses_nothing_and_the_worker_recovers(stack: Stack, t
         alerts = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the last batch's alerts are out before its records count
-            alerts = [orjson.loads(v) for _, v, _ in read_all(stack.bootstrap, env["TXMON_ALERTS_TOPIC"])]
+            alerts = [
+                orjson.loads(v)
+                for _, v, _ in read_all(Settings(kafka_bootstrap=stack.bootstrap), env["TXMON_ALERTS_TOPIC"])
+            ]
             if {(a["rule_id"], a["event_id"]) for a in alerts} >= expected:
                 break
             time.sleep(1)

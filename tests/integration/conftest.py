@@ -26,6 +26,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from loadtest.stack import namespace_env, start_healthy, stop_process
 from store.keys import Keys
+from tests.integration.tls import TlsFiles, make_tls
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,17 +38,34 @@ def free_port() -> int:
 
 
 @dataclass(frozen=True)
+class SecuredKafka:
+    """The session broker's secured listeners (tests/integration/test_kafka_security.py)."""
+
+    sasl_ssl: str  # SASL_SSL, SCRAM-SHA-512, bootstrap host:port
+    mtls: str  # SSL with ssl.client.auth=required
+    user: str
+    password: str
+    tls: TlsFiles
+
+
+@dataclass(frozen=True)
 class Services:
     bootstrap: str
     redis_url: str
     env: dict[str, str]
     postgres_url: str = ""
+    secured: SecuredKafka | None = None
 
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     run_dir = tmp_path_factory.mktemp("services")
     kafka, controller, redis, postgres = free_port(), free_port(), free_port(), free_port()
+    # The same broker also listens with SASL_SSL and mutual TLS, certificates from a CA made here.
+    secured = SecuredKafka(
+        f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}", "txmon-test", "scram-" + os.urandom(6).hex(),
+        make_tls(tmp_path_factory.mktemp("tls")),
+    )  # fmt: skip
     env = {
         **os.environ,
         "TXMON_RUN_DIR": str(run_dir),
@@ -55,6 +73,11 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         "TXMON_KAFKA_CONTROLLER_PORT": str(controller),
         "TXMON_REDIS_PORT": str(redis),
         "TXMON_POSTGRES_PORT": str(postgres),
+        "TXMON_KAFKA_SASL_SSL_PORT": secured.sasl_ssl.rsplit(":", 1)[1],
+        "TXMON_KAFKA_MTLS_PORT": secured.mtls.rsplit(":", 1)[1],
+        "TXMON_KAFKA_TLS_DIR": str(secured.tls.dir),
+        "TXMON_KAFKA_SCRAM_USER": secured.user,
+        "TXMON_KAFKA_SCRAM_PASSWORD": secured.password,
     }
     script = ROOT / "deploy" / "services.sh"
     started = subprocess.run(["bash", str(script), "up"], env=env, capture_output=True, text=True, timeout=900)
@@ -62,7 +85,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         if started.returncode != 0:
             pytest.fail(f"Kafka/Redis/PostgreSQL did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
         pg = f"postgresql://txmon@127.0.0.1:{postgres}/txmon"
-        yield Services(f"127.0.0.1:{kafka}", f"redis://127.0.0.1:{redis}/0", {**env, "TXMON_POSTGRES_URL": pg}, pg)
+        yield Services(
+            f"127.0.0.1:{kafka}", f"redis://127.0.0.1:{redis}/0", {**env, "TXMON_POSTGRES_URL": pg}, pg, secured
+        )
     finally:
         subprocess.run(["bash", str(script), "down", "--purge"], env=env, capture_output=True, timeout=120)
 

@@ -23,6 +23,7 @@ from loadtest.stack import SIMULATED_CLOCK, load_suspicious_list, read_all
 from rules.config import load_ruleset
 from streams.backtest import run as backtest
 from streams.lists import updates_from_csv
+from streams.settings import Settings
 from tests.integration.conftest import ROOT, Cluster, Services, Worker, free_port, make_worker
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,9 @@ def _judge(
         for w in crew:
             w.stop(signal.SIGTERM)
     _all_committed(services.bootstrap, env["TXMON_CONSUMER_GROUP"], input_topic)
-    alerts = [orjson.loads(v) for _, v, _ in read_all(services.bootstrap, first.topics["alerts"])]
+    alerts = [
+        orjson.loads(v) for _, v, _ in read_all(Settings(kafka_bootstrap=services.bootstrap), first.topics["alerts"])
+    ]
     ids = Counter((a["rule_id"], a["event_id"]) for a in alerts)
     return set(ids), sum(n - 1 for n in ids.values()), seconds
 
