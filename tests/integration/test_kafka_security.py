@@ -26,6 +26,7 @@ import redis
 from alerts.model import alert_id
 from loadtest.stack import read_all, start_healthy, stop_process
 from rules.config import load_ruleset
+from store.keys import Keys
 from streams.backtest import run as backtest
 from streams.settings import Settings
 from tests.integration.conftest import ROOT, SecuredKafka, Services, Worker, free_port, make_worker
@@ -168,7 +169,7 @@ def test_worker_console_cli_and_load_generator_work_through_the_secured_listener
     try:
         r = redis.Redis.from_url(services.redis_url)
         deadline = time.monotonic() + 20
-        while not r.sismember(f"{env['TXMON_STATE_PREFIX']}suspicious", suspect):  # the control reader's work
+        while not r.sismember(Keys(env["TXMON_STATE_PREFIX"]).suspicious, suspect):  # the control reader's work
             assert time.monotonic() < deadline, "the worker did not apply the list update"
             time.sleep(0.2)
 
