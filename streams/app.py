@@ -1,6 +1,6 @@
 """The Faust application shell: worker process, web server, lifecycle.
 
-Faust runs the process, the HTTP endpoints (``/metrics``, ``/health``) and
+Faust runs the process, the HTTP endpoints (``/metrics``, ``/health``, ``/ready``) and
 low-volume control agents; the input topic itself is consumed by the batch
 loop in ``streams.monitor``, started as a service of the app.
 """
@@ -23,6 +23,7 @@ from streams.hold_expiry import attach_hold_expiry, worker_lifecycle
 from streams.kafka_client import faust_options
 from streams.metrics import Metrics
 from streams.monitor import Monitor
+from streams.readiness import kafka_answers, redis_answers
 from streams.settings import Settings
 
 
@@ -90,5 +91,17 @@ def create_worker(settings: Settings) -> Worker:
             "uptime_s": round(time.time() - started, 1),
         }
         return web.json(body, status=200 if ok else 503)
+
+    @app.page("/ready")
+    async def ready_page(web: Any, request: Any) -> Any:
+        reasons = []
+        if not monitor.started or monitor.should_stop:
+            reasons.append("the batch loop is starting or stopping")
+        if monitor.failing:
+            reasons.append(monitor.failing)
+        reasons += [r for r in (await redis_answers(redis), await kafka_answers(monitor.producer)) if r]
+        metrics.ready.set(0 if reasons else 1)
+        body = {"status": "not ready" if reasons else "ready", "reason": "; ".join(reasons) or None}
+        return web.json(body, status=503 if reasons else 200)
 
     return Worker(app=app, monitor=monitor, metrics=metrics)

@@ -46,7 +46,17 @@ from streams.state import AccountStateStore
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-RETRIES = 3
+
+
+def backoff_s(attempt: int) -> float:
+    """Seconds to wait after the ``attempt``-th failure of a batch: 0.4, 0.8, 1.6 ... capped at 5."""
+    return min(0.2 * 2 ** min(attempt, 10), 5.0)
+
+
+class StopRetrying(Exception):  # noqa: N818  (not an error: the worker was asked to stop)
+    """The worker stops while a batch is still failing on an outage."""
+
+    retriable = False
 
 
 class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -81,6 +91,8 @@ class Monitor(Service):
         self._last_commit = 0.0
         self.producer: AIOKafkaProducer | None = None
         self.processed = 0
+        # Why the last batch is not handled yet (None when it was): readiness reads it.
+        self.failing: str | None = None
         self.time_bounds = EventTimeBounds.of_seconds(settings.max_event_age_s, settings.max_event_future_s)
 
     async def on_start(self) -> None:
@@ -131,7 +143,11 @@ class Monitor(Service):
     @Service.task
     async def _run(self) -> None:
         while not self.should_stop:
-            await self.step()
+            try:
+                await self.step()
+            except StopRetrying as exc:
+                log.warning("stopping while a batch was retried; it stays uncommitted: %s", exc)
+                return
 
     async def step(self) -> int:
         """Process one fetched batch; returns how many records it held."""
@@ -199,33 +215,47 @@ class Monitor(Service):
         self.metrics.last_commit.set(self._last_commit)
 
     async def _handle_isolating(self, records: Sequence[ConsumerRecord]) -> None:
-        """Retry passing faults; split a batch that keeps failing to isolate a poison record."""
-        for attempt in range(1, RETRIES + 1):
+        """Handle ``records``: passing faults (Redis, Kafka, the network) are retried until they
+        pass, so no event is ever lost; a batch that fails on anything else is split in halves
+        until the poison record stands alone and is dead-lettered. A loop over a stack of parts,
+        not recursion: an outage of hours is only many rounds."""
+        parts: list[Sequence[ConsumerRecord]] = [records]
+        while parts:
+            part = parts.pop()
+            if await self._until_handled(part):
+                continue
+            if len(part) == 1:
+                dead = DeadLetter(0, "processing_error", "the record failed evaluation repeatedly; see worker log")
+                await self._emit(part, Outputs(), [dead])
+                continue
+            half = len(part) // 2
+            parts += [part[half:], part[:half]]  # the first half is handled first
+
+    async def _until_handled(self, records: Sequence[ConsumerRecord]) -> bool:
+        """True once ``handle`` succeeded; False when it failed on a non-retriable error. Raises
+        ``StopRetrying`` when the worker is asked to stop while an outage lasts: the batch stays
+        uncommitted and the next owner of its partitions judges it."""
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self.handle(records)
-                self.metrics.ready.set(1)
-                return
             except (RedisError, KafkaError, OSError) as exc:
                 self.metrics.count_error("monitor", exc)
                 self.metrics.count_batch_failure(exc, retried=True)
+                self.failing = f"a batch of {len(records)} records failed {attempt} time(s), retrying: {exc!r}"
                 log.warning("batch of %d failed (attempt %d): %r", len(records), attempt, exc)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                await self.sleep(backoff_s(attempt))
+                if self.should_stop:
+                    raise StopRetrying(self.failing) from exc
+                continue
             except Exception as exc:
                 self.metrics.count_batch_failure(exc, retried=False)
                 log.exception("batch of %d failed on an unexpected error", len(records))
-                break
-        else:
-            # Infrastructure still failing: keep retrying rather than lose events.
-            await asyncio.sleep(5.0)
-            await self._handle_isolating(records)
-            return
-        if len(records) == 1:
-            dead = DeadLetter(0, "processing_error", "the record failed evaluation repeatedly; see worker log")
-            await self._emit(records, Outputs(), [dead])
-            return
-        half = len(records) // 2
-        await self._handle_isolating(records[:half])
-        await self._handle_isolating(records[half:])
+                return False
+            self.failing = None
+            self.metrics.ready.set(1)
+            return True
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         m, engine = self.metrics, self.engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from store.keys import Keys
-from tests.integration.conftest import Record, add_to_suspicious_list, send
+from tests.integration.conftest import Record, Worker, add_to_suspicious_list, send
 
 pytestmark = pytest.mark.integration
 
@@ -206,3 +207,10 @@ def test_payee_added_to_the_suspicious_list_is_held(worker: Any, producer: Any, 
     assert _settle(police, a.id, 1)[0]["counterparty_account"] == mule
     alerts.wait_for(lambda rs: False, timeout=2)
     assert _of(alerts.records, b.id) == []
+
+
+def test_ready_says_ready_while_kafka_and_redis_answer(worker: Worker) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/ready", timeout=10) as r:  # noqa: S310
+        assert r.status == 200
+        assert orjson.loads(r.read()) == {"status": "ready", "reason": None}
+    assert "txmon_ready 1.0" in worker.metrics()
