@@ -79,7 +79,7 @@ class WorkerProcess:
     args: tuple[str, ...] = ("worker", "--quiet")
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
-    def start(self, timeout: float = 120.0, health_path: str = "/health") -> None:
+    def start(self, timeout: float = 120.0, health_path: str = "/ready") -> None:
         env = {**os.environ, **self.env, "TXMON_WEB_PORT": str(self.web_port)}
         url = f"http://127.0.0.1:{self.web_port}{health_path}"
         self.proc = start_healthy(["-m", self.module, *self.args], env, self.log_path, url, timeout)
@@ -112,7 +112,8 @@ def start_healthy(
     python_args: list[str], env: dict[str, str], log_path: Path, health_url: str, timeout: float
 ) -> subprocess.Popen[bytes]:
     """Start ``python PYTHON_ARGS`` in its own session (output to ``log_path``) and wait until
-    ``health_url`` answers; if it exits or stays unhealthy, stop it and raise with the log's tail."""
+    ``health_url`` (a worker's or the console's ``/ready``) answers 200; if it exits or stays
+    unready, stop it and raise with the log's tail."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(  # noqa: S603

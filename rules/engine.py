@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 _VISIT_TYPES = {LOGIN: "Login", TRANSFER: "Transfer"}
 
 
+class Sources(NamedTuple):
+    """Per row: the input partition and offset the event was read from (live input only)."""
+
+    partition: npt.NDArray[np.int32]
+    offset: npt.NDArray[np.int64]
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> Sources:
+        return Sources(self.partition[keep], self.offset[keep])
+
+
 class CountryLookup(Protocol):
     def countries(self, ips: Sequence[str | None]) -> npt.NDArray[np.str_]: ...
 
@@ -42,7 +52,10 @@ class Evaluation:
     hits: list[RuleHit]
     states: list[AccountState]
     countries: npt.NDArray[np.str_]
+    # Rows left out: resent money events already counted (``replayed``), and events at or
+    # below their account's applied offset, redelivered after a crash (``redelivered``).
     replayed: int = 0
+    redelivered: int = 0
     # Every active rule's outcome on this batch, in ruleset order (hit / no hit / error).
     executions: list[RuleExecution] = field(default_factory=list)
 
@@ -97,6 +110,7 @@ class RuleEngine:
         money_ids: npt.NDArray[np.int64] | None = None,
         facts: Mapping[str, Any] | None = None,
         explain: bool = True,
+        sources: Sources | None = None,
     ) -> Evaluation:
         """Judge ``batch`` against ``states`` (one per account code, None: unknown account).
 
@@ -105,7 +119,8 @@ class RuleEngine:
         across workers, this batch's ``ip_updates`` merged in: R6b) and optionally
         ``countries`` (from ``foreign_ips``) and
         ``money_ids`` (from ``batch_money_ids``) and ``facts`` (from ``rules.features.batch_facts``),
-        which depend on the batch alone.
+        which depend on the batch alone. ``sources`` (live input) gives each row's partition
+        and offset: rows an account's state has applied already are skipped, never judged twice.
         ``explain=False`` leaves the hits' reasons and evidence empty: for callers that only
         count decisions (back-tests), it saves the text and the facts only evidence needs.
         """
@@ -113,11 +128,13 @@ class RuleEngine:
             countries = self.geo.countries(batch.ip)
         if money_ids is None:
             money_ids = batch_money_ids(batch)
-        replayed = _already_applied(batch, states, money_ids)
-        if replayed.any():
-            keep = ~replayed
+        redelivered = _at_or_below_applied_offsets(batch, states, sources)
+        replayed = _already_applied(batch, states, money_ids) & ~redelivered
+        if replayed.any() or redelivered.any():
+            keep = ~(replayed | redelivered)
             batch, money_ids, countries = batch.take(keep), money_ids[keep], countries[keep]
             counterparty_listed = None if counterparty_listed is None else counterparty_listed[keep]
+            sources = None if sources is None else sources.take(keep)
             facts = None  # they were for the whole batch
         home = self.ruleset.home_countries
         ctx = BatchContext(
@@ -190,6 +207,8 @@ class RuleEngine:
             ctx.by_account,
             ctx.by_device_pair,
             ctx.country_pairs,
+            None if sources is None else sources.partition,
+            None if sources is None else sources.offset,
         )
         return Evaluation(
             batch=batch,
@@ -198,6 +217,7 @@ class RuleEngine:
             countries=countries,
             replayed=int(replayed.sum()),
             executions=executions,
+            redelivered=int(redelivered.sum()),
         )
 
 
@@ -297,6 +317,35 @@ def batch_money_ids(batch: EventBatch) -> npt.NDArray[np.int64]:
 
 
 _APPLIED = attrgetter("applied")
+
+
+def _at_or_below_applied_offsets(
+    batch: EventBatch, states: Sequence[AccountState | None], sources: Sources | None
+) -> npt.NDArray[np.bool_]:
+    """Rows whose account's state already applied their input offset (a redelivery after a
+    crash between the state write and the offset commit): their effects are in the state and
+    their alerts were emitted, so judging them again would double-count and re-alert."""
+    if sources is None or not len(batch):
+        return np.zeros(len(batch), np.bool_)
+    # One entry per account is the rule (an account's events come from one partition);
+    # accounts with more (the partition count changed, records re-keyed) take the slow path.
+    part = np.full(len(states), -1, np.int64)
+    upto = np.full(len(states), -1, np.int64)
+    several: set[int] = set()
+    for a, s in enumerate(states):
+        if s is None or not s.offsets:
+            continue
+        if len(s.offsets) == 1:
+            [(part[a], upto[a])] = s.offsets.items()
+        else:
+            several.add(a)
+    acct = batch.account
+    out: npt.NDArray[np.bool_] = (sources.partition == part[acct]) & (sources.offset <= upto[acct])
+    if several:
+        for r in np.flatnonzero(np.isin(acct, list(several))).tolist():
+            offsets = states[int(acct[r])].offsets  # type: ignore[union-attr]
+            out[r] = int(sources.offset[r]) <= offsets.get(int(sources.partition[r]), -1)
+    return out
 
 
 def _already_applied(

@@ -41,8 +41,12 @@ TAINTED_RETENTION_MS = 90 * 24 * HOUR_MS
 # R6b: accounts kept per foreign IP (shared across workers, in Redis), and for how long.
 MAX_IP_ACCOUNTS = 64
 IP_RETENTION_MS = 7 * 24 * HOUR_MS
-# Money events (transfers in and out) whose id hashes are kept, so a resend is not counted twice.
-MAX_APPLIED = 8
+# Money events (transfers in and out) whose id hashes are kept, so a bank's resend is not counted
+# twice: every one within RESEND_HORIZON_MS (event time) of the account's newest money event, at
+# most MAX_APPLIED of them (the newest). Redelivery after a crash needs none of this: it is
+# recognised by the input offsets (``offsets``).
+MAX_APPLIED = 512
+RESEND_HORIZON_MS = 72 * HOUR_MS
 
 
 # gc=False: only strings, ints, and lists/dicts of them; no cycles for the collector to find.
@@ -82,12 +86,17 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     flow_out: list[int] = msgspec.field(default_factory=list)
     # R9: times of incoming transfers from listed accounts (newest MAX_TAINTED kept).
     tainted_ms: list[int] = msgspec.field(default_factory=list)
-    # Id hashes of the latest money events applied here: a resend in a later batch is skipped.
+    # Id hashes of the money events applied here within the resend horizon, with their event
+    # times (parallel lists): a bank's resend in a later batch is skipped.
     applied: list[int] = msgspec.field(default_factory=list)
     # R8: the newest incoming transfers (at most MAX_INFLOWS, within PAYER_RETENTION_MS of the
     # newest), as parallel lists in arrival order: time and payer account.
     inflow_ms: list[int] = msgspec.field(default_factory=list)
     inflow_from: list[str] = msgspec.field(default_factory=list)
+    # Input partition -> offset of the last event of this account applied here. Written with the
+    # state in one atomic write, so an event at or below it (redelivered after a crash) is skipped.
+    offsets: dict[int, int] = msgspec.field(default_factory=dict)
+    applied_ms: list[int] = msgspec.field(default_factory=list)
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -109,6 +118,8 @@ def advance(
     by_account: np.ndarray | None = None,
     by_device_pair: np.ndarray | None = None,
     country_pairs: tuple[np.ndarray, list[str], np.ndarray, np.ndarray] | None = None,
+    partition: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> list[AccountState]:
     """State of every account in ``batch`` after all its rows (index = account code).
 
@@ -189,6 +200,12 @@ def advance(
         if not seen or seen[-1] != name:
             _remember(seen, name, MAX_COUNTRIES)
     _advance_money(batch, new, tainted_in, money_ids)
+    if partition is not None and offset is not None and len(batch):
+        keys, rows = last_in_group(pair_keys(acct, partition), np.ones(len(batch), np.bool_))
+        for a, p, o in zip(acct[rows].tolist(), partition[rows].tolist(), offset[rows].tolist(), strict=True):
+            offsets = new[a].offsets
+            if o > offsets.get(p, -1):
+                offsets[p] = o
     return new
 
 
@@ -237,17 +254,15 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
         s.transfer_count += n
         s.transfer_sum += total
 
-    # the newest money ids per account (rows of an account in arrival order)
+    # the money ids per account within the resend horizon (rows of an account in arrival order)
     order = group_order(acct)
-    ids = money_ids[rows][order].tolist()
+    ids, times = money_ids[rows][order].tolist(), ts[order].tolist()
     grouped = acct[order]
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     ends = np.r_[starts[1:], len(order)]
     with_money = grouped[starts].tolist()  # every account with a money row, once
-    for a, lo, hi in zip(with_money, np.maximum(starts, ends - MAX_APPLIED).tolist(), ends.tolist(), strict=True):
-        applied = new[a].applied
-        applied += ids[lo:hi]
-        del applied[:-MAX_APPLIED]
+    for a, lo, hi in zip(with_money, starts.tolist(), ends.tolist(), strict=True):
+        _remember_ids(new[a], ids[lo:hi], times[lo:hi])
 
     # each payer's latest incoming transfer
     received: set[int] = set()
@@ -297,6 +312,20 @@ def _remember_inflows(new: list[AccountState], accounts: list[int], times: list[
             kept = [i for i, t in enumerate(s.inflow_ms) if t > newest - PAYER_RETENTION_MS][-MAX_INFLOWS:]
             s.inflow_ms = [s.inflow_ms[i] for i in kept]
             s.inflow_from = [s.inflow_from[i] for i in kept]
+
+
+def _remember_ids(s: AccountState, ids: list[int], times: list[int]) -> None:
+    """Add money event ids; keep those within RESEND_HORIZON_MS of the newest, at most MAX_APPLIED."""
+    applied, at = s.applied, s.applied_ms
+    if len(at) != len(applied):  # written before event times were kept: count them as the newest
+        at[:] = at[-len(applied) :] if len(at) > len(applied) else [max(times)] * (len(applied) - len(at)) + at
+    applied += ids
+    at += times
+    cutoff = max(at) - RESEND_HORIZON_MS
+    if len(applied) > MAX_APPLIED or min(at) <= cutoff:
+        kept = [i for i, t in enumerate(at) if t > cutoff][-MAX_APPLIED:]
+        s.applied = [applied[i] for i in kept]
+        s.applied_ms = [at[i] for i in kept]
 
 
 def _hour_slot(s: AccountState, hour: int) -> int:

@@ -23,7 +23,6 @@ from streams.hold_expiry import attach_hold_expiry, worker_lifecycle
 from streams.kafka_client import faust_options
 from streams.metrics import Metrics
 from streams.monitor import Monitor
-from streams.readiness import kafka_answers, redis_answers
 from streams.settings import Settings
 
 
@@ -81,27 +80,31 @@ def create_worker(settings: Settings) -> Worker:
         # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
         return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    @app.page("/health")
-    async def health_page(web: Any, request: Any) -> Any:
-        ok = monitor.started and not monitor.should_stop
-        body = {
-            "status": "ok" if ok else "starting",
+    def facts() -> dict[str, Any]:
+        return {
             "ruleset_version": monitor.engine.ruleset.version,
             "records_processed": monitor.processed,
             "uptime_s": round(time.time() - started, 1),
         }
-        return web.json(body, status=200 if ok else 503)
+
+    @app.page("/health")
+    async def health_page(web: Any, request: Any) -> Any:
+        """Liveness: the batch loop is alive (restart the process when not)."""
+        dead = monitor.readiness.liveness()
+        if dead is None and not monitor.started:
+            body = {"status": "starting", "reason": "the batch loop has not started yet"}
+            return web.json({**body, **facts()}, status=503)
+        if dead is not None:
+            return web.json({"status": "dead", "reason": dead, **facts()}, status=503)
+        return web.json({"status": "ok", **facts()})
 
     @app.page("/ready")
     async def ready_page(web: Any, request: Any) -> Any:
-        reasons = []
-        if not monitor.started or monitor.should_stop:
-            reasons.append("the batch loop is starting or stopping")
-        if monitor.failing:
-            reasons.append(monitor.failing)
-        reasons += [r for r in (await redis_answers(redis), await kafka_answers(monitor.producer)) if r]
-        metrics.ready.set(0 if reasons else 1)
-        body = {"status": "not ready" if reasons else "ready", "reason": "; ".join(reasons) or None}
-        return web.json(body, status=503 if reasons else 200)
+        """Readiness: judging correctly now (Kafka and Redis answer, no failed or retried batch, state intact)."""
+        reasons = await monitor.ready()
+        if reasons:
+            status = "state_lost" if monitor.readiness.state_lost else "not_ready"
+            return web.json({"status": status, "reason": "; ".join(reasons), **facts()}, status=503)
+        return web.json({"status": "ready", **facts()})
 
     return Worker(app=app, monitor=monitor, metrics=metrics)

@@ -27,7 +27,7 @@ import numpy as np
 
 from rules.columns import EventBatch
 from rules.config import Ruleset, load_ruleset
-from rules.engine import Evaluation, RuleEngine
+from rules.engine import Evaluation, RuleEngine, Sources
 from rules.geo import load_geoip
 from rules.ip_cluster import IpVisits, merge_ip
 from rules.model import Action
@@ -99,6 +99,7 @@ class InMemory:
         money_ids: np.ndarray | None = None,
         explain: bool = True,
         facts: dict[str, Any] | None = None,
+        sources: Sources | None = None,
     ) -> Evaluation:
         if countries is None or foreign_ips is None:
             countries, foreign_ips = self.engine.foreign_ips(batch)
@@ -114,6 +115,7 @@ class InMemory:
             money_ids=money_ids,
             facts=facts,
             explain=explain,
+            sources=sources,
         )
         self.states.update(zip(batch.accounts, result.states, strict=True))
         fresh = []

@@ -142,6 +142,12 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     return backtest_main(args.events, rules, args.compare, args.suspicious, bounds, args.labels)
 
 
+def _state_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.rebuild import main as rebuild_main
+
+    return rebuild_main(settings)
+
+
 def _console(args: argparse.Namespace, settings: Settings) -> int:
     from streams.console_main import run_console
 
@@ -246,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--suspicious", type=Path, help="CSV of the shared suspicious-account list (R7)")
     backtest.add_argument("--labels", type=Path, help="officers' labels (`txmon cases labels`): precision per rule")
     backtest.set_defaults(run=_backtest)
+    state = sub.add_parser("state", help="the workers' Redis state").add_subparsers(dest="state_command", required=True)
+    rebuild = state.add_parser(
+        "rebuild", help="after Redis lost the state: replay retained history (no outputs), then workers go on"
+    )
+    rebuild.set_defaults(run=_state_rebuild)
     _add_console_commands(sub)
     _add_freeze_commands(sub)
     _add_cases_commands(sub)

@@ -79,6 +79,7 @@ async def serve(settings: Settings) -> None:
             geo=geo,
             case_work=work,
             case_notify=store.conninfo(),
+            kafka_answers=publisher.answers,
         )
         runner = web.AppRunner(app)
         await runner.setup()

@@ -33,6 +33,7 @@ from alerts.lifecycle import HoldLifecycle
 from rules.config import Ruleset
 from streams.kafka_client import aiokafka_options
 from streams.metrics import Metrics
+from streams.retry import backoff_s
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -105,7 +106,7 @@ class FreezeRequestHandler:
                     detail = f"the request failed repeatedly ({type(exc).__name__}: {exc}); see worker log"
                     await self._dead_letter(value, key, source, "processing_error", detail)
                     return None
-            await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+            await asyncio.sleep(backoff_s(attempt))
         self.metrics.freeze_requests.labels(result.status).inc()
         if result.status == "applied":
             hold = result.outcome.hold
@@ -134,7 +135,7 @@ class FreezeRequestHandler:
             except (KafkaError, OSError) as exc:
                 self.metrics.count_error("freeze_requests", exc)
                 log.warning("dead-lettering a freeze request failed (attempt %d): %r", attempt, exc)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                await asyncio.sleep(backoff_s(attempt))
         log.warning("freeze request at %s dead-lettered: %s (%s)", source, reason, detail[:200])
         self.metrics.freeze_requests.labels("rejected").inc()
         self.metrics.dead_letters.labels(reason).inc()

@@ -9,6 +9,7 @@ attaches a timer to the worker that releases holds whose time is up:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -52,6 +53,16 @@ class KafkaPublisher(Service):
     async def on_stop(self) -> None:
         if self.producer is not None:
             await self.producer.stop()
+
+    async def answers(self) -> bool:
+        """A broker answers a metadata request now (the console's and expiry's readiness)."""
+        if self.producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 2.0)
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        return True
 
     async def publish(self, topic: str, key: str, value: bytes) -> None:
         if self.producer is None:

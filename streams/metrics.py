@@ -94,6 +94,11 @@ class Metrics:
             "account already counted",
             registry=r,
         )
+        self.redelivered_events = Counter(
+            "txmon_redelivered_events",
+            "Redelivered events skipped: at or below their account's applied input offset",
+            registry=r,
+        )
         self.batches = Counter("txmon_batches", "Batches processed", registry=r)
         self.batch_records = Histogram(
             "txmon_batch_records",
@@ -139,6 +144,9 @@ class Metrics:
         self.batch_retries = Counter("txmon_batch_retries", "Batch attempts retried after a passing fault", registry=r)
         for kind in FAILURE_KINDS:
             self.batch_failures.labels(kind)
+        self.state_lost = Gauge(
+            "txmon_state_lost", "1 while Redis has lost the state (worker not judging until a rebuild)", registry=r
+        )
         self.last_commit = Gauge("txmon_last_commit_timestamp_seconds", "When a batch was last committed", registry=r)
         self.first_fetch = Gauge(
             "txmon_first_fetch_timestamp_seconds", "When this worker fetched its first batch", registry=r

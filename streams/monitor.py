@@ -17,46 +17,38 @@ very same deterministic ids again, which every consumer can deduplicate; after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from mode import Service
-from redis.exceptions import RedisError
 
 from alerts.holds import AlertStore
 from alerts.model import encoder
 from alerts.routing import Outputs, build_outputs, utc_now
 from rules.config import Ruleset
-from rules.engine import RuleEngine
+from rules.engine import RuleEngine, Sources
 from store import RedisClient
 from streams.codec import DeadLetter, Decoded, EventTimeBounds, decode_records
 from streams.dead_letters import dead_letter_record, stub_record
 from streams.ip_accounts import IpAccountStore
 from streams.kafka_client import aiokafka_options
+from streams.lag import PartitionLag
 from streams.lists import SuspiciousList, payee_rows
 from streams.metrics import Metrics
+from streams.readiness import Readiness, StateLost, StateMarker, not_ready_reasons, partitions_of, probe
+from streams.retry import BatchRetry, Stopping
 from streams.settings import Settings
 from streams.state import AccountStateStore
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-
-
-def backoff_s(attempt: int) -> float:
-    """Seconds to wait after the ``attempt``-th failure of a batch: 0.4, 0.8, 1.6 ... capped at 5."""
-    return min(0.2 * 2 ** min(attempt, 10), 5.0)
-
-
-class StopRetrying(Exception):  # noqa: N818  (not an error: the worker was asked to stop)
-    """The worker stops while a batch is still failing on an outage."""
-
-    retriable = False
 
 
 class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -65,9 +57,10 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
 
-    async def on_partitions_revoked(self, revoked: object) -> None:
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self.monitor.batch_lock:
             await self.monitor._commit()
+        self.monitor.lag.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         return None
@@ -91,9 +84,14 @@ class Monitor(Service):
         self._last_commit = 0.0
         self.producer: AIOKafkaProducer | None = None
         self.processed = 0
-        # Why the last batch is not handled yet (None when it was): readiness reads it.
-        self.failing: str | None = None
         self.time_bounds = EventTimeBounds.of_seconds(settings.max_event_age_s, settings.max_event_future_s)
+        self.readiness = Readiness()
+        self.marker = StateMarker(redis, settings.state_prefix)
+        self.generation: str | None = None
+        self.lag = PartitionLag(metrics)
+        self.retry = BatchRetry(
+            metrics, self.readiness, lambda: self.should_stop, self._sleep, self._wait_for_rebuild, self._set_ready
+        )
 
     async def on_start(self) -> None:
         s = self.settings
@@ -122,41 +120,87 @@ class Monitor(Service):
         self.consumer.subscribe([s.input_topic], listener=_FinishBatchFirst(self))
         await self.producer.start()
         await self.consumer.start()
+        await self._adopt_generation()
         self.metrics.ruleset.labels(self.engine.ruleset.version).set(1)
         self.metrics.know_rules(r.definition.id for r in self.engine.ruleset.rules)
-        self.metrics.ready.set(1)
         # Start-up objects (Faust, clients, rules) never die: move them out of the collector's
         # sight, and collect young objects less often, since a batch allocates tens of thousands.
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
+        self.readiness.started = True
+        self._set_ready()
         log.info("monitor consuming %s as group %s", s.input_topic, s.consumer_group)
 
+    async def _adopt_generation(self) -> None:
+        """Read the state marker; create it on a first start. Missing while the group has
+        committed offsets means Redis lost the state: the first batch then waits for a rebuild."""
+        assert self.consumer is not None  # noqa: S101
+        token = await self.marker.read()
+        if token is None:
+            topic = self.settings.input_topic
+            tps = [TopicPartition(topic, p) for p in await partitions_of(self.consumer, topic)]
+            committed = [await self.consumer.committed(tp) for tp in tps]
+            if any(c is not None and c > 0 for c in committed):
+                self.generation = "(lost)"  # never a real token: the first batch's check fails
+                self.readiness.state_lost = (
+                    f"no state generation marker in Redis ({self.marker.key}) although consumer group "
+                    f"{self.settings.consumer_group} has committed offsets"
+                )
+                self.metrics.state_lost.set(1)
+                log.error("STATE LOST, not judging: %s. Run `txmon state rebuild`.", self.readiness.state_lost)
+                return
+            token = await self.marker.create()
+        self.generation = token
+
     async def on_stop(self) -> None:
-        async with self.batch_lock:
-            if self.consumer is not None:
-                await self._commit()
-                await self.consumer.stop()
-            if self.producer is not None:
-                await self.producer.stop()
+        """Bounded: a batch still retrying gives up at once (it stays uncommitted); clients that
+        do not close in time are abandoned rather than holding the process."""
+        limit = self.settings.stop_timeout_s
+        try:
+            await asyncio.wait_for(self.batch_lock.acquire(), limit / 2)
+        except TimeoutError:
+            log.warning("the pending batch did not finish within %.1f s; it will be redelivered", limit / 2)
+        else:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._commit(), limit / 4)
+            self.batch_lock.release()
+        for client in (self.consumer, self.producer):
+            if client is not None:
+                try:
+                    await asyncio.wait_for(client.stop(), limit / 4)
+                except (TimeoutError, KafkaError, OSError) as exc:
+                    log.warning("a Kafka client did not stop cleanly: %r", exc)
 
     @Service.task
     async def _run(self) -> None:
-        while not self.should_stop:
-            try:
+        try:
+            while not self.should_stop:
+                self.readiness.turned()
                 await self.step()
-            except StopRetrying as exc:
-                log.warning("stopping while a batch was retried; it stays uncommitted: %s", exc)
-                return
+        except Stopping:
+            log.info("batch loop stopped while a batch was pending; it will be redelivered")
+        except BaseException as exc:
+            self.readiness.loop_error = f"{type(exc).__name__}: {exc}"[:300]
+            self._set_ready()
+            raise
 
     async def step(self) -> int:
         """Process one fetched batch; returns how many records it held."""
         assert self.consumer is not None  # noqa: S101  (started in on_start)
+        if self.readiness.state_lost:  # found at start: judge nothing until the state is rebuilt
+            async with self.batch_lock:
+                await self._wait_for_rebuild(StateLost(self.readiness.state_lost))
         t0 = time.perf_counter()
         fetched = await self.consumer.getmany(
             timeout_ms=self.settings.fetch_wait_ms, max_records=self.settings.batch_max_records
         )
         if not fetched:
+            # A quiet input still gets its last batch committed (else a crash re-delivers it).
+            if self._uncommitted and self._commit_due():
+                async with self.batch_lock:
+                    await self._commit()
+            self.lag.update(self.consumer, {})
             return 0
         if not self.processed:
             self.metrics.first_fetch.set(time.time())
@@ -167,22 +211,19 @@ class Monitor(Service):
             await self._handle_isolating(records)
             done = time.time()
             self._uncommitted.update({tp: recs[-1].offset + 1 for tp, recs in fetched.items()})
-            if done - self._last_commit >= self.settings.commit_interval_ms / 1000:
+            if self._commit_due():
                 await self._commit()
             stamps = np.fromiter((r.timestamp for r in records), np.float64, len(records))
             self.metrics.latency.observe_many(np.maximum(done - stamps / 1000.0, 0.0))
-            for tp, recs in fetched.items():
-                high = self.consumer.highwater(tp)
-                if high is not None:
-                    behind = max(high - recs[-1].offset - 1, 0)
-                    self.metrics.lag.labels(str(tp.partition)).set(behind)
-                    age = max(done - recs[-1].timestamp / 1000.0, 0.0) if behind else 0.0
-                    self.metrics.lag_seconds.labels(str(tp.partition)).set(age)
+            self.lag.update(self.consumer, fetched)
         self.metrics.batches.inc()
         self.metrics.records.inc(len(records))
         self.metrics.batch_records.observe(len(records))
         self.processed += len(records)
         return len(records)
+
+    def _commit_due(self) -> bool:
+        return time.time() - self._last_commit >= self.settings.commit_interval_ms / 1000
 
     def use_ruleset(self, ruleset: Ruleset) -> None:
         """Judge the next batch with ``ruleset`` (called by the rules listener)."""
@@ -199,7 +240,7 @@ class Monitor(Service):
 
     async def _commit(self) -> None:
         """Commit what is fully handled. Committing less often than every batch only widens
-        what a crash redelivers; deterministic ids keep redelivery harmless."""
+        what a crash redelivers; the accounts' applied offsets make redelivery harmless."""
         assert self.consumer is not None  # noqa: S101
         if not self._uncommitted:
             return
@@ -208,54 +249,61 @@ class Monitor(Service):
         try:
             await self.consumer.commit(offsets)
         except CommitFailedError:
-            # Partitions moved during the batch: the new owner redelivers it; ids deduplicate.
+            # Partitions moved during the batch: the new owner redelivers it and skips what
+            # the accounts' states have applied.
             log.warning("commit failed after a rebalance; those records will be redelivered")
+        except KafkaError as exc:
+            self._uncommitted = {**offsets, **self._uncommitted}  # try again with the next commit
+            log.warning("commit failed (%r); retried with the next one", exc)
+            return
         self._last_commit = time.time()
         self.metrics.stage_seconds.labels("commit").observe(time.perf_counter() - t)
         self.metrics.last_commit.set(self._last_commit)
 
     async def _handle_isolating(self, records: Sequence[ConsumerRecord]) -> None:
-        """Handle ``records``: passing faults (Redis, Kafka, the network) are retried until they
-        pass, so no event is ever lost; a batch that fails on anything else is split in halves
-        until the poison record stands alone and is dead-lettered. A loop over a stack of parts,
-        not recursion: an outage of hours is only many rounds."""
-        parts: list[Sequence[ConsumerRecord]] = [records]
-        while parts:
-            part = parts.pop()
-            if await self._until_handled(part):
-                continue
-            if len(part) == 1:
-                dead = DeadLetter(0, "processing_error", "the record failed evaluation repeatedly; see worker log")
-                await self._emit(part, Outputs(), [dead])
-                continue
-            half = len(part) // 2
-            parts += [part[half:], part[:half]]  # the first half is handled first
+        """Retry passing faults for as long as they last; isolate and dead-letter a record at fault."""
+        await self.retry.isolating(records, self.handle, self._dead_letter_failed)
 
-    async def _until_handled(self, records: Sequence[ConsumerRecord]) -> bool:
-        """True once ``handle`` succeeded; False when it failed on a non-retriable error. Raises
-        ``StopRetrying`` when the worker is asked to stop while an outage lasts: the batch stays
-        uncommitted and the next owner of its partitions judges it."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self.handle(records)
-            except (RedisError, KafkaError, OSError) as exc:
-                self.metrics.count_error("monitor", exc)
-                self.metrics.count_batch_failure(exc, retried=True)
-                self.failing = f"a batch of {len(records)} records failed {attempt} time(s), retrying: {exc!r}"
-                log.warning("batch of %d failed (attempt %d): %r", len(records), attempt, exc)
-                await self.sleep(backoff_s(attempt))
-                if self.should_stop:
-                    raise StopRetrying(self.failing) from exc
-                continue
-            except Exception as exc:
-                self.metrics.count_batch_failure(exc, retried=False)
-                log.exception("batch of %d failed on an unexpected error", len(records))
-                return False
-            self.failing = None
-            self.metrics.ready.set(1)
-            return True
+    async def _dead_letter_failed(self, records: Sequence[ConsumerRecord]) -> None:
+        dead = DeadLetter(0, "processing_error", "the record failed evaluation repeatedly; see worker log")
+        await self._emit(records, Outputs(), [dead])
+
+    async def _sleep(self, seconds: float) -> None:
+        await self.sleep(seconds)  # returns at once when the worker is told to stop
+
+    async def _wait_for_rebuild(self, lost: StateLost) -> None:
+        """Stop judging: commit what was fully handled before the loss (so a rebuild replays
+        exactly that), report not-ready, and wait until ``txmon state rebuild`` has run."""
+        self.readiness.state_lost = str(lost)
+        self.metrics.state_lost.set(1)
+        self._set_ready()
+        log.error("STATE LOST, not judging: %s. Run `txmon state rebuild` (README: Lost state).", lost)
+        await self._commit()
+        while not self.should_stop:
+            token = await probe(self.marker.read())
+            if token is not None and token != self.generation:
+                log.warning("state rebuilt (generation %s); judging again", token)
+                self.generation = token
+                self.readiness.state_lost = None
+                self.metrics.state_lost.set(0)
+                self._set_ready()
+                return
+            self._set_ready()
+            await self._sleep(1.0)
+        raise Stopping
+
+    def _set_ready(self) -> None:
+        self.metrics.ready.set(0 if self.readiness.reasons() else 1)
+        if self.consumer is not None:
+            self.lag.update(self.consumer, {})  # lag in seconds keeps growing while a batch waits
+
+    async def ready(self) -> list[str]:
+        """Why this worker is not ready now (empty: ready); probes Redis and Kafka."""
+        reasons = await not_ready_reasons(self.readiness, self.redis, self.consumer)
+        if self.should_stop:
+            reasons.append("stopping")
+        self.metrics.ready.set(0 if reasons else 1)
+        return reasons
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         m, engine = self.metrics, self.engine
@@ -273,13 +321,18 @@ class Monitor(Service):
         groups = self.states.queue_load(pipe, batch.accounts)
         looked_up = self.suspicious.queue_lookup(pipe, counterparties)
         ips = self.ip_accounts.queue_merge(pipe, ip_updates, engine.ip_window_ms() or 0)
-        replies = list(await pipe.execute()) if groups or looked_up or ips else []
+        self.marker.queue_read(pipe)  # last: Redis still holds the state we wrote (else StateLost)
+        replies = list(await pipe.execute())
+        self.marker.check(self.generation, replies.pop())
         states = self.states.unpack(self.states.replies(batch.accounts, groups, replies[: len(groups)]))
         del replies[: len(groups)]
         listed = payee_rows(batch.dest or [], counterparties, replies.pop(0)) if looked_up else None
         ip_accounts = self.ip_accounts.unpack(ips, replies)
         t = _stage(m, "state_load", t)
-        evaluation = engine.evaluate(batch, states, listed, ip_accounts=ip_accounts, countries=countries)
+        sources = sources_of(records, decoded.rows)
+        evaluation = engine.evaluate(
+            batch, states, listed, ip_accounts=ip_accounts, countries=countries, sources=sources
+        )
         now = utc_now()
         outputs = build_outputs(
             evaluation.hits,
@@ -299,6 +352,7 @@ class Monitor(Service):
 
         m.count_events(batch.kind)
         m.duplicate_events.inc(decoded.duplicates + evaluation.replayed)
+        m.redelivered_events.inc(evaluation.redelivered)
         m.state_accounts.inc(len(batch.accounts))
         for rule_id in evaluation.errors:
             m.rule_errors.labels(rule_id).inc()
@@ -309,15 +363,7 @@ class Monitor(Service):
             m.event_latency.observe_many(np.maximum(time.time() - batch.ts_ms / 1000.0, 0.0))
 
     def _decode(self, records: Sequence[ConsumerRecord]) -> Decoded:
-        """Columns and dead letters; arrival is the record's Kafka timestamp (now, when it has none)."""
-        now_ms = int(time.time() * 1000)
-        return decode_records(
-            [r.value for r in records],
-            [r.key for r in records],
-            arrival_ms=[r.timestamp if r.timestamp >= 0 else now_ms for r in records],
-            bounds=self.time_bounds,
-            max_bytes=self.settings.max_event_bytes,
-        )
+        return decode_input(records, self.time_bounds, self.settings.max_event_bytes)
 
     async def _emit(self, records: Sequence[ConsumerRecord], out: Outputs, dead: Sequence[DeadLetter]) -> None:
         assert self.producer is not None  # noqa: S101
@@ -365,6 +411,26 @@ class Monitor(Service):
 
 
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
+
+
+def decode_input(records: Sequence[ConsumerRecord], bounds: EventTimeBounds, max_bytes: int) -> Decoded:
+    """Columns and dead letters of input records, as the worker judges them (``txmon state
+    rebuild`` replays with it too); arrival is the record's Kafka timestamp (now, when it has none)."""
+    now_ms = int(time.time() * 1000)
+    return decode_records(
+        [r.value for r in records],
+        [r.key for r in records],
+        arrival_ms=[r.timestamp if r.timestamp >= 0 else now_ms for r in records],
+        bounds=bounds,
+        max_bytes=max_bytes,
+    )
+
+
+def sources_of(records: Sequence[ConsumerRecord], rows: Sequence[int]) -> Sources:
+    """Per row of the batch: the input partition and offset of its record."""
+    partition = np.fromiter((records[i].partition for i in rows), np.int32, len(rows))
+    offset = np.fromiter((records[i].offset for i in rows), np.int64, len(rows))
+    return Sources(partition, offset)
 
 
 def _stage(m: Metrics, name: str, since: float) -> float:

@@ -124,7 +124,10 @@ class Settings(BaseSettings):
     consumer_group: str = Field("txmon-monitor", description="Consumer group of the input-topic batch loop")
     batch_max_records: int = Field(20_000, description="Most events fetched and evaluated as one batch")
     fetch_wait_ms: int = Field(50, description="Longest wait for a batch to fill")
-    commit_interval_ms: int = Field(500, description="Offsets are committed at most this often (and on stop)")
+    commit_interval_ms: int = Field(
+        500, description="Offsets are committed this often, also when no new batch arrives (and on stop)"
+    )
+    stop_timeout_s: float = Field(10.0, description="SIGTERM stops the batch loop within this time, even mid-retry")
     max_event_age_s: float = Field(
         7 * 86_400, gt=0, description="Events whose ts is more than this before their arrival are dead-lettered"
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -58,6 +58,7 @@ def create_app(
     metrics: ConsoleMetrics | None = None,
     case_work: CaseWork | None = None,
     case_notify: str | None = None,
+    kafka_answers: Callable[[], Awaitable[bool]] | None = None,
 ) -> web.Application:
     """The console app; ``flush_interval_s`` 0 turns off the background outbox flush.
 
@@ -66,10 +67,11 @@ def create_app(
     ``metrics`` (default: a new ``ConsoleMetrics``) serves ``/metrics`` and counts requests.
     With ``case_work`` the case store's queue and workflow are served too (``casework``);
     ``case_notify`` (a PostgreSQL conninfo) turns on their live updates.
+    ``kafka_answers`` is the readiness probe of the console's Kafka producer (``/ready``).
     """
     metrics = metrics or ConsoleMetrics()
     sessions = SessionStore(redis, prefix, session_ttl_s)
-    api = ConsoleApi(redis, lifecycle, users, sessions, CaseReader(redis, prefix, scan, geo))
+    api = ConsoleApi(redis, lifecycle, users, sessions, CaseReader(redis, prefix, scan, geo), kafka_answers)
     login = LoginApi(
         users,
         sessions,

@@ -3,7 +3,9 @@ the suspicious list, the audit trail and users. Pages and static files are in ``
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -97,8 +99,10 @@ class ConsoleApi:
         users: UserStore,
         sessions: SessionStore,
         cases: CaseReader,
+        kafka_answers: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.redis = redis
+        self.kafka_answers = kafka_answers
         self.lifecycle = lifecycle
         self.users = users
         self.sessions = sessions
@@ -107,6 +111,7 @@ class ConsoleApi:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/health", self.health),
+            web.get("/ready", self.ready),
             web.get("/api/version", self.version),
             web.get("/api/queue", self.queue),
             web.get("/api/cases/{case_id}", self.case),
@@ -140,12 +145,22 @@ class ConsoleApi:
     # --- health (sessions are in ``alerts.console.login``)
 
     async def health(self, request: web.Request) -> web.Response:
+        """Liveness: the console serves requests (whether Redis and Kafka answer is ``/ready``)."""
+        return reply({"status": "ok"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """Readiness: Redis and Kafka answer, so officers' actions can be carried out."""
+        reasons, pending = [], None
         try:
-            await self.redis.ping()
-            pending = await self.lifecycle.outbox.pending()
-        except (RedisError, OSError) as exc:
-            return reply({"status": "down", "error": repr(exc)}, 503)
-        return reply({"status": "ok", "outbox_pending": pending})
+            await asyncio.wait_for(self.redis.ping(), 2.0)
+            pending = await asyncio.wait_for(self.lifecycle.outbox.pending(), 2.0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            reasons.append(f"Redis does not answer: {exc!r}")
+        if self.kafka_answers is not None and not await self.kafka_answers():
+            reasons.append("Kafka does not answer")
+        if reasons:
+            return reply({"status": "not_ready", "reason": "; ".join(reasons), "outbox_pending": pending}, 503)
+        return reply({"status": "ready", "outbox_pending": pending})
 
     @requires("cases")  # a count of every bank alert: not for the police role
     async def version(self, request: web.Request) -> web.Response:

@@ -39,7 +39,9 @@ COOKIE = "txmon_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Routes reachable without a session: the health probe and what the login page needs.
-PUBLIC = frozenset({"/health", "/login", "/api/login", "/static/login.js", "/static/i18n.js", "/static/style.css"})
+PUBLIC = frozenset(
+    {"/health", "/ready", "/login", "/api/login", "/static/login.js", "/static/i18n.js", "/static/style.css"}
+)
 
 # permission -> roles holding it
 PERMISSIONS: dict[str, frozenset[str]] = {

@@ -164,7 +164,7 @@ class Worker:
     topics: dict[str, str] = field(default_factory=dict)
 
     def start(self, timeout: float = 90.0) -> None:
-        url = f"http://127.0.0.1:{self.web_port}/health"
+        url = f"http://127.0.0.1:{self.web_port}/ready"  # ready: Kafka and Redis answer, state intact
         self.proc = start_healthy(["-m", "streams.cli", "worker", "--quiet"], self.env, self.log_path, url, timeout)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:

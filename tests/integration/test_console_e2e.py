@@ -59,7 +59,7 @@ class ConsoleProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        url = f"{self.url}/health"
+        url = f"{self.url}/ready"
         self.proc = start_healthy(["-m", "streams.cli", "console"], self.env, self.log_path, url, timeout)
 
     def stop(self) -> None:

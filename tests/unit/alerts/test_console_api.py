@@ -44,10 +44,13 @@ async def test_without_a_session_pages_redirect_to_login(console: Console, path:
 
 
 async def test_health_and_the_login_page_need_no_session(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
-    health = await console.client.get("/health")
-    assert health.status == 200 and (await health.json()) == {"status": "ok", "outbox_pending": 0}
+    ready = await console.client.get("/ready")
+    assert ready.status == 200 and (await ready.json()) == {"status": "ready", "outbox_pending": 0}
     monkeypatch.setattr(console.redis, "ping", _refused)
-    assert await console.status("/health") == 503
+    not_ready = await console.client.get("/ready")
+    body = await not_ready.json()
+    assert not_ready.status == 503 and body["status"] == "not_ready" and "Redis does not answer" in body["reason"]
+    assert await console.status("/health") == 200  # alive: restarting it would not bring Redis back
     page = await console.client.get("/login")
     assert page.status == 200 and 'id="login"' in await page.text()
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]

@@ -13,6 +13,7 @@ import pytest
 
 from rules.features import BatchContext, batch_facts
 from rules.model import RuleHit
+from rules.state import RESEND_HORIZON_MS
 from streams.codec import decode_records
 from tests.unit.rules.test_rules import (
     BIG,
@@ -240,17 +241,19 @@ def test_random_sequences_judge_both_legs_of_a_shared_reference() -> None:
 
 
 def _random_money_flow(seed: int) -> list[dict[str, Any]]:
-    """Money in from six payers (two listed) and out again, some at night, some resent:
-    what R8, R9 and R10 judge. Clocks step by seconds to hours."""
+    """Money in from six payers (two listed) and out again, some at night, some resent within
+    the resend horizon: what R8, R9 and R10 judge. Clocks step by seconds to hours."""
     rng = random.Random(seed)
     events: list[dict[str, Any]] = [*onboard("A")]
+    sent: list[tuple[int, dict[str, Any]]] = []
     ms = 10 * S
     for i in range(rng.randint(10, 24)):
         ms += rng.choice([1, 20 * S, 3600 * S, 9 * 3600 * S, 20 * 3600 * S])
         account = rng.choice("AAB")
         roll = rng.random()
-        if roll < 0.1 and len(events) > 3:
-            events.append(rng.choice(events[3:]))  # a resend of an earlier event
+        recent = [e for t, e in sent if t > ms - RESEND_HORIZON_MS + 20 * 3600 * S]
+        if roll < 0.1 and recent:
+            events.append(rng.choice(recent))  # a bank's resend of an earlier event
             continue
         amount = rng.choice([300_000, 1_000_000, 4_000_000, 12_000_000])
         if roll < 0.55:
@@ -259,6 +262,7 @@ def _random_money_flow(seed: int) -> list[dict[str, Any]]:
         else:
             e = transfer(ms, "d1", amount, "14.0.0.1", account)
         events.append(e | {"event_id": f"m{i}"})
+        sent.append((ms, events[-1]))
     return events
 
 

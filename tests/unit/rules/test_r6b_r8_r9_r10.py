@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from rules.engine import batch_money_ids, id_hash
+from rules.state import MAX_APPLIED, RESEND_HORIZON_MS
 from streams.codec import to_columns
 from streams.events import decode_event
 from tests.unit.rules.conftest import MIDNIGHT_HANOI, T0, Runner, ev, incoming, onboarded, transfer
@@ -199,7 +200,8 @@ def test_r8_state_is_bounded() -> None:
         len(state.payers) <= 32
         and len(state.inflow_ms) == len(state.inflow_from) <= 64
         and len(state.flow_hour) == len(state.flow_in) == len(state.flow_out) <= 72
-        and len(state.applied) <= 8
+        and len(state.applied) == len(state.applied_ms) <= MAX_APPLIED
+        and min(state.applied_ms) > max(state.applied_ms) - RESEND_HORIZON_MS
     )
 
 
