@@ -212,5 +212,5 @@ def test_payee_added_to_the_suspicious_list_is_held(worker: Any, producer: Any, 
 def test_ready_says_ready_while_kafka_and_redis_answer(worker: Worker) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/ready", timeout=10) as r:  # noqa: S310
         assert r.status == 200
-        assert orjson.loads(r.read()) == {"status": "ready", "reason": None}
+        assert orjson.loads(r.read())["status"] == "ready"
     assert "txmon_ready 1.0" in worker.metrics()
