@@ -24,7 +24,7 @@ from rules.columns import (
     EventBatch,
 )
 from rules.ip_cluster import Episode
-from rules.money import VN_OFFSET_MS, MoneyFacts
+from rules.money import DAY_MS, VN_OFFSET_MS, MoneyFacts
 from rules.state import AccountState
 from rules.window import (
     group_order,
@@ -36,7 +36,6 @@ from rules.window import (
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
-DAY_MS = 86_400_000
 
 
 class BatchContext(MoneyFacts):

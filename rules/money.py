@@ -25,6 +25,7 @@ from rules.window import cumsum_in_group, window_sum
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 VN_OFFSET_MS = 7 * 3_600_000  # Asia/Ho_Chi_Minh is UTC+7 all year
+DAY_MS = 24 * HOUR_MS
 
 
 def most_distinct_within(inflows: Sequence[tuple[int, str]], span_ms: int) -> int:
@@ -144,6 +145,32 @@ class MoneyFacts:
             if self.is_transfer[r]:
                 since = (t // HOUR_MS - flow_hours) * HOUR_MS
                 out[r] = most_distinct_within(sorted(x for x in seen if x[0] >= since), window_ms)
+        return out
+
+    def payee_days_before(self, rows: Ints, before_ms: Ints) -> Ints:
+        """Per row in ``rows`` (R8): on how many distinct Vietnamese days before the day of
+        ``before_ms`` the account had paid this transfer's payee, counting transfers that arrived
+        before the row (stored, then earlier rows of the batch); zero elsewhere.
+
+        Exact while the account's stored ``paid_day`` still reaches back that far
+        (``rules.state.MAX_PAID_DAYS``, ``PAID_RETENTION_DAYS``); when it does not, the count
+        is lower, so the account is judged as if the payee were less established, never more.
+        """
+        b = self.batch
+        out = np.zeros(len(b), np.int64)
+        if len(rows) == 0 or b.dest is None:
+            return out
+        day = (b.ts_ms + VN_OFFSET_MS) // DAY_MS
+        cutoff = (before_ms + VN_OFFSET_MS) // DAY_MS
+        for r in rows.tolist():
+            payee, a = b.dest[r], b.account[r]
+            if not payee:
+                continue
+            s, last = self._st[a], int(cutoff[r])
+            days = {d for p, d in zip(s.paid_to, s.paid_day, strict=True) if p == payee and d < last}
+            earlier = np.flatnonzero((b.account[:r] == a) & self.is_transfer[:r] & (day[:r] < last))
+            days.update(int(day[e]) for e in earlier.tolist() if b.dest[e] == payee)
+            out[r] = len(days)
         return out
 
     def flow_within(self, hours: int, rows: Ints) -> tuple[Ints, Ints]:

@@ -12,6 +12,19 @@ money collected in a day and sent on a day or two later is caught. Bounded state
 account: the newest payers and inflows (``rules.state.MAX_PAYERS``, ``MAX_INFLOWS``)
 and hourly in/out totals, so the flow window is counted in whole hours (the
 transfer's hour and the ``flow_window_h`` before it).
+
+Established payee (the shop that sweeps its takings): a transfer to a payee the account had
+already paid on ``established_payee_days`` or more distinct Vietnamese days before the inflow
+window (before the day the flow window starts) is not a pass-through. A shop, market stall
+or landlord receives from many payers every day and sweeps the takings to the owner's usual
+account; a rented or freshly opened mule forwards to an account it never paid before (the
+next mule in the chain, a crypto trader, a cash-out). Banks already treat such payees as
+"established / trusted beneficiaries" (UK PSR APP-scam guidance and Confirmation of Payee,
+SWIFT payment-controls "new beneficiary" checks; a new beneficiary is the risk signal, an
+established one lowers it). Its limit: a mule account kept long enough to pay the chain's
+next account on earlier days first is not held by R8 (R7/R9/R14 and the police list still
+apply); ``established_payee_days: 0`` turns the exception off. State: the account's
+``paid_to`` / ``paid_day`` pairs (``rules.state.MAX_PAID_DAYS``, ``PAID_RETENTION_DAYS``).
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from msgspec import Meta
 
 from rules.features import BatchContext
 from rules.registry import RuleDef, RuleResult, register
-from rules.state import FLOW_RETENTION_H, MAX_PAYERS, PAYER_RETENTION_MS
+from rules.state import FLOW_RETENTION_H, HOUR_MS, MAX_PAYERS, PAID_RETENTION_DAYS, PAYER_RETENTION_MS
 from rules.text import vnd
 
 
@@ -34,6 +47,8 @@ class Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     min_out_share_pct: Annotated[int, Meta(ge=1, le=100)] = 80
     flow_window_h: Annotated[int, Meta(ge=1, le=FLOW_RETENTION_H - 1)] = 48
     min_inflow_vnd: Annotated[int, Meta(ge=0)] = 1_000_000
+    # 0: no exception; at most what PAID_RETENTION_DAYS can hold before a 3-day flow window.
+    established_payee_days: Annotated[int, Meta(ge=0, le=PAID_RETENTION_DAYS - 4)] = 2
 
 
 def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
@@ -43,9 +58,13 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     money_in, money_out = ctx.flow_within(params.flow_window_h, np.flatnonzero(candidates))
     passed_on = money_out * 100 >= money_in * params.min_out_share_pct
     hit = candidates & (money_in >= max(params.min_inflow_vnd, 1)) & passed_on
+    window_start_ms = (b.ts_ms // HOUR_MS - params.flow_window_h) * HOUR_MS
+    paid_days = ctx.payee_days_before(np.flatnonzero(hit), window_start_ms)
+    if params.established_payee_days:
+        hit &= paid_days < params.established_payee_days
 
     def explain(row: int) -> tuple[str, str, dict[str, Any]]:
-        got, sent, n = int(money_in[row]), int(money_out[row]), int(payers[row])
+        got, sent, n, before = int(money_in[row]), int(money_out[row]), int(payers[row]), int(paid_days[row])
         share = round(100 * sent / got)
         evidence = {
             "distinct_payers": n,
@@ -55,15 +74,21 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
             "out_share_pct": share,
             "flow_window_h": params.flow_window_h,
             "amount_vnd": int(b.amount[row]),
+            "payee_paid_days_before": before,
+            "established_payee_days": params.established_payee_days,
         }
         hours = params.flow_window_h
         vi = (
             f"Tài khoản nhận tiền từ {n} người chuyển khác nhau và đã chuyển đi {share}% số tiền nhận "
-            f"({vnd(sent)}/{vnd(got)}) trong {hours} giờ: dấu hiệu tài khoản trung gian (không chính chủ)"
+            f"({vnd(sent)}/{vnd(got)}) trong {hours} giờ, sang tài khoản "
+            f"{'chưa từng nhận tiền' if not before else f'chỉ nhận tiền {before} ngày'} từ tài khoản này trước đó: "
+            "dấu hiệu tài khoản trung gian (không chính chủ)"
         )
         en = (
             f"Money in from {n} different payers, {share}% of it sent on ({vnd(sent)} of {vnd(got)}) "
-            f"within {hours} h: a mule pass-through pattern"
+            f"within {hours} h, to a payee "
+            f"{'never paid before' if not before else f'paid on only {before} earlier day(s)'}: "
+            "a mule pass-through pattern"
         )
         return vi, en, evidence
 

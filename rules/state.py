@@ -35,6 +35,11 @@ PAYER_RETENTION_MS = 72 * HOUR_MS
 # payers' 24 h window can be anchored on the inflow anywhere inside the 48 h flow window.
 MAX_INFLOWS = 64
 FLOW_RETENTION_H = 72
+# R8: the (payee, Vietnamese day) pairs of the account's transfers, so a sweep to a payee the
+# account has paid on earlier days is told from a mule's forwarding to a fresh account: at most
+# MAX_PAID_DAYS of them (the newest days), within PAID_RETENTION_DAYS of the newest.
+MAX_PAID_DAYS = 64
+PAID_RETENTION_DAYS = 35
 # R9: incoming transfers from listed accounts remembered per account, and for how long.
 MAX_TAINTED = 16
 TAINTED_RETENTION_MS = 90 * 24 * HOUR_MS
@@ -97,6 +102,11 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     # state in one atomic write, so an event at or below it (redelivered after a crash) is skipped.
     offsets: dict[int, int] = msgspec.field(default_factory=dict)
     applied_ms: list[int] = msgspec.field(default_factory=list)
+    # R8: distinct (payee account, Vietnamese day number) pairs of the account's transfers, as
+    # parallel lists (bounded by MAX_PAID_DAYS and PAID_RETENTION_DAYS): an "established payee"
+    # is one paid on earlier days, before the inflow window.
+    paid_to: list[str] = msgspec.field(default_factory=list)
+    paid_day: list[int] = msgspec.field(default_factory=list)
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -200,6 +210,7 @@ def advance(
         if not seen or seen[-1] != name:
             _remember(seen, name, MAX_COUNTRIES)
     _advance_money(batch, new, tainted_in, money_ids)
+    _remember_payees(batch, new, day)
     if partition is not None and offset is not None and len(batch):
         keys, rows = last_in_group(pair_keys(acct, partition), np.ones(len(batch), np.bool_))
         for a, p, o in zip(acct[rows].tolist(), partition[rows].tolist(), offset[rows].tolist(), strict=True):
@@ -312,6 +323,32 @@ def _remember_inflows(new: list[AccountState], accounts: list[int], times: list[
             kept = [i for i, t in enumerate(s.inflow_ms) if t > newest - PAYER_RETENTION_MS][-MAX_INFLOWS:]
             s.inflow_ms = [s.inflow_ms[i] for i in kept]
             s.inflow_from = [s.inflow_from[i] for i in kept]
+
+
+def _remember_payees(batch: EventBatch, new: list[AccountState], day: np.ndarray) -> None:
+    """R8: record each (payee, Vietnamese day) of the batch's transfers once, ``paid_day`` kept in
+    day order (a late transfer is inserted at its day); the oldest days go first."""
+    rows = np.flatnonzero(batch.kind == TRANSFER)
+    if len(rows) == 0 or batch.dest is None:
+        return
+    dest = batch.dest
+    touched: set[int] = set()
+    for r, a, d in zip(rows.tolist(), batch.account[rows].tolist(), day[rows].tolist(), strict=True):
+        payee = dest[r]
+        if not payee:
+            continue
+        s = new[a]
+        lo, hi = bisect.bisect_left(s.paid_day, d), bisect.bisect_right(s.paid_day, d)
+        if payee not in s.paid_to[lo:hi]:
+            s.paid_to.insert(hi, payee)
+            s.paid_day.insert(hi, d)
+            touched.add(a)
+    for a in touched:
+        s = new[a]
+        too_old = bisect.bisect_right(s.paid_day, s.paid_day[-1] - PAID_RETENTION_DAYS)
+        drop = max(len(s.paid_day) - MAX_PAID_DAYS, too_old)
+        if drop > 0:
+            del s.paid_to[:drop], s.paid_day[:drop]
 
 
 def _remember_ids(s: AccountState, ids: list[int], times: list[int]) -> None:

@@ -170,6 +170,21 @@ SCENARIOS += [
         ],
     ),
     (
+        "shop: takings swept to its usual payee (not held), then to a fresh one (held)",
+        [
+            *onboard("M"),
+            transfer(DAY, "d1", 300_000, account="M"),
+            transfer(2 * DAY, "d1", 300_000, account="M"),
+            *(
+                ev("incoming_transfer", 4 * DAY + i * HOUR, "M", amount=1_000_000, src_account=f"C{i}", src_bank="VCB")
+                for i in range(6)
+            ),
+            transfer(4 * DAY + 8 * HOUR, "d1", 5_500_000, account="M"),
+            ev("incoming_transfer", 4 * DAY + 9 * HOUR, "M", amount=6_000_000, src_account="C9", src_bank="VCB"),
+            transfer(4 * DAY + 10 * HOUR, "d1", 6_000_000, account="M") | {"dest_account": "9999"},
+        ],
+    ),
+    (
         "phone upgrade: new-device login, binding, face match, transfer (R12 cleared)",
         [
             *A,
@@ -243,7 +258,7 @@ def test_random_sequences_judge_both_legs_of_a_shared_reference() -> None:
 def _random_money_flow(seed: int) -> list[dict[str, Any]]:
     """Money in from six payers (two listed) and out again, some at night, some resent within
     the resend horizon: what R8, R9 and R10 judge. Clocks step by seconds to hours."""
-    rng = random.Random(seed)
+    rng, payees = random.Random(seed), random.Random(-seed)  # payees apart: the flows stay as they were
     events: list[dict[str, Any]] = [*onboard("A")]
     sent: list[tuple[int, dict[str, Any]]] = []
     ms = 10 * S
@@ -260,7 +275,9 @@ def _random_money_flow(seed: int) -> list[dict[str, Any]]:
             payer = rng.choice(["P1", "P2", "P3", "P4", "P5", "P6"])
             e = ev("incoming_transfer", ms, account, amount=amount, src_account=payer, src_bank="VCB")
         else:
-            e = transfer(ms, "d1", amount, "14.0.0.1", account)
+            # the usual payee, a second one, or one never paid before (R8's established payee)
+            dest = payees.choice(["0011", "0022", f"N{i}", f"N{i}"])
+            e = transfer(ms, "d1", amount, "14.0.0.1", account) | {"dest_account": dest}
         events.append(e | {"event_id": f"m{i}"})
         sent.append((ms, events[-1]))
     return events
@@ -275,6 +292,8 @@ def test_scripted_scenarios_exercise_the_fixed_edges() -> None:
     fired = {(name, h.rule_id) for name, events in SCENARIOS for h in judge([events])}
     rules_of = {name: {r for n, r in fired if n == name} for name, _ in SCENARIOS}
     assert "R8" in rules_of["mule: five payers in a day, forwarded 30 h later (R8 anchors)"]
+    [shop] = [events for name, events in SCENARIOS if name.startswith("shop:")]
+    assert [h.event_id for h in judge([shop]) if h.rule_id == "R8"] == [shop[-1]["event_id"]]
     upgrade = judge([SCENARIOS[-3][1]])
     assert {h.event_id for h in upgrade if h.rule_id == "R12"} == {"A-transfer-220000"}
     assert {"R5", "R6a", "R3"} <= rules_of["a company pays from its app and its web banking"] | rules_of[
