@@ -50,11 +50,14 @@ def _free_port() -> int:
 
 @contextmanager
 def own_services(run_dir: Path) -> Iterator[dict[str, str]]:
-    """Kafka and Redis of our own, on free ports, for the block; stopped (by PID) after it."""
+    """Kafka and Redis of our own, on free ports, for the block; stopped (by PID) after it.
+    ``deploy/services.sh`` also starts PostgreSQL (unused here): it gets a free port too, so a
+    case store already on 5432 does not stop the run."""
     ports = {
         "TXMON_KAFKA_PORT": _free_port(),
         "TXMON_KAFKA_CONTROLLER_PORT": _free_port(),
         "TXMON_REDIS_PORT": _free_port(),
+        "TXMON_POSTGRES_PORT": _free_port(),
     }
     env = {**os.environ, "TXMON_RUN_DIR": str(run_dir), **{k: str(v) for k, v in ports.items()}}
     subprocess.run(["bash", str(SERVICES), "up"], env=env, check=True, stdout=subprocess.DEVNULL)
