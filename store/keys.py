@@ -36,6 +36,11 @@ class Keys:
     def ip_accounts(self, ip: str) -> str:
         return f"{self.prefix}{{ip:{ip}}}:accounts"
 
+    @property
+    def state_generation(self) -> str:
+        """The state generation marker (``streams.readiness.StateMarker``); untagged, read alone."""
+        return f"{self.prefix}state:generation"
+
     # --- the global officer slot ----------------------------------------
     @property
     def shared(self) -> str:

@@ -29,9 +29,8 @@ from rules.columns import EventBatch
 from rules.config import Ruleset, load_ruleset
 from rules.engine import Evaluation, RuleEngine, Sources
 from rules.geo import load_geoip
-from rules.ip_cluster import IpVisits, merge_ip
 from rules.model import Action
-from rules.state import AccountState
+from streams.account_store import MemoryAccountStore
 from streams.codec import EventTimeBounds
 from streams.history import decoded_chunks
 from streams.lists import rows_on_list, updates_from_csv
@@ -71,8 +70,9 @@ class Report:
 
 
 class InMemory:
-    """What the worker keeps in Redis, kept in dicts: account states, R6b's per-IP visits and
-    the ids of the alerts already raised.
+    """What the worker keeps in Redis, kept in memory: account states and R6b's per-IP visits
+    in a ``MemoryAccountStore`` (the worker's ``AccountStore`` interface), and the ids of the
+    alerts already raised.
 
     ``judge`` does the worker's lookups (suspicious list, foreign IPs), merges the batch's
     visits into the IP store first (as the worker's Lua script does), saves what the engine
@@ -83,8 +83,8 @@ class InMemory:
     def __init__(self, engine: RuleEngine, suspicious: frozenset[str] = frozenset()) -> None:
         self.engine = engine
         self.suspicious = suspicious
-        self.states: dict[str, AccountState] = {}
-        self.ip_accounts: dict[str, IpVisits] = {}
+        self.store = MemoryAccountStore()
+        self.states, self.ip_accounts = self.store.states, self.store.ip_accounts
         self.raised: set[tuple[str, str]] = set()  # (rule id, event id)
 
     def listed(self, batch: EventBatch) -> np.ndarray:
@@ -103,12 +103,10 @@ class InMemory:
     ) -> Evaluation:
         if countries is None or foreign_ips is None:
             countries, foreign_ips = self.engine.foreign_ips(batch)
-        window_ms = self.engine.ip_window_ms()
-        for ip, visits in self.engine.ip_updates(batch, countries).items():
-            self.ip_accounts[ip] = merge_ip(self.ip_accounts.get(ip, {}), visits, window_ms or 0)
+        self.store.merge_ip_now(self.engine.ip_updates(batch, countries), self.engine.ip_window_ms() or 0)
         result = self.engine.evaluate(
             batch,
-            [self.states.get(a) for a in batch.accounts],
+            self.store.load_now(batch.accounts),
             self.listed(batch) if listed is None else listed,
             ip_accounts={ip: self.ip_accounts[ip] for ip in foreign_ips if ip in self.ip_accounts},
             countries=countries,
@@ -117,7 +115,7 @@ class InMemory:
             explain=explain,
             sources=sources,
         )
-        self.states.update(zip(batch.accounts, result.states, strict=True))
+        self.store.save_now(batch.accounts, result.states)
         fresh = []
         for hit in result.hits:
             key = (hit.rule_id, hit.event_id)

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
-from store import RedisClient
+from store import Keys, RedisClient
 
 T = TypeVar("T")
 PROBE_TIMEOUT_S = 2.0
@@ -84,7 +84,7 @@ class StateMarker:
 
     def __init__(self, redis: RedisClient, prefix: str = "txmon:") -> None:
         self.redis = redis
-        self.key = f"{prefix}state:generation"
+        self.key = Keys(prefix).state_generation
 
     async def read(self) -> str | None:
         raw = await self.redis.get(self.key)

@@ -38,15 +38,14 @@ from rules.engine import RuleEngine
 from rules.geo import load_geoip
 from store import RedisClient
 from store.keys import Keys
+from streams.account_store import RedisAccountStore
 from streams.backtest import InMemory
 from streams.codec import EventTimeBounds
-from streams.ip_accounts import IpAccountStore
 from streams.kafka_client import aiokafka_options
 from streams.lists import SuspiciousList, decode_update
 from streams.monitor import decode_input, sources_of
 from streams.readiness import StateMarker, partitions_of
 from streams.settings import Settings
-from streams.state import AccountStateStore
 
 log = logging.getLogger(__name__)
 WRITE_CHUNK = 5_000
@@ -168,14 +167,12 @@ async def _restore_list(reader: AIOKafkaConsumer, s: Settings, suspicious: Suspi
 
 
 async def _write_state(redis: RedisClient, s: Settings, store: InMemory, report: RebuildReport) -> None:
-    states = AccountStateStore(redis, s.state_prefix)
+    target = RedisAccountStore(redis, s.state_prefix)
     accounts = list(store.states)
     for i in range(0, len(accounts), WRITE_CHUNK):
         chunk = accounts[i : i + WRITE_CHUNK]
-        pipe = redis.pipeline(transaction=False)
-        states.save(pipe, states.encode(chunk, [store.states[a] for a in chunk]))
-        await pipe.execute()
-    await IpAccountStore(redis, s.state_prefix).merge(store.ip_accounts, store.engine.ip_window_ms() or 0)
+        await target.save(chunk, [store.states[a] for a in chunk])
+    await target.merge_ip(store.ip_accounts, store.engine.ip_window_ms() or 0)
     report.accounts, report.foreign_ips = len(accounts), len(store.ip_accounts)
 
 

@@ -22,23 +22,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from alerts.holds import AlertStore
 from alerts.routing import Outputs
 from rules.state import AccountState
 from store import RedisClient, is_cluster
 from store.client import queue_get_many, unpack_many
 from store.keys import Keys
+from streams.state_codec import MsgpackStates, StateCodec
 
 
 class AccountStateStore:
-    def __init__(self, redis: RedisClient, prefix: str = "txmon:") -> None:
+    """Records are opaque bytes here: ``codec`` (``streams.state_codec``) makes and reads them."""
+
+    def __init__(
+        self, redis: RedisClient, prefix: str = "txmon:", codec: StateCodec[AccountState] | None = None
+    ) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
         self.cluster = is_cluster(redis)
-        self._decoder = msgspec.msgpack.Decoder(AccountState)
-        self._encoder = msgspec.msgpack.Encoder()
+        self.codec: StateCodec[AccountState] = codec or MsgpackStates()
 
     async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
         if not accounts:
@@ -56,13 +58,12 @@ class AccountStateStore:
         return unpack_many(len(accounts), groups, replies)
 
     def unpack(self, raws: Sequence[Any]) -> list[AccountState | None]:
-        decode = self._decoder.decode
-        return [None if r is None else decode(r) for r in raws]
+        return self.codec.decode(raws)
 
     def encode(self, accounts: Sequence[str], states: Sequence[AccountState]) -> dict[str, bytes]:
         """Packed records, built before any output is sent so a failure here sends nothing."""
-        encode, key = self._encoder.encode, self.keys.account_state
-        return {key(a): encode(s) for a, s in zip(accounts, states, strict=True)}
+        key = self.keys.account_state
+        return dict(zip(map(key, accounts), self.codec.encode(states), strict=True))
 
     def save(self, pipe: Any, packed: dict[str, bytes]) -> None:
         if not packed:
