@@ -40,10 +40,10 @@ from store import RedisClient
 from store.keys import Keys
 from streams.backtest import InMemory
 from streams.codec import EventTimeBounds
+from streams.fetch import decode_input, sources_of
 from streams.ip_accounts import IpAccountStore
 from streams.kafka_client import aiokafka_options
 from streams.lists import SuspiciousList, decode_update
-from streams.monitor import decode_input, sources_of
 from streams.readiness import StateMarker, partitions_of
 from streams.settings import Settings
 from streams.state import AccountStateStore
