@@ -1,7 +1,7 @@
 """Emit: a batch's alerts, police reports, holds and dead letters produced and acknowledged.
 
 The batch loop (``streams.monitor``) writes state and commits offsets only after
-``emit_outputs`` returns, so a crash before that redelivers the batch and emits the
+``acknowledged`` returns, so a crash before that redelivers the batch and emits the
 same deterministic ids again.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
@@ -23,15 +24,24 @@ from streams.settings import Settings
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
-async def emit_outputs(
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Outputs handed to the producer, not yet acknowledged (``acknowledged``)."""
+
+    futures: list[asyncio.Future]  # type: ignore[type-arg]
+    dead: Sequence[DeadLetter]  # the first ``len(dead)`` futures are theirs
+    records: Sequence[ConsumerRecord]
+
+
+async def send_outputs(
     producer: AIOKafkaProducer,
     settings: Settings,
     metrics: Metrics,
     records: Sequence[ConsumerRecord],
     out: Outputs,
     dead: Sequence[DeadLetter],
-) -> None:
-    """Produce ``out`` and the dead letters of ``records`` and wait until all are acknowledged."""
+) -> Sent:
+    """Hand ``out`` and the dead letters of ``records`` to the producer (sent at once: no linger)."""
     s, send = settings, producer.send
     pending = [await send_dead_letter(producer, settings, metrics, records[d.index], d) for d in dead]
     outgoing = [
@@ -40,15 +50,21 @@ async def emit_outputs(
         *((s.holds_topic, h.account_id, encoder.encode(h)) for h in out.holds),
     ]
     pending += [await send(topic, value, key=key.encode()) for topic, key, value in outgoing]
-    if not pending:
+    return Sent(pending, dead, records)
+
+
+async def acknowledged(producer: AIOKafkaProducer, settings: Settings, metrics: Metrics, sent: Sent) -> None:
+    """Wait until every output of ``sent`` is acknowledged; a dead letter too large for its
+    topic is replaced by a stub; any other failure is raised."""
+    if not sent.futures:
         return
-    results = await asyncio.gather(*pending, return_exceptions=True)
+    results = await asyncio.gather(*sent.futures, return_exceptions=True)
     for k, result in enumerate(results):
         if not isinstance(result, BaseException):
             continue
-        if k < len(dead) and isinstance(result, _TOO_LARGE):  # the topic's limit is below ours
-            d = dead[k]
-            await (await send_dead_letter(producer, settings, metrics, records[d.index], d, stub=True))
+        if k < len(sent.dead) and isinstance(result, _TOO_LARGE):  # the topic's limit is below ours
+            d = sent.dead[k]
+            await (await send_dead_letter(producer, settings, metrics, sent.records[d.index], d, stub=True))
             continue
         raise result
 

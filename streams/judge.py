@@ -10,7 +10,7 @@ acknowledged (``streams.state`` says what is atomic).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,12 +55,23 @@ class Judge:
         self.marker = StateMarker(redis, settings.state_prefix)
         self.time_bounds = EventTimeBounds.of_seconds(settings.max_event_age_s, settings.max_event_future_s)
 
-    async def judge(self, engine: RuleEngine, generation: str | None, records: Sequence[ConsumerRecord]) -> Verdict:
+    async def judge(
+        self,
+        engine: RuleEngine,
+        generation: str | None,
+        records: Sequence[ConsumerRecord],
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> Verdict:
+        """Decode, load, evaluate and deduplicate ``records``. ``settle`` is awaited after the
+        decode and before anything is read from Redis: the batch before still being saved."""
         m = self.metrics
         t = time.perf_counter()
         decoded = decode_input(records, self.time_bounds, self.settings.max_event_bytes)
         batch = decoded.batch
         t = stage(m, "decode", t)
+        if settle is not None:
+            await settle()
+            t = time.perf_counter()
         # One round trip: the accounts' states, which counterparties are on the suspicious
         # list, and R6b's visits of the batch's foreign IPs, merged and read back in one
         # atomic script per IP (so concurrent workers see each other's accounts).

@@ -5,8 +5,9 @@ Stages live in their own modules: fetch and decode (``streams.fetch``), judge
 is the loop around them, the state save, and the offset commits.
 
 Faust's per-message machinery costs ~200 µs an event, so the input topic is
-read here with aiokafka ``getmany`` in batches of thousands. Order of effects
-per batch gives at-least-once delivery without loss:
+read here with aiokafka ``getmany`` in batches whose size follows the backlog
+(``streams.batching``: small when the stream is light, up to ``TXMON_BATCH_MAX_RECORDS``
+under a backlog). Order of effects per batch gives at-least-once delivery without loss:
 
 1. outputs (alerts, police reports, holds, dead letters) are produced and acknowledged;
 2. alert records and holds, then account states, are written to Redis (``streams.state``:
@@ -16,6 +17,13 @@ per batch gives at-least-once delivery without loss:
 A crash between 1 and 2 re-evaluates the batch from the old state and emits the
 very same deterministic ids again, which every consumer can deduplicate; after
 2, redelivered events find their alert ids recorded and emit nothing.
+
+Overlap: a batch's outputs are sent before ``step`` returns; the wait for their
+acknowledgement and the Redis writes (1 and 2) run while the next batch is fetched and
+decoded, and that batch reads nothing from Redis before they are done (``_settle``, stage
+``settle`` is the wait that was not hidden). So no batch reads states older than the
+batch before wrote, and 3 still follows 2. A failure of 1 or 2 judges that batch again
+from the states it had not saved, with the retries and isolation of any batch.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import gc
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -37,9 +46,10 @@ from alerts.routing import Outputs
 from rules.config import Ruleset
 from rules.engine import RuleEngine
 from store import RedisClient
+from streams.batching import AdaptiveBatch
 from streams.codec import DeadLetter
-from streams.emit import emit_outputs
-from streams.judge import Judge, stage
+from streams.emit import Sent, acknowledged, send_outputs
+from streams.judge import Judge, Verdict, stage
 from streams.kafka_client import aiokafka_options
 from streams.lag import PartitionLag
 from streams.metrics import Metrics
@@ -59,11 +69,23 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self.monitor.batch_lock:
+            await self.monitor._settle()
             await self.monitor._commit()
         self.monitor.lag.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         return None
+
+
+Fetched = dict[TopicPartition, list[ConsumerRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    fetched: Fetched
+    records: Sequence[ConsumerRecord]
+    engine: RuleEngine
+    tail: asyncio.Future[None]
 
 
 class Monitor(Service):
@@ -80,6 +102,8 @@ class Monitor(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self._next_engine: RuleEngine | None = None
         self._uncommitted: dict[TopicPartition, int] = {}
+        self._pending: _Pending | None = None  # the batch whose acks and state save are in flight
+        self.batching = AdaptiveBatch(settings)
         self._last_commit = 0.0
         self.producer: AIOKafkaProducer | None = None
         self.processed = 0
@@ -161,6 +185,7 @@ class Monitor(Service):
             log.warning("the pending batch did not finish within %.1f s; it will be redelivered", limit / 2)
         else:
             with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._settle(), limit / 4)
                 await asyncio.wait_for(self._commit(), limit / 4)
             self.batch_lock.release()
         for client in (self.consumer, self.producer):
@@ -184,20 +209,25 @@ class Monitor(Service):
             raise
 
     async def step(self) -> int:
-        """Process one fetched batch; returns how many records it held."""
+        """Fetch and judge one batch; returns how many records it held.
+
+        The batch's outputs are sent before this returns; their acknowledgement and the state
+        save finish while the next batch is fetched and decoded (``_settle``)."""
         assert self.consumer is not None  # noqa: S101  (started in on_start)
         if self.readiness.state_lost:  # found at start: judge nothing until the state is rebuilt
             async with self.batch_lock:
+                await self._settle()
                 await self._wait_for_rebuild(StateLost(self.readiness.state_lost))
         t0 = time.perf_counter()
-        fetched = await self.consumer.getmany(
-            timeout_ms=self.settings.fetch_wait_ms, max_records=self.settings.batch_max_records
-        )
+        fetched = await self.consumer.getmany(timeout_ms=self.settings.fetch_wait_ms, max_records=self.batching.size)
         if not fetched:
-            # A quiet input still gets its last batch committed (else a crash re-delivers it).
-            if self._uncommitted and self._commit_due():
+            self.batching.fetched(0)
+            # A quiet input still gets its last batch settled and committed (else a crash re-delivers it).
+            if self._pending is not None or (self._uncommitted and self._commit_due()):
                 async with self.batch_lock:
-                    await self._commit()
+                    await self._settle()
+                    if self._commit_due():
+                        await self._commit()
             self.lag.update(self.consumer, {})
             return 0
         if not self.processed:
@@ -206,19 +236,68 @@ class Monitor(Service):
         async with self.batch_lock:
             self._swap_ruleset()
             records = [r for recs in fetched.values() for r in recs]
-            await self._handle_isolating(records)
-            done = time.time()
-            self._uncommitted.update({tp: recs[-1].offset + 1 for tp, recs in fetched.items()})
-            if self._commit_due():
-                await self._commit()
-            stamps = np.fromiter((r.timestamp for r in records), np.float64, len(records))
-            self.metrics.latency.observe_many(np.maximum(done - stamps / 1000.0, 0.0))
-            self.lag.update(self.consumer, fetched)
+            self.batching.fetched(len(records))
+            self.processed += len(records)
+            try:
+                verdict = await self.judge.judge(self.engine, self.generation, records, settle=self._settle)
+                assert self.producer is not None  # noqa: S101
+                sent = await send_outputs(
+                    self.producer, self.settings, self.metrics, records, verdict.fresh, verdict.decoded.dead
+                )
+            except Exception as exc:  # noqa: BLE001  (judged again below, with retries and isolation)
+                log.debug("batch of %d failed (%r); handled again with retries", len(records), exc)
+                await self._settle()
+                await self._handle_isolating(records)
+                await self._done(fetched, records)
+                return len(records)
+            tail = asyncio.ensure_future(self._finish(verdict, sent))
+            self._pending = _Pending(fetched, records, self.engine, tail)
+        return len(records)
+
+    async def _finish(self, verdict: Verdict, sent: Sent) -> None:
+        """A judged batch's outputs acknowledged, then its alerts and states saved."""
+        assert self.producer is not None  # noqa: S101
+        t = time.perf_counter()
+        await acknowledged(self.producer, self.settings, self.metrics, sent)
+        t = stage(self.metrics, "produce", t)
+        await self.states.save_batch(self.alert_store, verdict.packed, verdict.fresh, verdict.now)
+        stage(self.metrics, "state_save", t)
+        self.judge.count(verdict)
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight to be acknowledged and saved, then mark it for commit.
+
+        Its failure (a passing outage, say) judges it again from the states it had not
+        saved, with the retries and isolation of any batch: the same deterministic ids."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        t = time.perf_counter()
+        try:
+            await pending.tail
+        except Exception as exc:  # noqa: BLE001
+            log.debug("saving a batch of %d failed (%r); handled again with retries", len(pending.records), exc)
+            engine, self.engine = self.engine, pending.engine  # judged by the rules it was judged by
+            try:
+                await self._handle_isolating(pending.records)
+            finally:
+                self.engine = engine
+        self.metrics.stage_seconds.labels("settle").observe(time.perf_counter() - t)
+        await self._done(pending.fetched, pending.records)
+
+    async def _done(self, fetched: Fetched, records: Sequence[ConsumerRecord]) -> None:
+        """A batch's effects are saved: its offsets may be committed."""
+        assert self.consumer is not None  # noqa: S101
+        done = time.time()
+        self._uncommitted.update({tp: recs[-1].offset + 1 for tp, recs in fetched.items()})
+        if self._commit_due():
+            await self._commit()
+        stamps = np.fromiter((r.timestamp for r in records), np.float64, len(records))
+        self.metrics.latency.observe_many(np.maximum(done - stamps / 1000.0, 0.0))
+        self.lag.update(self.consumer, fetched)
         self.metrics.batches.inc()
         self.metrics.records.inc(len(records))
         self.metrics.batch_records.observe(len(records))
-        self.processed += len(records)
-        return len(records)
 
     def _commit_due(self) -> bool:
         return time.time() - self._last_commit >= self.settings.commit_interval_ms / 1000
@@ -276,6 +355,7 @@ class Monitor(Service):
         self.metrics.state_lost.set(1)
         self._set_ready()
         log.error("STATE LOST, not judging: %s. Run `txmon state rebuild` (README: Lost state).", lost)
+        await self._settle()
         await self._commit()
         while not self.should_stop:
             token = await probe(self.marker.read())
@@ -314,4 +394,5 @@ class Monitor(Service):
 
     async def _emit(self, records: Sequence[ConsumerRecord], out: Outputs, dead: Sequence[DeadLetter]) -> None:
         assert self.producer is not None  # noqa: S101
-        await emit_outputs(self.producer, self.settings, self.metrics, records, out, dead)
+        sent = await send_outputs(self.producer, self.settings, self.metrics, records, out, dead)
+        await acknowledged(self.producer, self.settings, self.metrics, sent)
