@@ -20,8 +20,8 @@ if [[ ! -x "$CHROMIUM" ]]; then
     SUDO="sudo"
   fi
   say "installing Debian's chromium with apt-get"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
   [[ -x "$CHROMIUM" ]] || die "apt-get finished but $CHROMIUM is still missing"
 fi
 say "$CHROMIUM: $("$CHROMIUM" --version 2>/dev/null || echo 'version unknown')"

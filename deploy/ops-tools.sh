@@ -30,7 +30,7 @@ install_prometheus() {
   fi
   say "installing Debian's prometheus (with promtool)"
   local rc=0
-  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || rc=$?
+  { $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends prometheus >/dev/null; } || rc=$?
   [[ -z "$made_policy" ]] || $sudo rm -f "$policy"
   ((rc == 0)) || die "apt-get install prometheus failed"
 }

@@ -219,7 +219,7 @@ apt_install() {  # apt_install PKG...: Debian packages, without starting their s
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && made_policy=1
   fi
   local rc=0
-  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } || rc=$?
+  { $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/dev/null; } || rc=$?
   [[ -z "$made_policy" ]] || $sudo rm -f "$policy"
   ((rc == 0)) || die "apt-get install $* failed"
 }

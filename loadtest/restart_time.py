@@ -2,17 +2,17 @@
 
     python -m loadtest.restart_time [--instance-id ID] [--session-ms 10000] [--rounds 3]
 
-Against the Kafka and Redis of ``TXMON_KAFKA_BOOTSTRAP`` / ``TXMON_REDIS_URL`` (the local ones by
-default): a worker judges a steady trickle of events; it is killed with SIGKILL and started
-again at once; printed per round: seconds from the restart until ``/health`` answers and until
-the first record is judged. ``--instance-id`` gives the batch loop static group membership
+Against the Kafka and Redis of the ``TXMON_*`` settings (``TXMON_KAFKA_BOOTSTRAP``, the Kafka
+security settings, ``TXMON_REDIS_URL``; the local ones by default), like every txmon command: a
+worker judges a steady trickle of events; it is killed with SIGKILL and started again at once;
+printed per round: seconds from the restart until ``/health`` answers and until the first record is
+judged. ``--instance-id`` gives the batch loop static group membership
 (``TXMON_GROUP_INSTANCE_ID``). Stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import socket
 import threading
@@ -24,9 +24,8 @@ import orjson
 from kafka import KafkaProducer
 
 from loadtest.stack import ROOT, WorkerProcess, namespace_env
-
-BOOTSTRAP = os.environ.get("TXMON_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-REDIS_URL = os.environ.get("TXMON_REDIS_URL", "redis://127.0.0.1:6379/0")
+from streams.kafka_client import kafka_python_options
+from streams.settings import Settings
 
 
 def _free_port() -> int:
@@ -35,8 +34,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _trickle(topic: str, stop: threading.Event, per_s: float = 200.0) -> None:
-    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=5, acks="all")
+def _trickle(settings: Settings, topic: str, stop: threading.Event, per_s: float = 200.0) -> None:
+    producer = KafkaProducer(**kafka_python_options(settings), linger_ms=5, acks="all")
     n = 0
     try:
         while not stop.is_set():
@@ -78,10 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--session-ms", type=int, default=10_000, help="TXMON_SESSION_TIMEOUT_MS")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
+    settings = Settings.from_environment()  # the worker inherits the same TXMON_* environment
     env = namespace_env(
         "rs",
-        TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP,
-        TXMON_REDIS_URL=REDIS_URL,
         TXMON_TOPIC_PARTITIONS="4",
         TXMON_GROUP_INSTANCE_ID=args.instance_id,
         TXMON_SESSION_TIMEOUT_MS=str(args.session_ms),
@@ -90,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = WorkerProcess(env, _free_port(), log)
     worker.start()
     stop = threading.Event()
-    feeder = threading.Thread(target=_trickle, args=(env["TXMON_INPUT_TOPIC"], stop), daemon=True)
+    feeder = threading.Thread(target=_trickle, args=(settings, env["TXMON_INPUT_TOPIC"], stop), daemon=True)
     feeder.start()
     try:
         time.sleep(5)  # judging the trickle
