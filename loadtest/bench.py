@@ -5,14 +5,21 @@ partitions) it measures, alternating variants round by round so machine drift
 hits all alike: ``ceiling`` (raw consume + decode), ``txmon`` (the real worker,
 first fetch to last commit), ``baseline_faust`` (an idiomatic per-event Faust
 agent over a fixed window) and ``engine`` (rules on decoded in-memory batches);
-then ``latency`` at a fixed offered load. Ratios are per round, then the median.
-It checks its own outputs and writes ``loadtest/results/latest.json``.
+then ``latency`` at a fixed offered load: send -> alert and send -> hold on their
+topics. Ratios are per round, then the median. It checks its own outputs and writes
+``loadtest/results/latest.json``.
+
+Parts alone: ``python -m loadtest.bench --only throughput`` (ceiling and txmon rounds,
+their ratio), ``--only latency`` (the latency run); ``--profile`` adds a txmon run
+under cProfile (in no ratio) and profiles the latency worker: ``.run/bench/txmon.prof``,
+``latency.prof`` (``python -m pstats``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -63,7 +70,22 @@ def create_topics(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "streams.cli", "topics"], env={**os.environ, **env}, check=True)
 
 
-def run_txmon(input_topic: str, n: int, port: int, suspicious_topic: str) -> dict[str, Any]:
+def txmon_worker(env: dict[str, str], port: int, name: str, profile: bool) -> WorkerProcess:
+    """The real worker; with ``profile``, under cProfile (stats in ``.run/bench/NAME.prof``)."""
+    if not profile:
+        return WorkerProcess(env, port, LOGS / f"{name}.log")
+    args = ("-o", str(LOGS / f"{name}.prof"), "-m", "streams.cli", "worker", "--quiet")
+    return WorkerProcess(env, port, LOGS / f"{name}.log", module="cProfile", args=args)
+
+
+def stage_us_per_event(worker: WorkerProcess) -> dict[str, float]:
+    """Wall time per event of each ``txmon_stage_seconds`` stage, from the worker's own histograms."""
+    records = worker.metric("txmon_records_total").get("", 0) or 1
+    sums = worker.metric("txmon_stage_seconds_sum")
+    return {label.split('"')[1]: round(v / records * 1e6, 2) for label, v in sums.items() if '"' in label}
+
+
+def run_txmon(input_topic: str, n: int, port: int, suspicious_topic: str, profile: bool = False) -> dict[str, Any]:
     env = namespace_env(
         "bt",
         TXMON_INPUT_TOPIC=input_topic,
@@ -72,7 +94,7 @@ def run_txmon(input_topic: str, n: int, port: int, suspicious_topic: str) -> dic
         TXMON_REDIS_URL=REDIS_URL,
         **SIMULATED_CLOCK,
     )
-    worker = WorkerProcess(env, port, LOGS / "txmon.log")
+    worker = txmon_worker(env, port, "txmon", profile)
     worker.start()
     try:
         deadline = time.monotonic() + 600
@@ -81,11 +103,13 @@ def run_txmon(input_topic: str, n: int, port: int, suspicious_topic: str) -> dic
         first = worker.metric("txmon_first_fetch_timestamp_seconds")[""]
         last = worker.metric("txmon_last_commit_timestamp_seconds")[""]
         done = worker.metric("txmon_records_total").get("", 0)
+        stages = stage_us_per_event(worker)
         assert worker.proc is not None
         rss_kb = _peak_rss_kb(worker.proc.pid)
     finally:
         worker.stop()
-    return {"events_per_s": done / (last - first), "records": int(done), "rss_mb": rss_kb / 1024, "env": env}
+    rate = done / (last - first)
+    return {"events_per_s": rate, "records": int(done), "rss_mb": rss_kb / 1024, "stage_us": stages, "env": env}
 
 
 def _peak_rss_kb(pid: int) -> int:
@@ -161,13 +185,17 @@ def reference_holds(records: list[tuple[bytes, bytes]]) -> tuple[list[Any], dict
     return batches, {"holds": len(held)}
 
 
-def measure_latency(rate: float, seconds: float, port: int, seed: int) -> dict[str, Any]:
+def measure_latency(rate: float, seconds: float, port: int, seed: int, profile: bool = False) -> dict[str, Any]:
+    """Offer ``rate`` events/s for ``seconds``; send -> alert (labelled events) and send -> hold.
+
+    A hold's latency is from the send of the earliest event among its alerts to the hold's
+    timestamp on the holds topic (the first message of each hold: when it was placed).
+    """
     env = namespace_env("lt", TXMON_KAFKA_BOOTSTRAP=BOOTSTRAP, TXMON_REDIS_URL=REDIS_URL, **SIMULATED_CLOCK)
     create_topics(env)
     records = list(Generator(seed + 1, 20_000).take(int(rate * seconds)))
     wanted = {i for i, (_, v) in enumerate(records) if b'"label"' in v}
-    event_index = {orjson.loads(records[i][1])["event_id"]: i for i in wanted}
-    worker = WorkerProcess(env, port, LOGS / "latency.log")
+    worker = txmon_worker(env, port, "latency", profile)
     worker.start()
     try:
         time.sleep(2)
@@ -175,35 +203,71 @@ def measure_latency(rate: float, seconds: float, port: int, seed: int) -> dict[s
         deadline = time.monotonic() + 120
         while worker.metric("txmon_records_total").get("", 0) < len(records) and time.monotonic() < deadline:
             time.sleep(0.5)
+        stages = stage_us_per_event(worker)
+        batch_sum = worker.metric("txmon_batch_records_sum").get("", 0)
+        batch_count = worker.metric("txmon_batch_records_count").get("", 0) or 1
     finally:
         worker.stop()
+    event_sent = {}
+    for i, (_, v) in enumerate(records):
+        if b'"event_id"' in v:
+            with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
+                event_sent[orjson.loads(v)["event_id"]] = (sent_at[i], i in wanted)
+    alert_lat: list[float] = []
+    alert_sent: dict[str, int] = {}
+    for stamp, value in _stamped(env["TXMON_ALERTS_TOPIC"]):
+        alert = orjson.loads(value)
+        sent, labelled = event_sent.get(alert["event_id"], (None, False))
+        if sent is not None:
+            alert_sent[alert["alert_id"]] = sent
+            if labelled:
+                alert_lat.append(stamp - sent)
+    hold_lat: list[float] = []
+    placed: set[str] = set()
+    for stamp, value in _stamped(env["TXMON_HOLDS_TOPIC"]):
+        hold = orjson.loads(value)
+        sends = [alert_sent[a] for a in hold["alert_ids"] if a in alert_sent]
+        if hold["hold_id"] not in placed and sends:
+            placed.add(hold["hold_id"])
+            hold_lat.append(stamp - min(sends))
+    return {
+        "alert": _quantiles(alert_lat),
+        "hold": _quantiles(hold_lat),
+        "offered_rate": achieved,
+        "seconds": seconds,
+        "mean_batch_records": round(batch_sum / batch_count, 1),
+        "stage_us": stages,
+    }
+
+
+def _stamped(topic: str) -> list[tuple[int, bytes]]:
+    """(timestamp ms, value) of every record now on ``topic``."""
     from kafka import KafkaConsumer, TopicPartition
 
     from streams.kafka_client import kafka_python_options
 
-    lat: list[float] = []
+    out: list[tuple[int, bytes]] = []
     consumer = KafkaConsumer(**kafka_python_options(KAFKA), enable_auto_commit=False)
     try:
-        topic = env["TXMON_ALERTS_TOPIC"]
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
         while any(consumer.position(tp) < end[tp] for tp in tps):
             for batch in consumer.poll(timeout_ms=500).values():
-                for m in batch:
-                    i = event_index.get(orjson.loads(m.value)["event_id"])
-                    if i is not None:
-                        lat.append(m.timestamp - sent_at[i])
+                out.extend((m.timestamp, m.value) for m in batch)
     finally:
         consumer.close()
-    lat.sort()
+    return out
+
+
+def _quantiles(lat: list[float]) -> dict[str, float]:
+    lat = sorted(lat)
 
     def q(p: float) -> float:
         return float(lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else float("nan")
 
-    quantiles = {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99)}
-    return quantiles | {"samples": len(lat), "offered_rate": achieved, "seconds": seconds}
+    return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "samples": len(lat)}
 
 
 def state_bytes_per_account(prefix: str, sample: int = 2_000) -> float:
@@ -226,68 +290,102 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-rate", type=float, default=20_000)
     p.add_argument("--latency-seconds", type=float, default=60)
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument(
+        "--only",
+        choices=("throughput", "latency"),
+        help="throughput: the rounds of ceiling and txmon only (their ratio); latency: the latency run only",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more txmon run (in no ratio) and the latency worker under cProfile (.run/bench/*.prof)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = p.parse_args(argv)
     LOGS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    rounds: list[dict[str, Any]] = []
+    checks: dict[str, Any] = {}
+    rss: list[float] = []
+    stages: dict[str, float] = {}
+    state_bytes = 0.0
+    latency: dict[str, Any] | None = None
     with local_services():
-        topics_env = namespace_env("bench")
-        create_topics(topics_env)
-        load_suspicious_list(topics_env, SUSPICIOUS_FILE)
-        input_topic = topics_env["TXMON_INPUT_TOPIC"]
-        log(f"generating {args.events:,} events ({args.accounts:,} accounts, scenarios and malformed mixed in)")
-        gen = Generator(args.seed, args.accounts)
-        records = list(gen.take(args.events))
-        stats = gen.stats.as_dict()
-        rate = asyncio.run(preload(KAFKA, input_topic, records))
-        log(f"pre-loaded {input_topic}: {len(records):,} events at {rate:,.0f} events/s")
-        batches, reference = reference_holds(records)
-        del records
-
-        rounds: list[dict[str, Any]] = []
-        checks: dict[str, Any] = {}
-        rss: list[float] = []
-        state_bytes = 0.0
-        for r in range(args.rounds):
-            row: dict[str, Any] = {}
-            row["ceiling"] = asyncio.run(ceiling(KAFKA, input_topic, args.events, f"ceiling-{os.getpid()}-{r}"))
-            log(f"round {r + 1}: ceiling {row['ceiling']:,.0f} events/s")
-            tx = run_txmon(input_topic, args.events, 6081, topics_env["TXMON_SUSPICIOUS_TOPIC"])
-            row["txmon"] = tx["events_per_s"]
-            rss.append(tx["rss_mb"])
-            log(f"round {r + 1}: txmon {row['txmon']:,.0f} events/s (peak RSS {tx['rss_mb']:.0f} MB)")
-            if r == 0:
-                checks = check_outputs(tx["env"], stats, reference)
-                state_bytes = state_bytes_per_account(tx["env"]["TXMON_STATE_PREFIX"])
-                log(f"output checks: {'ok' if checks['ok'] else 'FAILED'} {checks}")
-            row["baseline_faust"] = run_baseline(input_topic, 6082, args.baseline_window)
-            log(f"round {r + 1}: baseline_faust {row['baseline_faust']:,.0f} events/s")
-            row["engine"] = run_engine(batches)
-            log(f"round {r + 1}: engine {row['engine']:,.0f} events/s")
-            rounds.append(row)
-        latency = measure_latency(args.latency_rate, args.latency_seconds, 6083, args.seed)
-        log(f"latency at {latency['offered_rate']:,.0f} events/s offered: {latency}")
-
-    def med(key: str) -> float:
-        return statistics.median(r[key] for r in rounds)
+        if args.only != "latency":
+            topics_env = namespace_env("bench")
+            create_topics(topics_env)
+            load_suspicious_list(topics_env, SUSPICIOUS_FILE)
+            input_topic = topics_env["TXMON_INPUT_TOPIC"]
+            log(f"generating {args.events:,} events ({args.accounts:,} accounts, scenarios and malformed mixed in)")
+            gen = Generator(args.seed, args.accounts)
+            records = list(gen.take(args.events))
+            stats = gen.stats.as_dict()
+            rate = asyncio.run(preload(KAFKA, input_topic, records))
+            log(f"pre-loaded {input_topic}: {len(records):,} events at {rate:,.0f} events/s")
+            batches, reference = reference_holds(records)
+            del records
+            for r in range(args.rounds):
+                row: dict[str, Any] = {}
+                row["ceiling"] = asyncio.run(ceiling(KAFKA, input_topic, args.events, f"ceiling-{os.getpid()}-{r}"))
+                log(f"round {r + 1}: ceiling {row['ceiling']:,.0f} events/s")
+                suspicious = topics_env["TXMON_SUSPICIOUS_TOPIC"]
+                tx = run_txmon(input_topic, args.events, 6081, suspicious)
+                row["txmon"] = tx["events_per_s"]
+                rss.append(tx["rss_mb"])
+                stages = stages or tx["stage_us"]
+                log(f"round {r + 1}: txmon {row['txmon']:,.0f} events/s (peak RSS {tx['rss_mb']:.0f} MB)")
+                log(f"round {r + 1}: txmon stages, us per event: {tx['stage_us']}")
+                if r == 0:
+                    checks = check_outputs(tx["env"], stats, reference)
+                    state_bytes = state_bytes_per_account(tx["env"]["TXMON_STATE_PREFIX"])
+                    log(f"output checks: {'ok' if checks['ok'] else 'FAILED'} {checks}")
+                if args.only is None:
+                    row["baseline_faust"] = run_baseline(input_topic, 6082, args.baseline_window)
+                    log(f"round {r + 1}: baseline_faust {row['baseline_faust']:,.0f} events/s")
+                    row["engine"] = run_engine(batches)
+                    log(f"round {r + 1}: engine {row['engine']:,.0f} events/s")
+                rounds.append(row)
+            if args.profile:  # an extra run, counted in no ratio: the profiler slows the worker
+                tx = run_txmon(input_topic, args.events, 6081, topics_env["TXMON_SUSPICIOUS_TOPIC"], profile=True)
+                log(f"profiled txmon run: {tx['events_per_s']:,.0f} events/s, stats in {LOGS / 'txmon.prof'}")
+        if args.only != "throughput":
+            latency = measure_latency(args.latency_rate, args.latency_seconds, 6083, args.seed, args.profile)
+            log(f"latency at {latency['offered_rate']:,.0f} events/s offered: {latency}")
 
     result: dict[str, Any] = {
-        name: {"events_per_s": round(med(name)), "rounds": [round(r[name]) for r in rounds]}
+        name: {
+            "events_per_s": round(statistics.median(r[name] for r in rounds)),
+            "rounds": [round(r[name]) for r in rounds],
+        }
         for name in ("ceiling", "baseline_faust", "txmon", "engine")
+        if rounds and name in rounds[0]
     }
+    ratios = {f"txmon_vs_{b}": (b, 2) for b in ("baseline_faust",)} | {"txmon_vs_ceiling": ("ceiling", 3)}
+    result["ratios"] = {
+        key: round(statistics.median(r["txmon"] / r[b] for r in rounds), digits)
+        for key, (b, digits) in ratios.items()
+        if rounds and b in rounds[0]
+    }
+    if rounds:
+        result |= {
+            "worker_rss_mb": round(max(rss), 1),
+            "state_bytes_per_account": round(state_bytes, 1),
+            "txmon_stage_us_per_event": stages,
+            "checks": checks,
+        }
+    if latency is not None:
+        result |= {
+            "latency_ms": latency["alert"],
+            "hold_latency_ms": latency["hold"],
+            "latency_offered_events_per_s": round(latency["offered_rate"]),
+            "latency_mean_batch_records": latency["mean_batch_records"],
+            "latency_stage_us_per_event": latency["stage_us"],
+        }
     result |= {
-        "latency_ms": {k: latency[k] for k in ("p50", "p95", "p99")} | {"samples": latency["samples"]},
-        "latency_offered_events_per_s": round(latency["offered_rate"]),
-        "worker_rss_mb": round(max(rss), 1),
-        "state_bytes_per_account": round(state_bytes, 1),
-        "ratios": {
-            "txmon_vs_baseline_faust": round(statistics.median(r["txmon"] / r["baseline_faust"] for r in rounds), 2),
-            "txmon_vs_ceiling": round(statistics.median(r["txmon"] / r["ceiling"] for r in rounds), 3),
-        },
-        "checks": checks,
         "events": args.events,
         "partitions": 8,
-        "rounds": args.rounds,
+        "rounds": args.rounds if rounds else 0,
+        "only": args.only,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -295,29 +393,36 @@ def main(argv: list[str] | None = None) -> int:
             "processor": platform.processor() or platform.machine(),
         },
         "seconds": round(time.monotonic() - started),
-        "command": "make bench",
+        "command": "make bench" + (f" (python -m loadtest.bench --only {args.only})" if args.only else ""),
         "date": time.strftime("%Y-%m-%d"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print_table(result)
-    return 0 if checks.get("ok") else 1
+    return 0 if checks.get("ok", not rounds) else 1
 
 
 def print_table(r: dict[str, Any]) -> None:
     targets = {"txmon": "", "baseline_faust": "", "ceiling": "", "engine": ">= 300,000"}
     print("\n| measure | result | target |\n|---|---|---|")
     for name in ("ceiling", "txmon", "baseline_faust", "engine"):
-        print(f"| {name} events/s | {r[name]['events_per_s']:,} | {targets[name]} |")
-    ratios, lat = r["ratios"], r["latency_ms"]
-    print(f"| txmon / baseline_faust | {ratios['txmon_vs_baseline_faust']}x | >= 20x |")
-    print(f"| txmon / ceiling | {ratios['txmon_vs_ceiling']} | >= 0.5 |")
-    offered = r["latency_offered_events_per_s"]
-    quantiles = f"{lat['p50']} / {lat['p95']} / {lat['p99']} ms"
-    print(f"| latency p50 / p95 / p99 at {offered:,} ev/s | {quantiles} | p99 <= 50 ms |")
-    print(f"| worker peak RSS | {r['worker_rss_mb']} MB | <= 400 MB |")
-    print(f"| Redis state per account | {r['state_bytes_per_account']} bytes | |")
-    print(f"| output checks | {'ok' if r['checks'].get('ok') else 'FAILED'} | all events accounted for |")
+        if name in r:
+            print(f"| {name} events/s | {r[name]['events_per_s']:,} | {targets[name]} |")
+    ratios = r["ratios"]
+    if "txmon_vs_baseline_faust" in ratios:
+        print(f"| txmon / baseline_faust | {ratios['txmon_vs_baseline_faust']}x | >= 20x |")
+    if "txmon_vs_ceiling" in ratios:
+        print(f"| txmon / ceiling | {ratios['txmon_vs_ceiling']} | >= 0.5 |")
+    if "latency_ms" in r:
+        offered = r["latency_offered_events_per_s"]
+        for what, key, target in (("alert", "latency_ms", ""), ("hold", "hold_latency_ms", "p99 <= 50 ms")):
+            lat = r[key]
+            quantiles = f"{lat['p50']} / {lat['p95']} / {lat['p99']} ms ({lat['samples']} samples)"
+            print(f"| send -> {what} p50 / p95 / p99 at {offered:,} ev/s | {quantiles} | {target} |")
+    if "worker_rss_mb" in r:
+        print(f"| worker peak RSS | {r['worker_rss_mb']} MB | <= 400 MB |")
+        print(f"| Redis state per account | {r['state_bytes_per_account']} bytes | |")
+        print(f"| output checks | {'ok' if r['checks'].get('ok') else 'FAILED'} | all events accounted for |")
     run = f"{r['events']:,} events, {r['partitions']} partitions, {r['rounds']} rounds, {r['seconds']} s"
     print(f"\n{run}; {r['machine']}")
 

@@ -37,7 +37,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 EVENT_LATENCY_BUCKETS = (*LATENCY_BUCKETS, 60.0, 300.0, 1800.0, 3600.0)
 
 FREEZE_OUTCOMES = ("applied", "duplicate", "rejected", "not_applied")
-STAGES = ("fetch", "decode", "state_load", "evaluate", "dedupe", "produce", "state_save", "commit")
+STAGES = ("fetch", "decode", "state_load", "evaluate", "dedupe", "produce", "state_save", "settle", "commit")
 # Where a Redis or Kafka error was met (txmon_redis_errors_total / txmon_kafka_errors_total).
 COMPONENTS = ("monitor", "hold_expiry", "freeze_requests")
 FAILURE_KINDS = ("redis", "kafka", "os", "unexpected")

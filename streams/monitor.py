@@ -1,8 +1,13 @@
 """The hot path: fetch a batch, decode to columns, evaluate, emit, save state, commit.
 
+Stages live in their own modules: fetch and decode (``streams.fetch``), judge
+(``streams.judge``: state load, engine, dedup), emit (``streams.emit``); this module
+is the loop around them, the state save, and the offset commits.
+
 Faust's per-message machinery costs ~200 µs an event, so the input topic is
-read here with aiokafka ``getmany`` in batches of thousands. Order of effects
-per batch gives at-least-once delivery without loss:
+read here with aiokafka ``getmany`` in batches whose size follows the backlog
+(``streams.batching``: small when the stream is light, up to ``TXMON_BATCH_MAX_RECORDS``
+under a backlog). Order of effects per batch gives at-least-once delivery without loss:
 
 1. outputs (alerts, police reports, holds, dead letters) are produced and acknowledged;
 2. alert records and holds, then account states, are written to Redis (``streams.state``:
@@ -12,6 +17,13 @@ per batch gives at-least-once delivery without loss:
 A crash between 1 and 2 re-evaluates the batch from the old state and emits the
 very same deterministic ids again, which every consumer can deduplicate; after
 2, redelivered events find their alert ids recorded and emit nothing.
+
+Overlap: a batch's outputs are sent before ``step`` returns; the wait for their
+acknowledgement and the Redis writes (1 and 2) run while the next batch is fetched and
+decoded, and that batch reads nothing from Redis before they are done (``_settle``, stage
+``settle`` is the wait that was not hidden). So no batch reads states older than the
+batch before wrote, and 3 still follows 2. A failure of 1 or 2 judges that batch again
+from the states it had not saved, with the retries and isolation of any batch.
 """
 
 from __future__ import annotations
@@ -22,30 +34,28 @@ import gc
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
-from alerts.holds import AlertStore
-from alerts.model import encoder
-from alerts.routing import Outputs, build_outputs, utc_now
+from alerts.routing import Outputs
 from rules.config import Ruleset
-from rules.engine import RuleEngine, Sources
+from rules.engine import RuleEngine
 from store import RedisClient
-from streams.codec import DeadLetter, Decoded, EventTimeBounds, decode_records
-from streams.dead_letters import dead_letter_record, stub_record
-from streams.ip_accounts import IpAccountStore
+from streams.batching import AdaptiveBatch
+from streams.codec import DeadLetter
+from streams.emit import Sent, acknowledged, send_outputs
+from streams.judge import Judge, Verdict, stage
 from streams.kafka_client import aiokafka_options
 from streams.lag import PartitionLag
-from streams.lists import SuspiciousList, payee_rows
 from streams.metrics import Metrics
-from streams.readiness import Readiness, StateLost, StateMarker, not_ready_reasons, partitions_of, probe
+from streams.readiness import Readiness, StateLost, not_ready_reasons, partitions_of, probe
 from streams.retry import BatchRetry, Stopping
 from streams.settings import Settings
-from streams.state import AccountStateStore
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -59,11 +69,23 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self.monitor.batch_lock:
+            await self.monitor._settle()
             await self.monitor._commit()
         self.monitor.lag.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         return None
+
+
+Fetched = dict[TopicPartition, list[ConsumerRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    fetched: Fetched
+    records: Sequence[ConsumerRecord]
+    engine: RuleEngine
+    tail: asyncio.Future[None]
 
 
 class Monitor(Service):
@@ -73,20 +95,20 @@ class Monitor(Service):
         self.engine = engine
         self.metrics = metrics
         self.redis = redis
-        self.states = AccountStateStore(redis, settings.state_prefix)
-        self.alert_store = AlertStore(redis, settings.state_prefix)
-        self.suspicious = SuspiciousList(redis, settings.state_prefix)
-        self.ip_accounts = IpAccountStore(redis, settings.state_prefix)
+        self.judge = Judge(settings, metrics, redis)
+        self.states, self.alert_store = self.judge.states, self.judge.alert_store
+        self.suspicious = self.judge.suspicious  # the control agent updates the list through it
         self.batch_lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self._next_engine: RuleEngine | None = None
         self._uncommitted: dict[TopicPartition, int] = {}
+        self._pending: _Pending | None = None  # the batch whose acks and state save are in flight
+        self.batching = AdaptiveBatch(settings)
         self._last_commit = 0.0
         self.producer: AIOKafkaProducer | None = None
         self.processed = 0
-        self.time_bounds = EventTimeBounds.of_seconds(settings.max_event_age_s, settings.max_event_future_s)
         self.readiness = Readiness()
-        self.marker = StateMarker(redis, settings.state_prefix)
+        self.marker = self.judge.marker
         self.generation: str | None = None
         self.lag = PartitionLag(metrics)
         self.retry = BatchRetry(
@@ -163,6 +185,7 @@ class Monitor(Service):
             log.warning("the pending batch did not finish within %.1f s; it will be redelivered", limit / 2)
         else:
             with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._settle(), limit / 4)
                 await asyncio.wait_for(self._commit(), limit / 4)
             self.batch_lock.release()
         for client in (self.consumer, self.producer):
@@ -186,20 +209,25 @@ class Monitor(Service):
             raise
 
     async def step(self) -> int:
-        """Process one fetched batch; returns how many records it held."""
+        """Fetch and judge one batch; returns how many records it held.
+
+        The batch's outputs are sent before this returns; their acknowledgement and the state
+        save finish while the next batch is fetched and decoded (``_settle``)."""
         assert self.consumer is not None  # noqa: S101  (started in on_start)
         if self.readiness.state_lost:  # found at start: judge nothing until the state is rebuilt
             async with self.batch_lock:
+                await self._settle()
                 await self._wait_for_rebuild(StateLost(self.readiness.state_lost))
         t0 = time.perf_counter()
-        fetched = await self.consumer.getmany(
-            timeout_ms=self.settings.fetch_wait_ms, max_records=self.settings.batch_max_records
-        )
+        fetched = await self.consumer.getmany(timeout_ms=self.settings.fetch_wait_ms, max_records=self.batching.size)
         if not fetched:
-            # A quiet input still gets its last batch committed (else a crash re-delivers it).
-            if self._uncommitted and self._commit_due():
+            self.batching.fetched(0)
+            # A quiet input still gets its last batch settled and committed (else a crash re-delivers it).
+            if self._pending is not None or (self._uncommitted and self._commit_due()):
                 async with self.batch_lock:
-                    await self._commit()
+                    await self._settle()
+                    if self._commit_due():
+                        await self._commit()
             self.lag.update(self.consumer, {})
             return 0
         if not self.processed:
@@ -208,19 +236,68 @@ class Monitor(Service):
         async with self.batch_lock:
             self._swap_ruleset()
             records = [r for recs in fetched.values() for r in recs]
-            await self._handle_isolating(records)
-            done = time.time()
-            self._uncommitted.update({tp: recs[-1].offset + 1 for tp, recs in fetched.items()})
-            if self._commit_due():
-                await self._commit()
-            stamps = np.fromiter((r.timestamp for r in records), np.float64, len(records))
-            self.metrics.latency.observe_many(np.maximum(done - stamps / 1000.0, 0.0))
-            self.lag.update(self.consumer, fetched)
+            self.batching.fetched(len(records))
+            self.processed += len(records)
+            try:
+                verdict = await self.judge.judge(self.engine, self.generation, records, settle=self._settle)
+                assert self.producer is not None  # noqa: S101
+                sent = await send_outputs(
+                    self.producer, self.settings, self.metrics, records, verdict.fresh, verdict.decoded.dead
+                )
+            except Exception as exc:  # noqa: BLE001  (judged again below, with retries and isolation)
+                log.debug("batch of %d failed (%r); handled again with retries", len(records), exc)
+                await self._settle()
+                await self._handle_isolating(records)
+                await self._done(fetched, records)
+                return len(records)
+            tail = asyncio.ensure_future(self._finish(verdict, sent))
+            self._pending = _Pending(fetched, records, self.engine, tail)
+        return len(records)
+
+    async def _finish(self, verdict: Verdict, sent: Sent) -> None:
+        """A judged batch's outputs acknowledged, then its alerts and states saved."""
+        assert self.producer is not None  # noqa: S101
+        t = time.perf_counter()
+        await acknowledged(self.producer, self.settings, self.metrics, sent)
+        t = stage(self.metrics, "produce", t)
+        await self.states.save_batch(self.alert_store, verdict.packed, verdict.fresh, verdict.now)
+        stage(self.metrics, "state_save", t)
+        self.judge.count(verdict)
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight to be acknowledged and saved, then mark it for commit.
+
+        Its failure (a passing outage, say) judges it again from the states it had not
+        saved, with the retries and isolation of any batch: the same deterministic ids."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        t = time.perf_counter()
+        try:
+            await pending.tail
+        except Exception as exc:  # noqa: BLE001
+            log.debug("saving a batch of %d failed (%r); handled again with retries", len(pending.records), exc)
+            engine, self.engine = self.engine, pending.engine  # judged by the rules it was judged by
+            try:
+                await self._handle_isolating(pending.records)
+            finally:
+                self.engine = engine
+        self.metrics.stage_seconds.labels("settle").observe(time.perf_counter() - t)
+        await self._done(pending.fetched, pending.records)
+
+    async def _done(self, fetched: Fetched, records: Sequence[ConsumerRecord]) -> None:
+        """A batch's effects are saved: its offsets may be committed."""
+        assert self.consumer is not None  # noqa: S101
+        done = time.time()
+        self._uncommitted.update({tp: recs[-1].offset + 1 for tp, recs in fetched.items()})
+        if self._commit_due():
+            await self._commit()
+        stamps = np.fromiter((r.timestamp for r in records), np.float64, len(records))
+        self.metrics.latency.observe_many(np.maximum(done - stamps / 1000.0, 0.0))
+        self.lag.update(self.consumer, fetched)
         self.metrics.batches.inc()
         self.metrics.records.inc(len(records))
         self.metrics.batch_records.observe(len(records))
-        self.processed += len(records)
-        return len(records)
 
     def _commit_due(self) -> bool:
         return time.time() - self._last_commit >= self.settings.commit_interval_ms / 1000
@@ -278,6 +355,7 @@ class Monitor(Service):
         self.metrics.state_lost.set(1)
         self._set_ready()
         log.error("STATE LOST, not judging: %s. Run `txmon state rebuild` (README: Lost state).", lost)
+        await self._settle()
         await self._commit()
         while not self.should_stop:
             token = await probe(self.marker.read())
@@ -306,134 +384,15 @@ class Monitor(Service):
         return reasons
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
-        m, engine = self.metrics, self.engine
+        verdict = await self.judge.judge(self.engine, self.generation, records)
         t = time.perf_counter()
-        decoded = self._decode(records)
-        batch = decoded.batch
-        t = _stage(m, "decode", t)
-        # One round trip: the accounts' states, which counterparties are on the suspicious
-        # list, and R6b's visits of the batch's foreign IPs, merged and read back in one
-        # atomic script per IP (so concurrent workers see each other's accounts).
-        countries, _ = engine.foreign_ips(batch)
-        ip_updates = engine.ip_updates(batch, countries)
-        counterparties = list(dict.fromkeys(d for d in batch.dest or () if d is not None))
-        pipe = self.redis.pipeline(transaction=False)
-        groups = self.states.queue_load(pipe, batch.accounts)
-        looked_up = self.suspicious.queue_lookup(pipe, counterparties)
-        ips = self.ip_accounts.queue_merge(pipe, ip_updates, engine.ip_window_ms() or 0)
-        self.marker.queue_read(pipe)  # last: Redis still holds the state we wrote (else StateLost)
-        replies = list(await pipe.execute())
-        self.marker.check(self.generation, replies.pop())
-        states = self.states.unpack(self.states.replies(batch.accounts, groups, replies[: len(groups)]))
-        del replies[: len(groups)]
-        listed = payee_rows(batch.dest or [], counterparties, replies.pop(0)) if looked_up else None
-        ip_accounts = self.ip_accounts.unpack(ips, replies)
-        t = _stage(m, "state_load", t)
-        sources = sources_of(records, decoded.rows)
-        evaluation = engine.evaluate(
-            batch, states, listed, ip_accounts=ip_accounts, countries=countries, sources=sources
-        )
-        now = utc_now()
-        outputs = build_outputs(
-            evaluation.hits,
-            evaluation.batch.events,
-            now=now,
-            bank_code=self.settings.bank_code,
-            hold_duration_s=engine.ruleset.hold_duration_s,
-        )
-        t = _stage(m, "evaluate", t)
-        fresh = await self.alert_store.deduplicate(outputs, now)
-        packed = self.states.encode(batch.accounts, evaluation.states)
-        t = _stage(m, "dedupe", t)
-        await self._emit(records, fresh, decoded.dead)
-        t = _stage(m, "produce", t)
-        await self.states.save_batch(self.alert_store, packed, fresh, now)
-        _stage(m, "state_save", t)
-
-        m.count_events(batch.kind)
-        m.duplicate_events.inc(decoded.duplicates + evaluation.replayed)
-        m.redelivered_events.inc(evaluation.redelivered)
-        m.state_accounts.inc(len(batch.accounts))
-        for rule_id in evaluation.errors:
-            m.rule_errors.labels(rule_id).inc()
-        for hit in evaluation.hits:
-            m.rule_hits.labels(hit.rule_id, str(hit.action)).inc()
-        m.count_outputs(fresh, suppressed=len(outputs.alerts) - len(fresh.alerts))
-        if len(batch):
-            m.event_latency.observe_many(np.maximum(time.time() - batch.ts_ms / 1000.0, 0.0))
-
-    def _decode(self, records: Sequence[ConsumerRecord]) -> Decoded:
-        return decode_input(records, self.time_bounds, self.settings.max_event_bytes)
+        await self._emit(records, verdict.fresh, verdict.decoded.dead)
+        t = stage(self.metrics, "produce", t)
+        await self.states.save_batch(self.alert_store, verdict.packed, verdict.fresh, verdict.now)
+        stage(self.metrics, "state_save", t)
+        self.judge.count(verdict)
 
     async def _emit(self, records: Sequence[ConsumerRecord], out: Outputs, dead: Sequence[DeadLetter]) -> None:
         assert self.producer is not None  # noqa: S101
-        s, send = self.settings, self.producer.send
-        pending = [await self._send_dead_letter(records[d.index], d) for d in dead]
-        outgoing = [
-            *((s.alerts_topic, a.account_id, encoder.encode(a)) for a in out.alerts),
-            *((s.police_topic, p.account_id, encoder.encode(p)) for p in out.police),
-            *((s.holds_topic, h.account_id, encoder.encode(h)) for h in out.holds),
-        ]
-        pending += [await send(topic, value, key=key.encode()) for topic, key, value in outgoing]
-        if not pending:
-            return
-        results = await asyncio.gather(*pending, return_exceptions=True)
-        for k, result in enumerate(results):
-            if not isinstance(result, BaseException):
-                continue
-            if k < len(dead) and isinstance(result, _TOO_LARGE):  # the topic's limit is below ours
-                await (await self._send_dead_letter(records[dead[k].index], dead[k], stub=True))
-                continue
-            raise result
-
-    async def _send_dead_letter(self, rec: ConsumerRecord, d: DeadLetter, *, stub: bool = False) -> asyncio.Future:  # type: ignore[type-arg]
-        """Produce the dead letter of ``rec``, truncated to fit (``streams.dead_letters``)."""
-        assert self.producer is not None  # noqa: S101
-        source = f"{rec.topic}/{rec.partition}/{rec.offset}"
-        value, key, headers = (
-            stub_record(rec.key, d.reason, source, len(rec.value or b""))
-            if stub
-            else dead_letter_record(
-                rec.value, rec.key, d.reason, d.detail, source, limit=self.settings.dead_letter_max_bytes
-            )
-        )
-        if not stub:
-            self.metrics.dead_letters.labels(d.reason).inc()
-        try:
-            future: asyncio.Future = await self.producer.send(  # type: ignore[type-arg]
-                self.settings.dead_letter_topic, value, key=key, headers=headers
-            )
-        except _TOO_LARGE:
-            if stub:
-                raise
-            return await self._send_dead_letter(rec, d, stub=True)
-        return future
-
-
-_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
-
-
-def decode_input(records: Sequence[ConsumerRecord], bounds: EventTimeBounds, max_bytes: int) -> Decoded:
-    """Columns and dead letters of input records, as the worker judges them (``txmon state
-    rebuild`` replays with it too); arrival is the record's Kafka timestamp (now, when it has none)."""
-    now_ms = int(time.time() * 1000)
-    return decode_records(
-        [r.value for r in records],
-        [r.key for r in records],
-        arrival_ms=[r.timestamp if r.timestamp >= 0 else now_ms for r in records],
-        bounds=bounds,
-        max_bytes=max_bytes,
-    )
-
-
-def sources_of(records: Sequence[ConsumerRecord], rows: Sequence[int]) -> Sources:
-    """Per row of the batch: the input partition and offset of its record."""
-    partition = np.fromiter((records[i].partition for i in rows), np.int32, len(rows))
-    offset = np.fromiter((records[i].offset for i in rows), np.int64, len(rows))
-    return Sources(partition, offset)
-
-
-def _stage(m: Metrics, name: str, since: float) -> float:
-    now = time.perf_counter()
-    m.stage_seconds.labels(name).observe(now - since)
-    return now
+        sent = await send_outputs(self.producer, self.settings, self.metrics, records, out, dead)
+        await acknowledged(self.producer, self.settings, self.metrics, sent)

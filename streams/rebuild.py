@@ -41,9 +41,9 @@ from store.keys import Keys
 from streams.account_store import RedisAccountStore
 from streams.backtest import InMemory
 from streams.codec import EventTimeBounds
+from streams.fetch import decode_input, sources_of
 from streams.kafka_client import aiokafka_options
 from streams.lists import SuspiciousList, decode_update
-from streams.monitor import decode_input, sources_of
 from streams.readiness import StateMarker, partitions_of
 from streams.settings import Settings
 

@@ -122,7 +122,12 @@ class Settings(BaseSettings):
     # --- worker
     app_id: str = Field("txmon", description="Faust app id and consumer-group prefix")
     consumer_group: str = Field("txmon-monitor", description="Consumer group of the input-topic batch loop")
-    batch_max_records: int = Field(20_000, description="Most events fetched and evaluated as one batch")
+    batch_max_records: int = Field(20_000, gt=0, description="Most events fetched and evaluated as one batch")
+    batch_min_records: int = Field(
+        500,
+        gt=0,
+        description="Smallest batch limit: the limit doubles while fetches fill it (backlog), halves back to this",
+    )
     fetch_wait_ms: int = Field(50, description="Longest wait for a batch to fill")
     commit_interval_ms: int = Field(
         500, description="Offsets are committed this often, also when no new batch arrives (and on stop)"
