@@ -1,4 +1,4 @@
-"""Per-account rule state in Redis: one packed record per account, read in one round trip.
+"""Per-account rule state in Redis: one record per account (``rules.state_codec``), read in one round trip.
 
 Each account belongs to one input partition, so one worker at a time owns its record.
 Records have no TTL: their size is bounded per account (``rules.state``). Keys are
@@ -22,11 +22,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from alerts.holds import AlertStore
 from alerts.routing import Outputs
 from rules.state import AccountState
+from rules.state_codec import STATE_CODEC
 from store import RedisClient, is_cluster
 from store.client import queue_get_many, unpack_many
 from store.keys import Keys
@@ -37,8 +36,7 @@ class AccountStateStore:
         self.redis = redis
         self.keys = Keys(prefix)
         self.cluster = is_cluster(redis)
-        self._decoder = msgspec.msgpack.Decoder(AccountState)
-        self._encoder = msgspec.msgpack.Encoder()
+        self.codec = STATE_CODEC  # the record format and its versions (``rules.state_codec``)
 
     async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
         if not accounts:
@@ -56,13 +54,12 @@ class AccountStateStore:
         return unpack_many(len(accounts), groups, replies)
 
     def unpack(self, raws: Sequence[Any]) -> list[AccountState | None]:
-        decode = self._decoder.decode
-        return [None if r is None else decode(r) for r in raws]
+        return self.codec.decode(raws)
 
     def encode(self, accounts: Sequence[str], states: Sequence[AccountState]) -> dict[str, bytes]:
         """Packed records, built before any output is sent so a failure here sends nothing."""
-        encode, key = self._encoder.encode, self.keys.account_state
-        return {key(a): encode(s) for a, s in zip(accounts, states, strict=True)}
+        key = self.keys.account_state
+        return dict(zip(map(key, accounts), self.codec.encode(states), strict=True))
 
     def save(self, pipe: Any, packed: dict[str, bytes]) -> None:
         if not packed:
