@@ -55,8 +55,10 @@ def bench_decisions(events: int) -> list[Decision]:
 
 def backtest_decisions(events: int, work: Path) -> list[Decision]:
     history = work / f"history-{events}.jsonl"
-    if not history.exists():
-        write_jsonl(Generator(7, 5_000).take(events), history)
+    if not history.exists():  # written whole, then renamed: an interrupted run leaves no half file
+        partial = history.with_suffix(".partial")
+        write_jsonl(Generator(7, 5_000).take(events), partial)
+        partial.rename(history)
     listed = frozenset(u.account_id for u in updates_from_csv(SUSPICIOUS_CSV, by="backtest"))
     report = run(history, load_ruleset(), suspicious=listed, keep_decisions=True)
     print(f"backtest: {report.events:,} events in {report.seconds:.2f} s", file=sys.stderr)
