@@ -1,4 +1,4 @@
-"""Per-account rule state in Redis: one packed record per account, read in one round trip.
+"""Per-account rule state in Redis: one record per account (``rules.state_codec``), read in one round trip.
 
 Each account belongs to one input partition, so one worker at a time owns its record.
 Records have no TTL: their size is bounded per account (``rules.state``). Keys are
@@ -25,10 +25,11 @@ from typing import Any
 from alerts.holds import AlertStore
 from alerts.routing import Outputs
 from rules.state import AccountState
+from rules.state_codec import STATE_CODEC
 from store import RedisClient, is_cluster
 from store.client import queue_get_many, unpack_many
 from store.keys import Keys
-from streams.state_codec import MsgpackStates, StateCodec
+from streams.state_codec import StateCodec
 
 
 class AccountStateStore:
@@ -40,7 +41,8 @@ class AccountStateStore:
         self.redis = redis
         self.keys = Keys(prefix)
         self.cluster = is_cluster(redis)
-        self.codec: StateCodec[AccountState] = codec or MsgpackStates()
+        # default: the record format and its versions (``rules.state_codec``)
+        self.codec: StateCodec[AccountState] = codec or STATE_CODEC
 
     async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
         if not accounts:

@@ -18,7 +18,7 @@ from alerts.holds import AlertStore
 from alerts.model import Alert, HoldInstruction, PoliceReport
 from alerts.routing import police_report
 from rules.model import SEVERITY_RANK
-from rules.state import AccountState
+from rules.state_codec import STATE_CODEC
 from store import RedisClient, get_many
 from store.keys import Keys
 
@@ -244,7 +244,7 @@ def profile(raw: bytes | str | None) -> dict[str, Any] | None:
     """The account's rule state as facts: devices, biometric results by device, countries."""
     if not isinstance(raw, bytes):  # none yet (packed msgpack is always bytes)
         return None
-    state = msgspec.msgpack.decode(raw, type=AccountState)
+    state = STATE_CODEC.decode_one(raw)
     return {
         "known_devices": state.known_devices,
         "last_transfer_device": state.last_transfer_device,

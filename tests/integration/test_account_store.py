@@ -14,9 +14,9 @@ import pytest
 
 from rules.ip_cluster import MAX_VISITS, IpVisits, merge_ip
 from rules.state import MAX_IP_ACCOUNTS, AccountState
+from rules.state_codec import STATE_CODEC
 from store import connect
 from streams.account_store import AccountStore, MemoryAccountStore, RedisAccountStore
-from streams.state_codec import MsgpackStates
 from tests.integration.conftest import Cluster, Services
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ async def opened(where: tuple[str, str]) -> AsyncIterator[AccountStore]:
     """The store, its client closed on this test's own event loop."""
     kind, url = where
     if not url:
-        yield MemoryAccountStore(MsgpackStates() if kind == "memory-bytes" else None)
+        yield MemoryAccountStore(STATE_CODEC if kind == "memory-bytes" else None)
         return
     client = connect(url, cluster=kind == "cluster")
     try:

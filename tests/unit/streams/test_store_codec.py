@@ -8,9 +8,9 @@ import fakeredis
 import msgspec
 
 from rules.state import AccountState
+from rules.state_codec import STATE_CODEC
 from store.keys import Keys
 from streams.account_store import RedisAccountStore
-from streams.state_codec import MsgpackStates
 
 
 class JsonStates:
@@ -33,8 +33,8 @@ async def test_the_store_writes_and_reads_through_its_codec() -> None:
     assert await store.load(["A1", "A2"]) == [state, None]
 
 
-def test_the_default_codec_is_the_msgpack_array_the_worker_has_always_written() -> None:
+def test_the_default_codec_is_the_versioned_record_format() -> None:
     state = AccountState(known_devices=["d1"], otp_change_ms=5)
-    (raw,) = MsgpackStates().encode([state])
-    assert raw == msgspec.msgpack.encode(state)
-    assert MsgpackStates().decode([raw, None]) == [state, None]
+    (raw,) = STATE_CODEC.encode([state])
+    assert raw[2:] == msgspec.msgpack.encode(state) and raw[:2] == bytes((0xC1, STATE_CODEC.version))
+    assert STATE_CODEC.decode([raw, msgspec.msgpack.encode(state), None]) == [state, state, None]
