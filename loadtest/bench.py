@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -34,7 +33,8 @@ import orjson
 import redis
 
 from loadtest.bank_traffic import Generator
-from loadtest.bench_io import ceiling, paced_load, preload
+from loadtest.bench_io import ceiling, paced_load, preload, stamped
+from loadtest.bench_latency import quantiles, send_to_output
 from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
 from loadtest.stack import (
     ROOT,
@@ -208,66 +208,17 @@ def measure_latency(rate: float, seconds: float, port: int, seed: int, profile: 
         batch_count = worker.metric("txmon_batch_records_count").get("", 0) or 1
     finally:
         worker.stop()
-    event_sent = {}
-    for i, (_, v) in enumerate(records):
-        if b'"event_id"' in v:
-            with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
-                event_sent[orjson.loads(v)["event_id"]] = (sent_at[i], i in wanted)
-    alert_lat: list[float] = []
-    alert_sent: dict[str, int] = {}
-    for stamp, value in _stamped(env["TXMON_ALERTS_TOPIC"]):
-        alert = orjson.loads(value)
-        sent, labelled = event_sent.get(alert["event_id"], (None, False))
-        if sent is not None:
-            alert_sent[alert["alert_id"]] = sent
-            if labelled:
-                alert_lat.append(stamp - sent)
-    hold_lat: list[float] = []
-    placed: set[str] = set()
-    for stamp, value in _stamped(env["TXMON_HOLDS_TOPIC"]):
-        hold = orjson.loads(value)
-        sends = [alert_sent[a] for a in hold["alert_ids"] if a in alert_sent]
-        if hold["hold_id"] not in placed and sends:
-            placed.add(hold["hold_id"])
-            hold_lat.append(stamp - min(sends))
+    alerts = stamped(KAFKA, env["TXMON_ALERTS_TOPIC"])
+    holds = stamped(KAFKA, env["TXMON_HOLDS_TOPIC"])
+    alert_lat, hold_lat = send_to_output(records, sent_at, wanted, alerts, holds)
     return {
-        "alert": _quantiles(alert_lat),
-        "hold": _quantiles(hold_lat),
+        "alert": quantiles(alert_lat),
+        "hold": quantiles(hold_lat),
         "offered_rate": achieved,
         "seconds": seconds,
         "mean_batch_records": round(batch_sum / batch_count, 1),
         "stage_us": stages,
     }
-
-
-def _stamped(topic: str) -> list[tuple[int, bytes]]:
-    """(timestamp ms, value) of every record now on ``topic``."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    from streams.kafka_client import kafka_python_options
-
-    out: list[tuple[int, bytes]] = []
-    consumer = KafkaConsumer(**kafka_python_options(KAFKA), enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            for batch in consumer.poll(timeout_ms=500).values():
-                out.extend((m.timestamp, m.value) for m in batch)
-    finally:
-        consumer.close()
-    return out
-
-
-def _quantiles(lat: list[float]) -> dict[str, float]:
-    lat = sorted(lat)
-
-    def q(p: float) -> float:
-        return float(lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else float("nan")
-
-    return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "samples": len(lat)}
 
 
 def state_bytes_per_account(prefix: str, sample: int = 2_000) -> float:

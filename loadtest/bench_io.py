@@ -1,4 +1,5 @@
-"""Kafka I/O for the benchmark: fast pre-loading, paced load, and the raw-consume ceiling.
+"""Kafka I/O for the benchmark: fast pre-loading, paced load, the raw-consume ceiling, and reading
+back what the worker wrote.
 
 kafka-python's producer tops out near 11k events/s here (measured: 200k events
 in ~18 s), below the 20k events/s the latency test must offer, so the
@@ -115,3 +116,24 @@ async def ceiling(kafka: Settings, topic: str, expected: int, group: str) -> flo
     finally:
         await consumer.stop()
     return seen / elapsed
+
+
+def stamped(kafka: Settings, topic: str) -> list[tuple[int, bytes]]:
+    """(timestamp ms, value) of every record now on ``topic``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from streams.kafka_client import kafka_python_options
+
+    out: list[tuple[int, bytes]] = []
+    consumer = KafkaConsumer(**kafka_python_options(kafka), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            for batch in consumer.poll(timeout_ms=500).values():
+                out.extend((m.timestamp, m.value) for m in batch)
+    finally:
+        consumer.close()
+    return out
