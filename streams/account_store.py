@@ -1,7 +1,7 @@
 """What the worker and the back-test remember between batches, behind one interface.
 
 ``AccountStore`` is the boundary: account states (one record per account, opaque to the
-store, made by a ``StateCodec``) and R6b's visits per foreign IP (merged by the store).
+store, made by a ``RecordCodec``) and R6b's visits per foreign IP (merged by the store).
 Two implementations keep the same semantics, checked by one contract suite run against
 both on one Redis and on a Redis Cluster (``tests/integration/test_account_store.py``):
 
@@ -24,7 +24,7 @@ from rules.state import AccountState
 from store import RedisClient
 from streams.ip_accounts import IpAccountStore
 from streams.state import AccountStateStore
-from streams.state_codec import StateCodec
+from streams.state_codec import RecordCodec
 
 
 class AccountStore(Protocol):
@@ -43,7 +43,7 @@ class AccountStore(Protocol):
 
 class RedisAccountStore:
     def __init__(
-        self, redis: RedisClient, prefix: str = "txmon:", codec: StateCodec[AccountState] | None = None
+        self, redis: RedisClient, prefix: str = "txmon:", codec: RecordCodec[AccountState] | None = None
     ) -> None:
         self.states = AccountStateStore(redis, prefix, codec)
         self.ips = IpAccountStore(redis, prefix)
@@ -64,7 +64,7 @@ class MemoryAccountStore:
     """Dicts. Without a codec it keeps the state objects themselves (the back-test's speed:
     no encoding per account); with one it keeps the codec's bytes, as Redis does."""
 
-    def __init__(self, codec: StateCodec[AccountState] | None = None) -> None:
+    def __init__(self, codec: RecordCodec[AccountState] | None = None) -> None:
         self.codec = codec
         self.states: dict[str, AccountState] = {}
         self.records: dict[str, bytes] = {}

@@ -29,20 +29,20 @@ from rules.state_codec import STATE_CODEC
 from store import RedisClient, is_cluster
 from store.client import queue_get_many, unpack_many
 from store.keys import Keys
-from streams.state_codec import StateCodec
+from streams.state_codec import RecordCodec
 
 
 class AccountStateStore:
     """Records are opaque bytes here: ``codec`` (``streams.state_codec``) makes and reads them."""
 
     def __init__(
-        self, redis: RedisClient, prefix: str = "txmon:", codec: StateCodec[AccountState] | None = None
+        self, redis: RedisClient, prefix: str = "txmon:", codec: RecordCodec[AccountState] | None = None
     ) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
         self.cluster = is_cluster(redis)
         # default: the record format and its versions (``rules.state_codec``)
-        self.codec: StateCodec[AccountState] = codec or STATE_CODEC
+        self.codec: RecordCodec[AccountState] = codec or STATE_CODEC
 
     async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
         if not accounts:
