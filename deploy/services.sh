@@ -288,7 +288,10 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
-log.retention.hours=24
+# Retention by size, never by time: tests, the demo and the quality report replay histories with
+# record timestamps days old, and a time limit deleted their segments before they were read.
+log.retention.ms=-1
+log.retention.bytes=268435456
 log.retention.check.interval.ms=60000
 log.segment.bytes=67108864
 log.cleaner.dedupe.buffer.size=33554432

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -59,6 +60,7 @@ def create_app(
     case_work: CaseWork | None = None,
     case_notify: str | None = None,
     kafka_answers: Callable[[], Awaitable[bool]] | None = None,
+    login_clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The console app; ``flush_interval_s`` 0 turns off the background outbox flush.
 
@@ -68,6 +70,7 @@ def create_app(
     With ``case_work`` the case store's queue and workflow are served too (``casework``);
     ``case_notify`` (a PostgreSQL conninfo) turns on their live updates.
     ``kafka_answers`` is the readiness probe of the console's Kafka producer (``/ready``).
+    ``login_clock`` is the login throttle's clock (tests stop it to check the backoff).
     """
     metrics = metrics or ConsoleMetrics()
     sessions = SessionStore(redis, prefix, session_ttl_s)
@@ -75,7 +78,7 @@ def create_app(
     login = LoginApi(
         users,
         sessions,
-        LoginThrottle(redis, prefix, login_limits),
+        LoginThrottle(redis, prefix, login_limits, clock=login_clock),
         lifecycle,
         cookies=CookiePolicy(secure=secure_cookies, session_ttl_s=session_ttl_s),
         client_of=client_of,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,21 @@ from alerts.model import Alert, HoldInstruction, PoliceReport, alert_id, hold_id
 from loadtest.stack import ROOT, stop_process
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+VIETNAM = timezone(timedelta(hours=7))
+
+
+def daytime_before(t: datetime) -> datetime:
+    """`t`, or 22:00 Vietnamese time just before it when `t` falls in 22:00-06:00.
+
+    The browser tests send events stamped close to now; stamped at night, a large transfer also
+    raises R10 (a night-time transfer), and the queue shows a second case for the account. The
+    hold (24 h from the event) is still active for events stamped at most eight hours ago.
+    """
+    local = t.astimezone(VIETNAM)
+    if 6 <= local.hour < 22:
+        return t
+    evening = local.replace(hour=22, minute=0, second=0, microsecond=0)
+    return (evening if local.hour >= 22 else evening - timedelta(days=1)).astimezone(UTC)
 
 
 def fresh_database(server_url: str) -> PgConfig:

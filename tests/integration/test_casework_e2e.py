@@ -23,7 +23,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from loadtest.stack import stop_process
-from tests.integration.case_helpers import case_store_env, start_sink
+from tests.integration.case_helpers import case_store_env, daytime_before, start_sink
 from tests.integration.conftest import ROOT, Services, Worker, free_port, make_worker, send
 from tests.integration.test_console_e2e import CHROMIUM, CHROMIUM_ARGS, ConsoleProcess, sim_swap_drain
 
@@ -60,7 +60,7 @@ def stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def foreign_login(account: str, ip: str) -> list[dict[str, Any]]:
     """An onboarded customer logging in from abroad on their verified phone: an R6a warning only."""
-    t = datetime.now(tz=UTC) - timedelta(minutes=2)
+    t = daytime_before(datetime.now(tz=UTC) - timedelta(minutes=2))
     steps = [("device_binding", {"device_id": "p1"}), ("biometric_verification", {"device_id": "p1", "result": "matched"}),
              ("login", {"device_id": "p1", "ip": ip, "channel": "mobile"})]  # fmt: skip
     return [{"type": kind, "event_id": f"{account}-{i}", "account_id": account, "ts": (t + timedelta(seconds=10 * i)).isoformat(), **f}

@@ -26,7 +26,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from loadtest.stack import start_healthy, stop_process
-from tests.integration.case_helpers import case_store_env, start_sink
+from tests.integration.case_helpers import case_store_env, daytime_before, start_sink
 from tests.integration.conftest import ROOT, TopicReader, Worker, free_port, send
 
 pytestmark = pytest.mark.integration
@@ -107,7 +107,7 @@ def console(worker: Worker, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def sim_swap_drain(account: str) -> list[dict[str, Any]]:
     """Onboarded customer, then an OTP-phone change and a 45M VND transfer 40 s later (R2 and R12 hold)."""
-    t = datetime.now(tz=UTC) - timedelta(minutes=3)
+    t = daytime_before(datetime.now(tz=UTC) - timedelta(minutes=3))
     events: list[dict[str, Any]] = []
 
     def ev(kind: str, after_s: float, **fields: Any) -> None:
