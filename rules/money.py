@@ -160,18 +160,55 @@ class MoneyFacts:
         out = np.zeros(len(b), np.int64)
         if len(rows) == 0 or b.dest is None:
             return out
-        day = (b.ts_ms + VN_OFFSET_MS) // DAY_MS
-        cutoff = (before_ms + VN_OFFSET_MS) // DAY_MS
         for r in rows.tolist():
-            payee, a = b.dest[r], b.account[r]
-            if not payee:
-                continue
-            s, last = self._st[a], int(cutoff[r])
-            days = {d for p, d in zip(s.paid_to, s.paid_day, strict=True) if p == payee and d < last}
-            earlier = np.flatnonzero((b.account[:r] == a) & self.is_transfer[:r] & (day[:r] < last))
-            days.update(int(day[e]) for e in earlier.tolist() if b.dest[e] == payee)
-            out[r] = len(days)
+            payee = b.dest[r]
+            if payee:
+                out[r] = len(self._days_paid(r, int(before_ms[r])).get(payee, ()))
         return out
+
+    def outflow_to_established(self, rows: Ints, since_ms: Ints, days: int) -> Ints:
+        """Per row in ``rows`` (R8): the money the account sent from ``since_ms`` up to the row
+        (it included) to payees it had paid on ``days`` or more distinct Vietnamese days before
+        the day of ``since_ms``; zero elsewhere. Stored transfers count through the state's
+        ``outflow_*`` (those to payees paid on an earlier day), earlier rows of the batch directly.
+        """
+        b = self.batch
+        out = np.zeros(len(b), np.int64)
+        if len(rows) == 0 or b.dest is None or days <= 0:
+            return out
+        for r in rows.tolist():
+            a, since = b.account[r], int(since_ms[r])
+            established = {p for p, d in self._days_paid(r, since).items() if len(d) >= days}
+            if not established:
+                continue
+            s = self._st[a]
+            total = sum(
+                v
+                for t, p, v in zip(s.outflow_ms, s.outflow_to, s.outflow_vnd, strict=True)
+                if t >= since and p in established
+            )
+            upto = np.flatnonzero((b.account[: r + 1] == a) & self.is_transfer[: r + 1] & (b.ts_ms[: r + 1] >= since))
+            total += sum(int(b.amount[e]) for e in upto.tolist() if b.dest[e] in established)
+            out[r] = total
+        return out
+
+    def _days_paid(self, row: int, before_ms: int) -> dict[str, set[int]]:
+        """The account's payees and the distinct Vietnamese days before the day of ``before_ms``
+        on which it paid them: stored pairs, then the batch's transfers before ``row``."""
+        b = self.batch
+        assert b.dest is not None  # noqa: S101  (callers check)
+        a = b.account[row]
+        last = (before_ms + VN_OFFSET_MS) // DAY_MS
+        s = self._st[a]
+        paid: dict[str, set[int]] = {}
+        for p, d in zip(s.paid_to, s.paid_day, strict=True):
+            if d < last:
+                paid.setdefault(p, set()).add(d)
+        day = (b.ts_ms[:row] + VN_OFFSET_MS) // DAY_MS
+        for e in np.flatnonzero((b.account[:row] == a) & self.is_transfer[:row] & (day < last)).tolist():
+            if payee := b.dest[e]:
+                paid.setdefault(payee, set()).add(int(day[e]))
+        return paid
 
     def flow_within(self, hours: int, rows: Ints) -> tuple[Ints, Ints]:
         """Money in and out of the account in the row's hour and the ``hours`` before it

@@ -21,10 +21,14 @@ account; a rented or freshly opened mule forwards to an account it never paid be
 next mule in the chain, a crypto trader, a cash-out). Banks already treat such payees as
 "established / trusted beneficiaries" (UK PSR APP-scam guidance and Confirmation of Payee,
 SWIFT payment-controls "new beneficiary" checks; a new beneficiary is the risk signal, an
-established one lowers it). Its limit: a mule account kept long enough to pay the chain's
-next account on earlier days first is not held by R8 (R7/R9/R14 and the police list still
-apply); ``established_payee_days: 0`` turns the exception off. State: the account's
-``paid_to`` / ``paid_day`` pairs (``rules.state.MAX_PAID_DAYS``, ``PAID_RETENTION_DAYS``).
+established one lowers it). Money sent to established payees inside the flow window is not
+passed on either: only the rest counts toward ``min_out_share_pct`` (the shop's evening sweep to
+the owner does not make the owner's next bill look like a forwarding). Its limit: a mule
+account kept long enough to pay the chain's next account on earlier days first is not held by
+R8 (R7/R9/R14 and the police list still apply); ``established_payee_days: 0`` turns the
+exception off. State: the account's
+``paid_to`` / ``paid_day`` pairs (``rules.state.MAX_PAID_DAYS``, ``PAID_RETENTION_DAYS``) and
+its transfers to payees paid on an earlier day (``outflow_*``, ``MAX_OUTFLOWS``).
 """
 
 from __future__ import annotations
@@ -60,8 +64,12 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     hit = candidates & (money_in >= max(params.min_inflow_vnd, 1)) & passed_on
     window_start_ms = (b.ts_ms // HOUR_MS - params.flow_window_h) * HOUR_MS
     paid_days = ctx.payee_days_before(np.flatnonzero(hit), window_start_ms)
+    swept = np.zeros(len(b), np.int64)
     if params.established_payee_days:
         hit &= paid_days < params.established_payee_days
+        swept = ctx.outflow_to_established(np.flatnonzero(hit), window_start_ms, params.established_payee_days)
+        money_out = money_out - swept
+        hit &= money_out * 100 >= money_in * params.min_out_share_pct
 
     def explain(row: int) -> tuple[str, str, dict[str, Any]]:
         got, sent, n, before = int(money_in[row]), int(money_out[row]), int(payers[row]), int(paid_days[row])
@@ -71,6 +79,7 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
             "payers_window_s": params.payers_window_s,
             "inflow_vnd": got,
             "outflow_vnd": sent,
+            "outflow_to_established_vnd": int(swept[row]),
             "out_share_pct": share,
             "flow_window_h": params.flow_window_h,
             "amount_vnd": int(b.amount[row]),

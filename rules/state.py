@@ -40,6 +40,10 @@ FLOW_RETENTION_H = 72
 # MAX_PAID_DAYS of them (the newest days), within PAID_RETENTION_DAYS of the newest.
 MAX_PAID_DAYS = 64
 PAID_RETENTION_DAYS = 35
+# R8: transfers to a payee the account had paid on an earlier day (the only ones that can go to an
+# established payee), newest MAX_OUTFLOWS within FLOW_RETENTION_H of the newest: money swept to
+# an established payee is not counted as passed on.
+MAX_OUTFLOWS = 64
 # R9: incoming transfers from listed accounts remembered per account, and for how long.
 MAX_TAINTED = 16
 TAINTED_RETENTION_MS = 90 * 24 * HOUR_MS
@@ -107,6 +111,12 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     # is one paid on earlier days, before the inflow window.
     paid_to: list[str] = msgspec.field(default_factory=list)
     paid_day: list[int] = msgspec.field(default_factory=list)
+    # R8: transfers to a payee paid on an earlier Vietnamese day, as parallel lists in arrival
+    # order (time, payee, amount; MAX_OUTFLOWS, FLOW_RETENTION_H): the sweeps the flow window
+    # does not count as passed on when their payee is established.
+    outflow_ms: list[int] = msgspec.field(default_factory=list)
+    outflow_to: list[str] = msgspec.field(default_factory=list)
+    outflow_vnd: list[int] = msgspec.field(default_factory=list)
 
 
 def _remember(items: list[str], item: str, limit: int) -> None:
@@ -327,18 +337,27 @@ def _remember_inflows(new: list[AccountState], accounts: list[int], times: list[
 
 def _remember_payees(batch: EventBatch, new: list[AccountState], day: np.ndarray) -> None:
     """R8: record each (payee, Vietnamese day) of the batch's transfers once, ``paid_day`` kept in
-    day order (a late transfer is inserted at its day); the oldest days go first."""
+    day order (a late transfer is inserted at its day); the oldest days go first. A transfer to
+    a payee already paid on an earlier day is also kept as an outflow (``outflow_*``)."""
     rows = np.flatnonzero(batch.kind == TRANSFER)
     if len(rows) == 0 or batch.dest is None:
         return
-    dest = batch.dest
+    dest, ts, amount = batch.dest, batch.ts_ms[rows].tolist(), batch.amount[rows].tolist()
     touched: set[int] = set()
-    for r, a, d in zip(rows.tolist(), batch.account[rows].tolist(), day[rows].tolist(), strict=True):
+    sent: set[int] = set()
+    for r, a, d, t, vnd in zip(
+        rows.tolist(), batch.account[rows].tolist(), day[rows].tolist(), ts, amount, strict=True
+    ):
         payee = dest[r]
         if not payee:
             continue
         s = new[a]
         lo, hi = bisect.bisect_left(s.paid_day, d), bisect.bisect_right(s.paid_day, d)
+        if payee in s.paid_to[:lo]:  # paid on an earlier day: a sweep R8 may not count
+            s.outflow_ms.append(t)
+            s.outflow_to.append(payee)
+            s.outflow_vnd.append(vnd)
+            sent.add(a)
         if payee not in s.paid_to[lo:hi]:
             s.paid_to.insert(hi, payee)
             s.paid_day.insert(hi, d)
@@ -349,6 +368,14 @@ def _remember_payees(batch: EventBatch, new: list[AccountState], day: np.ndarray
         drop = max(len(s.paid_day) - MAX_PAID_DAYS, too_old)
         if drop > 0:
             del s.paid_to[:drop], s.paid_day[:drop]
+    for a in sent:
+        s = new[a]
+        since = max(s.outflow_ms) - FLOW_RETENTION_H * HOUR_MS
+        if len(s.outflow_ms) > MAX_OUTFLOWS or min(s.outflow_ms) <= since:
+            kept = [i for i, t in enumerate(s.outflow_ms) if t > since][-MAX_OUTFLOWS:]
+            s.outflow_ms = [s.outflow_ms[i] for i in kept]
+            s.outflow_to = [s.outflow_to[i] for i in kept]
+            s.outflow_vnd = [s.outflow_vnd[i] for i in kept]
 
 
 def _remember_ids(s: AccountState, ids: list[int], times: list[int]) -> None:

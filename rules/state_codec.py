@@ -3,7 +3,9 @@
 A record is ``MARKER, version, payload``. ``MARKER`` (0xC1) is the one byte msgpack never
 uses, so a record that starts with anything else is a version-1 record: the bare msgpack
 array of ``AccountState`` that txmon wrote before records carried a version. Version 2 is
-the same positional msgpack array after the two header bytes. Reading takes every version
+the same positional msgpack array after the two header bytes; version 3 appends R8's
+``outflow_*`` fields (an earlier record reads with them empty: fields are only ever appended,
+each with an empty default, so one decoder reads versions 1 to 3). Reading takes every version
 this module knows; writing writes ``VERSION`` only, so a running deployment upgrades an
 account's record the first time it saves it, without losing what it held.
 
@@ -22,7 +24,8 @@ import msgspec
 from rules.state import AccountState
 
 MARKER = 0xC1
-VERSION = 2
+VERSION = 3
+READABLE = frozenset((2, 3))  # with a header; 1 has none
 _HEADER = bytes((MARKER, VERSION))
 
 
@@ -37,8 +40,8 @@ class StateCodec:
 
     def __init__(self) -> None:
         self._encoder = msgspec.msgpack.Encoder()
-        # Version 1 and 2 payloads are the same array; a version whose payload differs gets its
-        # own decoder here and a conversion to the current ``AccountState``.
+        # Versions 1 to 3 are one array, fields appended; a version whose payload differs gets
+        # its own decoder here and a conversion to the current ``AccountState``.
         self._decoder = msgspec.msgpack.Decoder(AccountState)
 
     def encode(self, states: Sequence[AccountState]) -> list[bytes]:
@@ -54,7 +57,7 @@ class StateCodec:
     def decode_one(self, record: bytes) -> AccountState:
         if not record or record[0] != MARKER:
             return self._decoder.decode(record)  # version 1: written before records had a version
-        if len(record) < 2 or record[1] != VERSION:
+        if len(record) < 2 or record[1] not in READABLE:
             msg = f"account state record of format version {record[1:2].hex() or 'none'}"
             raise UnknownStateFormat(msg)
         return self._decoder.decode(memoryview(record)[2:])

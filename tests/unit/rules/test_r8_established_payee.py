@@ -12,7 +12,7 @@ import pytest
 
 from rules.config import DEFAULT_RULES_FILE, load_ruleset_text
 from rules.engine import RuleEngine
-from rules.state import MAX_PAID_DAYS, PAID_RETENTION_DAYS
+from rules.state import FLOW_RETENTION_H, MAX_OUTFLOWS, MAX_PAID_DAYS, PAID_RETENTION_DAYS
 from tests.unit.rules.conftest import FakeGeo, Runner, incoming, transfer
 from tests.unit.rules.test_r6b_r8_r9_r10 import DAY, fired
 
@@ -73,3 +73,48 @@ def test_r8_payee_days_are_bounded_and_in_day_order() -> None:
     assert min(state.paid_day) > max(state.paid_day) - PAID_RETENTION_DAYS
     assert len(set(zip(state.paid_to, state.paid_day, strict=True))) == len(state.paid_to)  # each pair once
     assert ("LATE", state.paid_day[state.paid_to.index("LATE")]) in zip(state.paid_to, state.paid_day, strict=True)
+
+
+# --- money swept to an established payee is not passed on -------------------------------
+def _swept_then(sweep: int, *, then: int, paid_at: tuple[float, ...] = (0, DAY), at: float = 0) -> list[dict[str, Any]]:
+    """Usual payee 0011 paid at ``paid_at``; 10M from five payers; ``sweep`` to 0011 at
+    ``at`` after the takings (0: right after them), then ``then`` to a fresh payee."""
+    earlier = [transfer(t, 200_000, dest_account="0011") for t in paid_at]
+    takings = [incoming(SWEEP_AT - 3000 + i, f"P{i}", 2_000_000) for i in range(5)]
+    swept = [transfer(SWEEP_AT + at, sweep, dest_account="0011")] if sweep else []
+    return [*earlier, *takings, *swept, transfer(SWEEP_AT + 600, then, dest_account="7777")]
+
+
+SWEPT = [
+    ("the owner's bill after the evening sweep", _swept_then(9_000_000, then=500_000), False),
+    ("a small sweep, then most of the takings to a fresh payee", _swept_then(1_000_000, then=8_500_000), True),
+    ("the swept money and the fresh payee's are 80 % only together", _swept_then(4_000_000, then=4_000_000), False),
+    (
+        "a sweep to a payee paid on one earlier day counts as passed on",
+        _swept_then(4_000_000, then=4_000_000, paid_at=(0,)),
+        True,
+    ),  # fmt: skip
+    ("the sweep a minute before the fresh payee's transfer", _swept_then(9_000_000, then=1_000_000, at=540), False),
+]
+
+
+@pytest.mark.parametrize(("name", "events", "held"), SWEPT, ids=[c[0] for c in SWEPT])
+def test_r8_counts_only_money_not_swept_to_established_payees(
+    name: str, events: list[dict[str, Any]], held: bool
+) -> None:
+    assert fired("R8", events) == ([events[-1]["event_id"]] if held else [])
+
+
+def test_r8_evidence_gives_the_swept_money() -> None:
+    [hit] = [h for h in Runner().run(_swept_then(1_000_000, then=8_500_000)) if h.rule_id == "R8"]
+    assert hit.evidence["outflow_to_established_vnd"] == 1_000_000 and hit.evidence["outflow_vnd"] == 8_500_000
+
+
+def test_r8_outflows_kept_are_bounded_and_only_to_payees_paid_before() -> None:
+    runner = Runner()
+    events = [transfer(d * DAY + p * 60, 1000, dest_account=f"X{p % 3}") for d in range(6) for p in range(40)]
+    runner.run([*events, transfer(6 * DAY, 1000, dest_account="NEW")])
+    state = runner.state["A"]
+    assert len(state.outflow_ms) == len(state.outflow_to) == len(state.outflow_vnd) <= MAX_OUTFLOWS
+    assert "NEW" not in state.outflow_to and set(state.outflow_to) <= {"X0", "X1", "X2"}
+    assert min(state.outflow_ms) > max(state.outflow_ms) - FLOW_RETENTION_H * HOUR * 1000
