@@ -35,7 +35,7 @@ import redis
 from loadtest.bank_traffic import Generator
 from loadtest.bench_io import ceiling, paced_load, preload, stamped
 from loadtest.bench_latency import quantiles, send_to_output
-from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
+from loadtest.scenario_labels import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
 from loadtest.stack import (
     ROOT,
     SIMULATED_CLOCK,

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from loadtest.bank_traffic import Generator
-from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS
+from loadtest.scenario_labels import SUSPICIOUS_ACCOUNTS
 from loadtest.send import write_jsonl
 from rules.config import load_ruleset
 from rules.engine import RuleEngine

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from loadtest.bank_traffic import Generator
-from loadtest.fraud_scenarios import SUSPICIOUS_FILE
+from loadtest.scenario_labels import SUSPICIOUS_FILE
 from loadtest.send import produce
 from loadtest.stack import (
     ROOT,

@@ -24,7 +24,7 @@ from typing import Any
 import redis
 
 from loadtest.bank_traffic import Generator
-from loadtest.fraud_scenarios import SUSPICIOUS_FILE
+from loadtest.scenario_labels import SUSPICIOUS_FILE
 from loadtest.send import produce
 from loadtest.stack import ROOT, SIMULATED_CLOCK, WorkerProcess, load_suspicious_list, local_services, namespace_env
 from streams.settings import Settings

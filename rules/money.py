@@ -26,6 +26,12 @@ Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 VN_OFFSET_MS = 7 * 3_600_000  # Asia/Ho_Chi_Minh is UTC+7 all year
 DAY_MS = 24 * HOUR_MS
+_MAX_DAY = 1 << 40  # later than any day number
+
+
+def _day(ms: int) -> int:
+    """The Vietnamese calendar day number of a UTC millisecond time."""
+    return (ms + VN_OFFSET_MS) // DAY_MS
 
 
 def most_distinct_within(inflows: Sequence[tuple[int, str]], span_ms: int) -> int:
@@ -191,6 +197,40 @@ class MoneyFacts:
             total += sum(int(b.amount[e]) for e in upto.tolist() if b.dest[e] in established)
             out[r] = total
         return out
+
+    def large_to_new_payees(self, rows: Ints, window_ms: int, min_amount: int) -> tuple[Ints, Ints]:
+        """Per row in ``rows`` (R15): how many transfers of at least ``min_amount`` the account
+        sent to new payees within ``window_ms`` up to the row (it included), and their total;
+        zero elsewhere. A payee is new for a transfer when the account had not paid it on an
+        earlier Vietnamese day (stored ``paid_*`` pairs, then earlier rows of the batch); stored
+        transfers come from ``outflow_*``.
+        """
+        b = self.batch
+        count, total = np.zeros(len(b), np.int64), np.zeros(len(b), np.int64)
+        if len(rows) == 0 or b.dest is None:
+            return count, total
+        for r in rows.tolist():
+            a, t = b.account[r], int(b.ts_ms[r])
+            s, since = self._st[a], t - window_ms
+            first_day: dict[str, int] = {}
+            for p, d in zip(s.paid_to, s.paid_day, strict=True):
+                first_day[p] = min(d, first_day.get(p, d))
+            found = [
+                v
+                for at, p, v in zip(s.outflow_ms, s.outflow_to, s.outflow_vnd, strict=True)
+                if since < at <= t and v >= min_amount and first_day.get(p, _MAX_DAY) >= _day(at)
+            ]
+            mine = np.flatnonzero((b.account[: r + 1] == a) & self.is_transfer[: r + 1])
+            for e in mine.tolist():  # in arrival order: a payee's first day as the rows go
+                payee, at, v = b.dest[e], int(b.ts_ms[e]), int(b.amount[e])
+                if not payee:
+                    continue
+                new = first_day.get(payee, _MAX_DAY) >= _day(at)
+                first_day[payee] = min(_day(at), first_day.get(payee, _MAX_DAY))
+                if new and since < at <= t and v >= min_amount:
+                    found.append(v)
+            count[r], total[r] = len(found), sum(found)
+        return count, total
 
     def _days_paid(self, row: int, before_ms: int) -> dict[str, set[int]]:
         """The account's payees and the distinct Vietnamese days before the day of ``before_ms``

@@ -27,7 +27,7 @@ import pytest
 from kafka import KafkaProducer
 
 from loadtest.bank_traffic import Generator
-from loadtest.fraud_scenarios import SUSPICIOUS_FILE
+from loadtest.scenario_labels import SUSPICIOUS_FILE
 from loadtest.stack import SIMULATED_CLOCK, WorkerProcess, load_suspicious_list, namespace_env, read_all
 from rules.config import load_ruleset
 from streams.backtest import run as backtest

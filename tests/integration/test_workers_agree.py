@@ -18,7 +18,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from loadtest.bank_traffic import Generator
-from loadtest.fraud_scenarios import SUSPICIOUS_FILE
+from loadtest.scenario_labels import SUSPICIOUS_FILE
 from loadtest.stack import SIMULATED_CLOCK, load_suspicious_list, read_all
 from rules.config import load_ruleset
 from streams.backtest import run as backtest

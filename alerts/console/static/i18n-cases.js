@@ -97,6 +97,13 @@
     old_phone: ["Số điện thoại cũ", "Old phone"], success: ["Thành công", "Successful"], result: ["Kết quả", "Result"],
     purpose: ["Mục đích", "Purpose"], document_type: ["Loại giấy tờ", "Document type"], expires_on: ["Hết hạn ngày", "Expires on"],
     account_type: ["Loại tài khoản", "Account type"],
+    payee_paid_days_before: ["Số ngày đã trả người nhận trước đó", "Earlier days the payee was paid"],
+    established_payee_days: ["Số ngày để là người nhận quen", "Days that make a payee established"],
+    outflow_to_established_vnd: ["Tiền chuyển cho người nhận quen", "Sent to established payees"],
+    transfers_to_new_payees: ["Số giao dịch lớn tới người nhận mới", "Large transfers to new payees"],
+    total_vnd: ["Tổng tiền", "Total"], min_amount_vnd: ["Mức tiền tối thiểu", "Minimum amount"], night: ["Ban đêm", "At night"],
+    usual_amount_vnd: ["Mức thường ngày", "Usual amount"], earlier_transfers: ["Số giao dịch trước đó", "Earlier transfers"],
+    times_usual: ["Gấp mức thường ngày", "Times the usual"],
   };
   for (const [k, [vi, en]] of Object.entries(fields)) {
     add.vi["ev_" + k] = vi;

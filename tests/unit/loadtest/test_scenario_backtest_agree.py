@@ -22,7 +22,7 @@ import orjson
 import rules.config as config
 config.DEFAULT_RULES_FILE = Path(sys.argv[1])
 from loadtest.bank_traffic import Generator
-from loadtest.fraud_scenarios import SUSPICIOUS_ACCOUNTS
+from loadtest.scenario_labels import SUSPICIOUS_ACCOUNTS
 from loadtest.send import write_jsonl
 from streams.backtest import run
 gen = Generator(seed=11, n_accounts=400, scenario_every=300, malformed_every=2_000)

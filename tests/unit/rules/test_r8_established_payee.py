@@ -110,11 +110,11 @@ def test_r8_evidence_gives_the_swept_money() -> None:
     assert hit.evidence["outflow_to_established_vnd"] == 1_000_000 and hit.evidence["outflow_vnd"] == 8_500_000
 
 
-def test_r8_outflows_kept_are_bounded_and_only_to_payees_paid_before() -> None:
+def test_r8_outflows_kept_are_the_newest_within_the_flow_retention() -> None:
     runner = Runner()
-    events = [transfer(d * DAY + p * 60, 1000, dest_account=f"X{p % 3}") for d in range(6) for p in range(40)]
-    runner.run([*events, transfer(6 * DAY, 1000, dest_account="NEW")])
+    events = [transfer(d * DAY + p * 60, 1000 + p, dest_account=f"X{p % 3}") for d in range(6) for p in range(40)]
+    runner.run([*events, transfer(6 * DAY, 7, dest_account="NEW")])
     state = runner.state["A"]
-    assert len(state.outflow_ms) == len(state.outflow_to) == len(state.outflow_vnd) <= MAX_OUTFLOWS
-    assert "NEW" not in state.outflow_to and set(state.outflow_to) <= {"X0", "X1", "X2"}
+    assert len(state.outflow_ms) == len(state.outflow_to) == len(state.outflow_vnd) == MAX_OUTFLOWS
+    assert (state.outflow_to[-1], state.outflow_vnd[-1]) == ("NEW", 7) and state.outflow_ms == sorted(state.outflow_ms)
     assert min(state.outflow_ms) > max(state.outflow_ms) - FLOW_RETENTION_H * HOUR * 1000
