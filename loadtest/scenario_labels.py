@@ -84,7 +84,8 @@ def passes_money_on(c: Customer, ms: int) -> bool:
     payers = max((len({p for t, p in recent if start <= t <= start + R8_PAYERS_MS}) for start, _ in recent), default=0)
     got = sum(v[0] for h, v in c.flow.items() if h >= hour - R8_FLOW_H)
     sent = sum(v[1] for h, v in c.flow.items() if h >= hour - R8_FLOW_H)
-    return payers >= R8_PAYERS and got >= R8_MIN_IN and sent * 100 >= got * R8_SHARE_PCT
+    capped = not _R8.max_out_share_pct or sent * 100 <= got * _R8.max_out_share_pct
+    return payers >= R8_PAYERS and got >= R8_MIN_IN and sent * 100 >= got * R8_SHARE_PCT and capped
 
 
 def drains_to_new_payees(c: Customer, ms: int, payee: str, amount: int) -> bool:

@@ -23,7 +23,10 @@ next mule in the chain, a crypto trader, a cash-out). Banks already treat such p
 SWIFT payment-controls "new beneficiary" checks; a new beneficiary is the risk signal, an
 established one lowers it). Money sent to established payees inside the flow window is not
 passed on either: only the rest counts toward ``min_out_share_pct`` (the shop's evening sweep to
-the owner does not make the owner's next bill look like a forwarding). Its limit: a mule
+the owner does not make the owner's next bill look like a forwarding). Nor is an account that
+sent out more than ``max_out_share_pct`` of its inflow in the flow window, sweeps included:
+it is spending a balance of its own (a shop paying its suppliers from savings), where a
+pass-through forwards about what came in and keeps a cut. Its limits: a mule
 account kept long enough to pay the chain's next account on earlier days first is not held by
 R8 (R7/R9/R14 and the police list still apply); ``established_payee_days: 0`` turns the
 exception off. State: the account's
@@ -53,6 +56,9 @@ class Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     min_inflow_vnd: Annotated[int, Meta(ge=0)] = 1_000_000
     # 0: no exception; at most what PAID_RETENTION_DAYS can hold before a 3-day flow window.
     established_payee_days: Annotated[int, Meta(ge=0, le=PAID_RETENTION_DAYS - 4)] = 2
+    # 0: no upper bound. An account that sent out more than this share of what it received
+    # (sweeps included) spends its own balance: a pass-through forwards about what came in.
+    max_out_share_pct: Annotated[int, Meta(ge=0)] = 150
 
 
 def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
@@ -61,6 +67,9 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     candidates = ctx.is_transfer & (payers >= params.min_payers)
     money_in, money_out = ctx.flow_within(params.flow_window_h, np.flatnonzero(candidates))
     passed_on = money_out * 100 >= money_in * params.min_out_share_pct
+    if params.max_out_share_pct:
+        passed_on &= money_out * 100 <= money_in * params.max_out_share_pct
+    total_out = money_out
     hit = candidates & (money_in >= max(params.min_inflow_vnd, 1)) & passed_on
     window_start_ms = (b.ts_ms // HOUR_MS - params.flow_window_h) * HOUR_MS
     paid_days = ctx.payee_days_before(np.flatnonzero(hit), window_start_ms)
@@ -80,6 +89,8 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
             "inflow_vnd": got,
             "outflow_vnd": sent,
             "outflow_to_established_vnd": int(swept[row]),
+            "total_outflow_vnd": int(total_out[row]),
+            "max_out_share_pct": params.max_out_share_pct,
             "out_share_pct": share,
             "flow_window_h": params.flow_window_h,
             "amount_vnd": int(b.amount[row]),

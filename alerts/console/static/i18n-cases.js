@@ -103,7 +103,8 @@
     transfers_to_new_payees: ["Số giao dịch lớn tới người nhận mới", "Large transfers to new payees"],
     total_vnd: ["Tổng tiền", "Total"], min_amount_vnd: ["Mức tiền tối thiểu", "Minimum amount"], night: ["Ban đêm", "At night"],
     usual_amount_vnd: ["Mức thường ngày", "Usual amount"], earlier_transfers: ["Số giao dịch trước đó", "Earlier transfers"],
-    times_usual: ["Gấp mức thường ngày", "Times the usual"],
+    times_usual: ["Gấp mức thường ngày", "Times the usual"], total_outflow_vnd: ["Tổng tiền ra", "All money out"],
+    max_out_share_pct: ["Tỷ lệ chuyển đi tối đa (%)", "Highest share sent on (%)"],
   };
   for (const [k, [vi, en]] of Object.entries(fields)) {
     add.vi["ev_" + k] = vi;

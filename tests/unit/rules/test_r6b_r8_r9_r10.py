@@ -178,7 +178,7 @@ def test_r8_flow_window_counts_whole_hours() -> None:
     fresh_in = [incoming(base + 47 * 3600 + i, f"Q{i}") for i in range(5)]
     send = [transfer(base + 48 * 3600 + 1800, 28_000_000)]
     assert fired("R8", old_in + fresh_in + send) == [send[0]["event_id"]]  # 28M of 35M = 80 %
-    later = [transfer(base + 49 * 3600, 28_000_000)]  # the old 30M has left the window: 56M out of 5M in
+    later = [transfer(base + 49 * 3600, 4_500_000)]  # the old 30M has left the window: 4.5M of 5M in
     assert fired("R8", old_in + fresh_in + later) == [later[0]["event_id"]]
     small = [transfer(base + 49 * 3600, 3_000_000)]  # 60 % of the 5M still in the window
     assert fired("R8", old_in + fresh_in + small) == []

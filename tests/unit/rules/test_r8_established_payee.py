@@ -94,6 +94,9 @@ SWEPT = [
         _swept_then(4_000_000, then=4_000_000, paid_at=(0,)),
         True,
     ),  # fmt: skip
+    ("sent on 150 % of the inflow: still a pass-through", _swept_then(0, then=15_000_000), True),
+    ("sent on more than 150 %: the account's own balance", _swept_then(0, then=15_001_000), False),
+    ("sweeps count toward the 150 %", _swept_then(7_000_000, then=8_500_000), False),
     ("the sweep a minute before the fresh payee's transfer", _swept_then(9_000_000, then=1_000_000, at=540), False),
 ]
 
