@@ -41,7 +41,7 @@ FLOW_RETENTION_H = 72
 MAX_PAID_DAYS = 64
 PAID_RETENTION_DAYS = 35
 # R8, R15: the account's transfers (time, payee, amount), newest MAX_OUTFLOWS within
-# FLOW_RETENTION_H of the newest: R8 does not count money swept to an established payee as passed
+# FLOW_RETENTION_H of the latest to arrive: R8 does not count money swept to an established payee as passed
 # on; R15 counts large transfers to payees not paid on an earlier day.
 MAX_OUTFLOWS = 64
 # R9: incoming transfers from listed accounts remembered per account, and for how long.
@@ -369,8 +369,8 @@ def _remember_payees(batch: EventBatch, new: list[AccountState], day: np.ndarray
             del s.paid_to[:drop], s.paid_day[:drop]
     for a in sent:
         s = new[a]
-        since = max(s.outflow_ms) - FLOW_RETENTION_H * HOUR_MS
-        if len(s.outflow_ms) > MAX_OUTFLOWS or min(s.outflow_ms) <= since:
+        since = s.outflow_ms[-1] - FLOW_RETENTION_H * HOUR_MS  # the latest to arrive
+        if len(s.outflow_ms) > MAX_OUTFLOWS or s.outflow_ms[0] <= since:
             kept = [i for i, t in enumerate(s.outflow_ms) if t > since][-MAX_OUTFLOWS:]
             s.outflow_ms = [s.outflow_ms[i] for i in kept]
             s.outflow_to = [s.outflow_to[i] for i in kept]
