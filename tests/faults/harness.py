@@ -24,7 +24,7 @@ import json
 import signal
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,11 +55,6 @@ from tests.integration.conftest import ROOT, Services, Worker, free_port, make_w
 SUSPICIOUS_CSV = ROOT / "loadtest" / "suspicious_demo.csv"
 TRUTH_CHUNK = 20_000
 LOGS = ROOT / ".run" / "faults"  # worker logs, kept after the run for a failure's post-mortem
-# R6b depends on the order in which partitions are judged (issue 13 point 7: live a batch goes
-# partition by partition, the back-test in event time), so which ring member counts as "third"
-# can differ with no fault at all. Until that is fixed, its alerts are compared by number only;
-# every other rule by id. Remove the entry when R6b is order-independent.
-ORDER_DEPENDENT_RULES = frozenset({"R6b"})
 # Alert fields set from the wall clock when emitted: a re-emission after a crash differs there only.
 EMISSION_FIELDS = ("detected_at", "created_at", "expires_at", "updated_at")
 
@@ -133,7 +128,7 @@ class Report:
         return json.dumps({**data, **self.extra})
 
     def assert_exact(self, unsettled: frozenset[str] = frozenset()) -> None:
-        """Every check; ``unsettled`` names order-dependent rules whose count may differ too."""
+        """Every check; an alert of an ``unsettled`` rule may be re-emitted with other evidence."""
         problems = {k: v[:10] for k, v in self.__dict__.items() if isinstance(v, list) and v}
         # A batch re-judged after a SIGKILL may see more of an unsettled rule's shared facts
         # (R6b: ring members another worker added since): same id, other evidence.
@@ -142,9 +137,7 @@ class Report:
         if left:
             problems["conflicting_alerts"] = left[:10]
         assert not problems, f"{problems}\n{self.figures()}"
-        settled = {r: n for r, n in self.extra["order_dependent_alerts_expected"].items() if r not in unsettled}
-        got = {r: n for r, n in self.extra["order_dependent_alerts_got"].items() if r not in unsettled}
-        assert got == settled and self.got_holds == self.expected_holds, self.figures()
+        assert self.got_holds == self.expected_holds, self.figures()
 
 
 class Sender(threading.Thread):
@@ -252,10 +245,7 @@ class FaultRun:
     def compare(self) -> Report:
         truth = self.traffic.truth
         alerts = _by_id(read_all(self.kafka, self.topics["alerts"]), "alert_id")
-        expected = {a: action for a, action in truth.alerts.items() if _rule(a) not in ORDER_DEPENDENT_RULES}
-        order_dependent = Counter(_rule(a) for a in truth.alerts if _rule(a) in ORDER_DEPENDENT_RULES)
-        got_order_dependent = Counter(_rule(a) for a in alerts if _rule(a) in ORDER_DEPENDENT_RULES)
-        exact = {a: v for a, v in alerts.items() if _rule(a) not in ORDER_DEPENDENT_RULES}
+        expected, exact = truth.alerts, alerts  # every rule by id, R6b's ring alerts included
         holds = _by_id(read_all(self.kafka, self.topics["holds"]), "hold_id")
         placed = {
             hid: [v for v in versions if v["transition"] == "placed"]
@@ -289,8 +279,6 @@ class FaultRun:
             accounts_compared=len(truth.states),
             wrong_states=sorted(wrong_states),
             extra={
-                "order_dependent_alerts_expected": dict(order_dependent),
-                "order_dependent_alerts_got": dict(got_order_dependent),
                 "state_differences": {a: wrong_states[a] for a in sorted(wrong_states)[:3]},
             },
         )

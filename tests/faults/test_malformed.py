@@ -219,17 +219,11 @@ def test_100k_malformed_records_among_valid_ones(malformed_worker: Worker, tmp_p
     live_alerts = [orjson.loads(r.value) for r in alerts]
     live = {a["alert_id"]: a["action"] for a in live_alerts}
     assert len(alerts) == len(live), "an alert id emitted twice"
-    # R6b (accounts on one foreign IP) is judged partition by partition live and in event time by
-    # the back-test, so which member of a ring is "third" can differ (issue 13 point 7, not an
-    # effect of bad records): it is compared as how many R6b alerts each IP got.
-    r6b = {k for k in live.keys() | expected_alerts.keys() if k.startswith("A-R6b-")}
-    exact_live = {k: v for k, v in live.items() if k not in r6b}
-    exact_expected = {k: v for k, v in expected_alerts.items() if k not in r6b}
-    assert exact_live == exact_expected, (sorted(exact_live.keys() ^ exact_expected.keys())[:10], len(exact_live))
-    ip_of = {e["event_id"]: e.get("ip") for e in map(orjson.loads, sent.valid)}
-    live_rings = Counter(ip_of[a["event_id"]] for a in live_alerts if a["rule_id"] == "R6b")
-    expected_rings = Counter(ip_of[event_id] for event_id, rule in reference.decisions if rule == "R6b")
-    assert live_rings == expected_rings and sum(expected_rings.values()) > 0
+    # Every alert, R6b's ring alerts included (they depend on the events only, not on batch
+    # split or order: issue 13 point 7), is the back-test's.
+    assert live == expected_alerts, (sorted(live.keys() ^ expected_alerts.keys())[:10], len(live))
+    r6b = sum(1 for a in live_alerts if a["rule_id"] == "R6b")
+    assert r6b > 0, "the valid traffic should have foreign-IP rings"
     account_of = {e["event_id"]: e["account_id"] for e in map(orjson.loads, sent.valid)}
     expected_held = {account_of[eid] for (eid, _), action in reference.decisions.items() if action in HOLDING}
     holds = _read(worker.services.bootstrap, worker.topics["holds"], lambda rs: len(rs) >= len(expected_held), 60)
@@ -243,7 +237,7 @@ def test_100k_malformed_records_among_valid_ones(malformed_worker: Worker, tmp_p
         f"\nmalformed fault test: sent {VALID:,} valid + {len(sent.expected):,} bad in {sent.seconds:.1f} s; "
         f"dead letters expected {len(sent.expected):,}, got {len(got):,} (missing {len(missing)}, wrong reason "
         f"{len(wrong)}, extra {len(extra)}); alerts expected {len(expected_alerts):,}, got {len(live):,} "
-        f"({len(exact_live):,} identical, R6b {sum(live_rings.values())} on the same {len(live_rings)} IPs); "
+        f"(all identical, {r6b} of them R6b); "
         f"accounts held expected {len(expected_held)}, got the same; "
         f"all judged {judged_after:.1f} s after the start; {time.monotonic() - started:.1f} s in all; kinds: {dict(sorted(sent.kinds.items()))}"
     )
