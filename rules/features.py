@@ -8,7 +8,7 @@ shared-IP facts (R6b, R8, R9, R10) are in ``rules.money``, a base class of the c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -101,13 +101,6 @@ class BatchContext(MoneyFacts):
     @cached_property
     def _device_code(self) -> dict[str, int]:
         return {d: i for i, d in enumerate(self.batch.devices)}
-
-    def _state_pairs(self, devices_of: Sequence[Sequence[str]]) -> Ints:
-        """Pair keys (as ``device_pair`` builds them) of stored devices present in the batch."""
-        code = self._device_code
-        width = int(self.batch.device.max(initial=0)) + 2
-        keys = [a * width + code[d] + 1 for a, ds in enumerate(devices_of) for d in ds if d in code]
-        return np.asarray(keys, dtype=np.int64)
 
     # --- OTP phone change -------------------------------------------------
     @cached_property
@@ -215,17 +208,26 @@ class BatchContext(MoneyFacts):
         b = self.batch
         prior = self._prior_device_bio
         in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1)
-        stored = self._state_pairs([[d for d, t in s.bio.items() if t > 0] for s in self._st])
-        from_state = member(self.device_pair, stored, where=self.has_device & (prior < 0))
+        from_state = self._stored(prior < 0, lambda s, device: s.bio.get(device, 0) > 0)
         return self.has_device & (in_batch | from_state)
 
     @cached_property
     def device_seen(self) -> Bools:
         """The device was used on this account before this row."""
         prior = self._prior_device_use
-        stored = self._state_pairs([s.known_devices for s in self._st])
-        first_in_batch = self.has_device & (prior < 0)  # only there does the state count
-        return self.has_device & ((prior >= 0) | member(self.device_pair, stored, where=first_in_batch))
+        from_state = self._stored(prior < 0, lambda s, device: device in s.known_devices)
+        return self.has_device & ((prior >= 0) | from_state)
+
+    def _stored(self, where: Bools, known: Callable[[AccountState, str], bool]) -> Bools:
+        """``known(state, device)`` for the row's account and device, at the rows of ``where``
+        that name a device (those with no earlier row of the batch to answer from); else False."""
+        b = self.batch
+        rows = np.flatnonzero(self.has_device & where)
+        out = np.zeros(len(b), np.bool_)
+        names, st = b.devices, self._st
+        pairs = zip(b.account[rows].tolist(), b.device[rows].tolist(), strict=True)
+        out[rows] = np.fromiter((known(st[a], names[d]) for a, d in pairs), np.bool_, len(rows))
+        return out
 
     @cached_property
     def new_device_login(self) -> Bools:
