@@ -106,7 +106,8 @@ class Monitor(Service):
         self.batching = AdaptiveBatch(settings)
         self._last_commit = 0.0
         self.producer: AIOKafkaProducer | None = None
-        self.processed = 0
+        self.fetched = 0  # records taken from the input
+        self.processed = 0  # records whose outputs and state are saved (``/health``)
         self.readiness = Readiness()
         self.marker = self.judge.marker
         self.generation: str | None = None
@@ -230,14 +231,14 @@ class Monitor(Service):
                         await self._commit()
             self.lag.update(self.consumer, {})
             return 0
-        if not self.processed:
+        if not self.fetched:
             self.metrics.first_fetch.set(time.time())
         self.metrics.stage_seconds.labels("fetch").observe(time.perf_counter() - t0)
         async with self.batch_lock:
             self._swap_ruleset()
             records = [r for recs in fetched.values() for r in recs]
             self.batching.fetched(len(records))
-            self.processed += len(records)
+            self.fetched += len(records)
             try:
                 verdict = await self.judge.judge(self.engine, self.generation, records, settle=self._settle)
                 assert self.producer is not None  # noqa: S101
@@ -290,6 +291,7 @@ class Monitor(Service):
         assert self.consumer is not None  # noqa: S101
         done = time.time()
         self._uncommitted.update({tp: recs[-1].offset + 1 for tp, recs in fetched.items()})
+        self.processed += len(records)
         if self._commit_due():
             await self._commit()
         stamps = np.fromiter((r.timestamp for r in records), np.float64, len(records))
