@@ -17,11 +17,21 @@ HoldStatus = Literal["active", "released", "confirmed", "extended", "expired"]
 HoldKind = Literal["hold", "freeze"]
 
 
-def alert_id(rule_id: str, event_id: str) -> str:
-    """>>> alert_id("R2", "evt-1") == alert_id("R2", "evt-1")
+def alert_id(rule_id: str, event_id: str, *, account: str | None = None) -> str:
+    """The alert's deterministic id: the rule and the event it fired on, so a redelivered or
+    re-judged event gets the same id and is never alerted twice.
+
+    An event is named by (``account``, ``event_id``) (``event_id`` is unique per account: two
+    accounts may share one), so an event's alert names its account; R13's police requests,
+    whose ids are unique on their own, name none.
+
+    >>> alert_id("R2", "evt-1", account="A") == alert_id("R2", "evt-1", account="A")
     True
+    >>> alert_id("R2", "evt-1", account="A") == alert_id("R2", "evt-1", account="B")
+    False
     """
-    digest = blake2b(f"{rule_id}\x1f{event_id}".encode(), digest_size=10).hexdigest()
+    key = f"{rule_id}\x1f{event_id}" if account is None else f"{rule_id}\x1f{account}\x1f{event_id}"
+    digest = blake2b(key.encode(), digest_size=10).hexdigest()
     return f"A-{rule_id}-{digest}"
 
 

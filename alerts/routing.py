@@ -48,7 +48,7 @@ def build_outputs(
             event, event_type = msgspec.structs.asdict(events[hit.row]), type(events[hit.row]).__name__
         else:  # an event of an earlier batch (R6b's first visits of a ring): what is known of it
             event, event_type = dict(hit.event or {}), hit.event_type
-        aid = alert_id(hit.rule_id, hit.event_id)
+        aid = alert_id(hit.rule_id, hit.event_id, account=hit.account_id)
         hold_id = None
         if hit.action in (Action.HOLD, Action.FREEZE):
             hold = holds.get(hit.account_id)

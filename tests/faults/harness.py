@@ -94,7 +94,7 @@ def ground_truth(records: list[tuple[bytes, bytes]], listed: frozenset[str]) -> 
         chunk = records[i : i + TRUTH_CHUNK]
         decoded = decode_records([v for _, v in chunk], [k for k, _ in chunk])
         for hit in store.judge(decoded.batch, explain=False).hits:
-            aid = alert_id(hit.rule_id, hit.event_id)
+            aid = alert_id(hit.rule_id, hit.event_id, account=hit.account_id)
             alerts[aid] = str(hit.action)
             if hit.action in (Action.HOLD, Action.FREEZE):
                 hold_alerts[hit.account_id].add(aid)

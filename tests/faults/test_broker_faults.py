@@ -161,7 +161,7 @@ def test_broker_stopped_and_killed_mid_stream_loses_nothing_and_adds_nothing(bro
             account_of[str(e["event_id"])] = str(e["account_id"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             continue  # malformed on purpose: dead-lettered by both
-    expected = {alert_id(rule, event): event for event, rule in report.decisions}
+    expected = {alert_id(rule, event, account=acct): event for acct, event, rule, _, _ in report.hits}
     expected_held = {account_of[e] for (e, _), action in report.decisions.items() if action in HOLD_ACTIONS}
 
     env = namespace_env(

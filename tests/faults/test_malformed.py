@@ -213,7 +213,7 @@ def test_100k_malformed_records_among_valid_ones(malformed_worker: Worker, tmp_p
     history.write_bytes(b"\n".join(sent.valid) + b"\n")
     reference = backtest(history, load_ruleset(), keep_decisions=True)
     assert reference.dead_letters == 0 and reference.events == VALID
-    expected_alerts = {alert_id(rule, event_id): action for (event_id, rule), action in reference.decisions.items()}
+    expected_alerts = {alert_id(r, e, account=a): action for a, e, r, action, _ in reference.hits}
     assert len(expected_alerts) > 50, "the valid traffic should make alerts"
     alerts = _read(worker.services.bootstrap, worker.topics["alerts"], lambda rs: len(rs) >= len(expected_alerts), 120)
     live_alerts = [orjson.loads(r.value) for r in alerts]
@@ -259,7 +259,7 @@ def _assert_still_judging(worker: Worker) -> None:
         producer.flush(timeout=30)
     finally:
         producer.close(timeout=10)
-    wanted = alert_id("R1", "marker-2")
+    wanted = alert_id("R1", "marker-2", account=account)
     alerts = _read(
         worker.services.bootstrap,
         worker.topics["alerts"],

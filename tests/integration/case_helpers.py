@@ -54,7 +54,7 @@ def make_alert(
     severity = {"R6a": "low", "R10": "medium"}.get(rule, "high")
     ev = {"type": "transfer", "event_id": event_id, "account_id": account, "ts": at(minutes), **event}
     return Alert(
-        alert_id=alert_id(rule, event_id),
+        alert_id=alert_id(rule, event_id, account=account),
         rule_id=rule,
         rule_name=rule,
         ruleset_version="test",

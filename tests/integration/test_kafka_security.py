@@ -140,7 +140,7 @@ ACROSS_PARTITIONS = {"R6b"}
 
 def expected_alert_ids(events: Path) -> set[str]:
     report = backtest(events, load_ruleset(), keep_decisions=True)
-    return {alert_id(rule, event) for event, rule in report.decisions if rule not in ACROSS_PARTITIONS}
+    return {alert_id(r, e, account=a) for a, e, r, _, _ in report.hits if r not in ACROSS_PARTITIONS}
 
 
 def per_account(alerts: list[dict[str, Any]]) -> set[str]:

@@ -86,8 +86,11 @@ async def test_recorded_alerts_are_dropped(store: AlertStore) -> None:
 async def test_only_the_new_alerts_of_a_redelivered_batch_remain(store: AlertStore) -> None:
     first = await emit(store, outputs(hit("R2", 1)))
     again = await emit(store, outputs(hit("R2", 1), hit("R3", 2), hit("R6a", 3, Action.ALERT)))
-    assert [a.alert_id for a in again.alerts] == [alert_id("R3", "e2"), alert_id("R6a", "e3")]
-    assert [p.report_id for p in again.police] == [alert_id("R3", "e2"), alert_id("R6a", "e3")]
+    assert [a.alert_id for a in again.alerts] == [alert_id("R3", "e2", account="A"), alert_id("R6a", "e3", account="A")]
+    assert [p.report_id for p in again.police] == [
+        alert_id("R3", "e2", account="A"),
+        alert_id("R6a", "e3", account="A"),
+    ]
     # The hold placed by the first delivery is still the account's hold.
     assert again.holds == [] and again.alerts[0].hold_id == first.holds[0].hold_id
     assert again.alerts[1].hold_id is None
@@ -96,7 +99,7 @@ async def test_only_the_new_alerts_of_a_redelivered_batch_remain(store: AlertSto
 async def test_the_same_alert_twice_in_one_batch_is_kept_once(store: AlertStore) -> None:
     fresh = await store.deduplicate(outputs(hit("R2", 1), hit("R2", 1)), NOW)
     assert len(fresh.alerts) == 1 and len(fresh.police) == 1
-    assert fresh.holds[0].alert_ids == [alert_id("R2", "e1")]
+    assert fresh.holds[0].alert_ids == [alert_id("R2", "e1", account="A")]
 
 
 async def test_empty_outputs(store: AlertStore) -> None:
@@ -193,9 +196,12 @@ async def test_a_new_hold_never_reuses_the_id_of_an_old_one(store: AlertStore) -
     later_now = NOW + timedelta(days=2)
     later = await emit(store, outputs(hit("R2", 1), hit("R3", 2), now=later_now), later_now)
     (old,), (new,) = first.holds, later.holds
-    assert [a.alert_id for a in later.alerts] == [alert_id("R3", "e2")]
+    assert [a.alert_id for a in later.alerts] == [alert_id("R3", "e2", account="A")]
     assert new.hold_id != old.hold_id and later.alerts[0].hold_id == later.police[0].hold_id == new.hold_id
-    assert new.alert_ids == [alert_id("R3", "e2")] and (new.reason_en, new.reason_vi) == ("reason R3", "lý do R3")
+    assert new.alert_ids == [alert_id("R3", "e2", account="A")] and (new.reason_en, new.reason_vi) == (
+        "reason R3",
+        "lý do R3",
+    )
     assert await store.hold(old.hold_id) == old
     active = await store.active_hold("A", later_now)
     assert active is not None and active.hold_id == new.hold_id and active.alert_ids == new.alert_ids

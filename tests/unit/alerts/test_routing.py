@@ -68,13 +68,23 @@ def test_alert_ids_are_deterministic() -> None:
     assert alert_id("R2", "t1").startswith("A-R2-") and hold_id_for(alert_id("R2", "t1")).startswith("H-R2-")
     # The separator keeps (rule, event) pairs apart that would concatenate alike.
     assert alert_id("R1", "2x") != alert_id("R12", "x")
+    # An event is (account, event_id): two accounts' events of one id are two alerts.
+    assert alert_id("R1", "t1", account="A") != alert_id("R1", "t1", account="B")
+    assert alert_id("R1", "t1", account="A") != alert_id("R1", "t1")
+
+
+def test_two_accounts_events_of_one_id_make_two_alerts_and_two_holds() -> None:
+    batch = decoded([transfer("ref-9", "A"), transfer("ref-9", "B")])
+    out = route([hit("R1", 0, batch), hit("R1", 1, batch)], batch)
+    assert len({a.alert_id for a in out.alerts}) == 2
+    assert [h.account_id for h in out.holds] == ["A", "B"] and len({h.hold_id for h in out.holds}) == 2
 
 
 def test_redelivered_hits_get_the_same_alert_and_hold_ids() -> None:
     hits = [hit("R2", 0, BATCH), hit("R3", 1, BATCH)]
     first, again = route(hits, BATCH), route(hits, BATCH, now=NOW + timedelta(minutes=5))
     assert [a.alert_id for a in first.alerts] == [a.alert_id for a in again.alerts]
-    assert [a.alert_id for a in first.alerts] == [alert_id("R2", "t1"), alert_id("R3", "t2")]
+    assert [a.alert_id for a in first.alerts] == [alert_id("R2", "t1", account="A"), alert_id("R3", "t2", account="A")]
     assert [h.hold_id for h in first.holds] == [h.hold_id for h in again.holds]
 
 
