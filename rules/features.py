@@ -27,6 +27,8 @@ from rules.ip_cluster import Episode
 from rules.money import DAY_MS, VN_OFFSET_MS, MoneyFacts
 from rules.state import AccountState
 from rules.window import (
+    cumsum_in_group,
+    from_prior,
     group_order,
     member,
     pair_keys,
@@ -112,7 +114,7 @@ class BatchContext(MoneyFacts):
         """Time of the account's last OTP-phone change before each row (0: none known)."""
         stored = self._per_account([s.otp_change_ms for s in self._st])
         prior = self._prior_otp
-        return np.where(prior >= 0, self.batch.ts_ms[np.maximum(prior, 0)], stored)
+        return from_prior(prior, self.batch.ts_ms, stored)
 
     @cached_property
     def _prior_face_match(self) -> Ints:
@@ -142,17 +144,8 @@ class BatchContext(MoneyFacts):
     def _day_total_in_batch(self) -> Ints:
         """The account's outgoing total for the row's Vietnamese day within this batch, the row included."""
         b = self.batch
-        amounts = np.where(self.is_transfer, b.amount, 0)
         keys = pair_keys(b.account, self.local_day - int(self.local_day.min(initial=0)))
-        order = group_order(keys)
-        running = np.cumsum(amounts[order])
-        start = np.empty(len(order), np.bool_)
-        start[:1] = True
-        start[1:] = keys[order][1:] != keys[order][:-1]
-        base = np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
-        in_batch = np.empty(len(order), np.int64)
-        in_batch[order] = running - running[base] + amounts[order][base]
-        return in_batch
+        return cumsum_in_group(keys, np.where(self.is_transfer, b.amount, 0))
 
     @cached_property
     def day_total(self) -> Ints:
@@ -167,7 +160,7 @@ class BatchContext(MoneyFacts):
         b = self.batch
         prior = self._prior_face_match
         stored = self._per_account([s.bio_match_ms for s in self._st])
-        return np.where(prior >= 0, b.ts_ms[np.maximum(prior, 0)], stored)
+        return from_prior(prior, b.ts_ms, stored)
 
     @cached_property
     def id_expires_day(self) -> Ints:
@@ -176,7 +169,7 @@ class BatchContext(MoneyFacts):
         prior = self._prior_id_change
         stored = self._per_account([s.id_expires_day for s in self._st])
         column = b.id_expires_day if b.id_expires_day is not None else np.full(len(b), -1, np.int32)
-        return np.where(prior >= 0, column[np.maximum(prior, 0)].astype(np.int64), stored)
+        return from_prior(prior, column, stored).astype(np.int64)
 
     @cached_property
     def _prior_id_change(self) -> Ints:
@@ -239,7 +232,7 @@ class BatchContext(MoneyFacts):
         """Time of the account's last new-device login before each row (0: none known)."""
         prior = self._prior(self.new_device_login)
         stored = self._per_account([s.new_device_login_ms for s in self._st])
-        return np.where(prior >= 0, self.batch.ts_ms[np.maximum(prior, 0)], stored)
+        return from_prior(prior, self.batch.ts_ms, stored)
 
     @cached_property
     def same_as_last_transfer_device(self) -> Bools:
@@ -248,7 +241,7 @@ class BatchContext(MoneyFacts):
         prior = self._prior_device_transfer
         code = self._device_code
         stored = self._per_account([code.get(s.last_transfer_device or "", -2) for s in self._st])
-        last = np.where(prior >= 0, b.device[np.maximum(prior, 0)], stored)
+        last = from_prior(prior, b.device, stored)
         return self.has_device & (last == b.device)
 
     @cached_property

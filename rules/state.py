@@ -23,7 +23,7 @@ from rules.columns import (
     EventBatch,
     factorize,
 )
-from rules.window import factor, group_order, last_in_group, pair_keys, short_string_codes
+from rules.window import factor, group_order, last_in_group, pair_keys, run_starts, short_string_codes
 
 MAX_DEVICES = 8
 MAX_COUNTRIES = 8
@@ -279,7 +279,7 @@ def _advance_money(batch: EventBatch, new: list[AccountState], tainted_in: np.nd
     order = group_order(acct)
     ids, times = money_ids[rows][order].tolist(), ts[order].tolist()
     grouped = acct[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    starts = np.flatnonzero(run_starts(grouped))
     ends = np.r_[starts[1:], len(order)]
     with_money = grouped[starts].tolist()  # every account with a money row, once
     for a, lo, hi in zip(with_money, starts.tolist(), ends.tolist(), strict=True):

@@ -11,6 +11,8 @@ of the same group that satisfies a mask.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -39,9 +41,7 @@ def factor(keys: npt.NDArray[np.integer]) -> tuple[Ints, Ints, Ints]:
     ``np.unique(..., return_index=True, return_inverse=True)``, on ``group_order``'s sort."""
     order = group_order(keys)
     k = keys[order]
-    start = np.empty(len(k), np.bool_)
-    start[:1] = True
-    start[1:] = k[1:] != k[:-1]
+    start = run_starts(k)
     inverse = np.empty(len(k), np.int64)
     inverse[order] = np.cumsum(start) - 1
     return k[start].astype(np.int64), order[start], inverse
@@ -61,10 +61,7 @@ def prior_in_group(keys: npt.NDArray[np.integer], mask: npt.NDArray[np.bool_], o
     before = np.empty(n, dtype=np.int64)
     before[0] = -1
     before[1:] = last_marked[:-1]
-    is_start = np.empty(n, dtype=np.bool_)
-    is_start[0] = True
-    is_start[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    group_start = np.maximum.accumulate(np.where(is_start, pos, 0))
+    group_start = np.maximum.accumulate(np.where(run_starts(sorted_keys), pos, 0))
     found = before >= group_start
     out[order] = np.where(found, order[np.where(found, before, 0)], -1)
     return out
@@ -96,6 +93,28 @@ def last_in_group(
 def pair_keys(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer]) -> Ints:
     """One int64 key per (a, b) pair; ``b`` may be -1."""
     return a.astype(np.int64) * (int(b.max(initial=0)) + 2) + (b.astype(np.int64) + 1)
+
+
+def run_starts(sorted_keys: npt.NDArray[np.integer]) -> Bools:
+    """Where each run of equal keys begins in an array sorted by key (``group_order``).
+
+    >>> run_starts(np.array([4, 4, 7, 9, 9])).tolist()
+    [True, False, True, True, False]
+    """
+    start = np.empty(len(sorted_keys), np.bool_)
+    start[:1] = True
+    start[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return start
+
+
+def from_prior(prior: Ints, values: npt.NDArray[Any], stored: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Per row: ``values`` at its ``prior`` row of the batch (``prior_in_group``), or, where it
+    has none (-1), what the account's ``stored`` state says.
+
+    >>> from_prior(np.array([-1, 0, 1]), np.array([10, 20, 30]), np.array([5, 5, 5])).tolist()
+    [5, 10, 20]
+    """
+    return np.where(prior >= 0, values[np.maximum(prior, 0)], stored)
 
 
 def window_sum(keys: npt.NDArray[np.integer], ts: Ints, values: Ints, window: int, order: Ints | None = None) -> Ints:
@@ -137,11 +156,8 @@ def _groups(keys: npt.NDArray[np.integer], order: Ints | None) -> tuple[Ints, Bo
     each sorted position the position its key's run begins at."""
     if order is None:
         order = group_order(keys)
-    k = keys[order]
-    start = np.empty(len(k), np.bool_)
-    start[:1] = True
-    start[1:] = k[1:] != k[:-1]
-    return order, start, np.maximum.accumulate(np.where(start, np.arange(len(k)), 0))
+    start = run_starts(keys[order])
+    return order, start, np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
 
 
 def _sums_from(order: Ints, values: Ints, first: Ints) -> Ints:
