@@ -9,7 +9,9 @@ VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def vnd(amount: int) -> str:
-    """>>> vnd(12500000)
+    """An amount as Vietnamese write it, dots between thousands.
+
+    >>> vnd(12500000)
     '12.500.000 VND'
     """
     return f"{amount:,}".replace(",", ".") + " VND"

@@ -5,6 +5,7 @@ serialiser itself, so the record format (owned by ``rules.state``) can change wi
 touching the store. The default, ``rules.state_codec.STATE_CODEC``, writes the versioned record
 format and reads every version it knows (the migration from the unversioned msgpack array).
 
+>>> from rules.state import AccountState
 >>> from rules.state_codec import STATE_CODEC
 >>> STATE_CODEC.decode(STATE_CODEC.encode([AccountState()]) + [None])[1] is None
 True
