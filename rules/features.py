@@ -23,6 +23,7 @@ from rules.columns import (
     TRANSFER,
     EventBatch,
 )
+from rules.facts import batch_only, batch_only_names
 from rules.ip_cluster import Episode
 from rules.money import DAY_MS, VN_OFFSET_MS, MoneyFacts
 from rules.state import AccountState
@@ -71,7 +72,7 @@ class BatchContext(MoneyFacts):
         if facts:  # from ``batch_facts`` on this same batch: cached properties already known
             self.__dict__.update(facts)
 
-    @cached_property
+    @batch_only
     def by_account(self) -> Ints:
         """Sort order shared by every per-account question of this batch."""
         return group_order(self.batch.account)
@@ -80,23 +81,23 @@ class BatchContext(MoneyFacts):
         """Last earlier row of the same account with ``mask`` set (-1: none in this batch)."""
         return prior_in_group(self.batch.account, mask, self.by_account)
 
-    @cached_property
+    @batch_only
     def by_device_pair(self) -> Ints:
         return group_order(self.device_pair)
 
-    @cached_property
+    @batch_only
     def is_transfer(self) -> Bools:
         return self.batch.kind == TRANSFER
 
-    @cached_property
+    @batch_only
     def is_login_or_transfer(self) -> Bools:
         return self.is_transfer | (self.batch.kind == LOGIN)
 
-    @cached_property
+    @batch_only
     def has_device(self) -> Bools:
         return self.batch.device >= 0
 
-    @cached_property
+    @batch_only
     def device_pair(self) -> Ints:
         return pair_keys(self.batch.account, self.batch.device)
 
@@ -105,7 +106,7 @@ class BatchContext(MoneyFacts):
         return {d: i for i, d in enumerate(self.batch.devices)}
 
     # --- OTP phone change -------------------------------------------------
-    @cached_property
+    @batch_only
     def _prior_otp(self) -> Ints:
         return self._prior(self.batch.kind == OTP_PHONE_CHANGE)
 
@@ -116,7 +117,7 @@ class BatchContext(MoneyFacts):
         prior = self._prior_otp
         return from_prior(prior, self.batch.ts_ms, stored)
 
-    @cached_property
+    @batch_only
     def _prior_face_match(self) -> Ints:
         b = self.batch
         return self._prior((b.kind == BIOMETRIC) & (b.bio == 1))
@@ -135,12 +136,12 @@ class BatchContext(MoneyFacts):
         )
 
     # --- amounts (R1) -----------------------------------------------------
-    @cached_property
+    @batch_only
     def local_day(self) -> Ints:
         """The row's calendar day in Asia/Ho_Chi_Minh (UTC+7, no daylight saving), as a day number."""
         return (self.batch.ts_ms + VN_OFFSET_MS) // DAY_MS
 
-    @cached_property
+    @batch_only
     def _day_total_in_batch(self) -> Ints:
         """The account's outgoing total for the row's Vietnamese day within this batch, the row included."""
         b = self.batch
@@ -171,7 +172,7 @@ class BatchContext(MoneyFacts):
         column = b.id_expires_day if b.id_expires_day is not None else np.full(len(b), -1, np.int32)
         return from_prior(prior, column, stored).astype(np.int64)
 
-    @cached_property
+    @batch_only
     def _prior_id_change(self) -> Ints:
         return self._prior(self.batch.kind == ID_DOCUMENT_CHANGE)
 
@@ -181,16 +182,16 @@ class BatchContext(MoneyFacts):
         return (self.last_face_match_ms > 0) & (since >= 0) & (since <= seconds * 1000)
 
     # --- devices ----------------------------------------------------------
-    @cached_property
+    @batch_only
     def _prior_device_transfer(self) -> Ints:
         return self._prior(self.is_transfer & self.has_device)
 
-    @cached_property
+    @batch_only
     def _prior_device_bio(self) -> Ints:
         """Last earlier biometric row of the same account and device (-1: none in this batch)."""
         return prior_in_group(self.device_pair, (self.batch.kind == BIOMETRIC) & self.has_device, self.by_device_pair)
 
-    @cached_property
+    @batch_only
     def _prior_device_use(self) -> Ints:
         """Last earlier row of the same account and device (-1: none in this batch)."""
         return prior_in_group(self.device_pair, self.has_device, self.by_device_pair)
@@ -265,20 +266,20 @@ class BatchContext(MoneyFacts):
         return named | self.device_missing
 
     # --- IP country -------------------------------------------------------
-    @cached_property
+    @batch_only
     def foreign(self) -> Bools:
         known = self.countries != ""
         home = np.isin(self.countries, list(self.home_countries))
         return self.is_login_or_transfer & known & ~home
 
-    @cached_property
+    @batch_only
     def country_pairs(self) -> tuple[Ints, list[str], Ints, Ints]:
         """``(country code per row, country names, (account, country) key per row, rows sorted by that key)``."""
         codes, names = short_string_codes(self.countries)
         pairs = pair_keys(self.batch.account, codes)
         return codes, names, pairs, group_order(pairs)
 
-    @cached_property
+    @batch_only
     def _prior_country(self) -> Ints:
         """Last earlier login or transfer row of the same account and country (-1: none in this batch)."""
         _, _, pairs, order = self.country_pairs
@@ -301,29 +302,7 @@ class BatchContext(MoneyFacts):
 # Facts that depend on the batch alone, not on stored states (nor on the suspicious list or
 # the shared IP store beyond ``counterparty_listed``): ``batch_facts`` computes them ahead,
 # e.g. in a back-test's reading process, and ``BatchContext(facts=...)`` starts from them.
-BATCH_ONLY = (
-    "by_account",
-    "by_device_pair",
-    "device_pair",
-    "has_device",
-    "is_transfer",
-    "is_login_or_transfer",
-    "is_incoming",
-    "local_day",
-    "local_hour",
-    "_day_total_in_batch",
-    "_prior_otp",
-    "_prior_face_match",
-    "_prior_id_change",
-    "_prior_device_transfer",
-    "_prior_device_bio",
-    "_prior_device_use",
-    "country_pairs",
-    "_prior_country",
-    "_transfers_in_batch",
-    "foreign",
-    "tainted_in",
-)
+BATCH_ONLY = batch_only_names(BatchContext)
 
 
 def batch_facts(

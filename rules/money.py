@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rules.columns import INCOMING_TRANSFER, EventBatch
+from rules.facts import batch_only
 from rules.ip_cluster import Episode
 from rules.state import HOUR_MS, AccountState
 from rules.window import cumsum_in_group, window_sum
@@ -79,16 +80,16 @@ class MoneyFacts:
         return np.asarray(values, dtype=np.int64)[self.batch.account]
 
     # --- money in and out (R8, R9, R10) ---------------------------------
-    @cached_property
+    @batch_only
     def is_incoming(self) -> Bools:
         return self.batch.kind == INCOMING_TRANSFER
 
-    @cached_property
+    @batch_only
     def local_hour(self) -> Ints:
         """Hour of the day (0-23) in Asia/Ho_Chi_Minh."""
         return ((self.batch.ts_ms + VN_OFFSET_MS) // HOUR_MS) % 24
 
-    @cached_property
+    @batch_only
     def _transfers_in_batch(self) -> tuple[Ints, Ints]:
         """How many transfers the account made before the row within this batch, and their total."""
         b, out = self.batch, self.is_transfer
@@ -105,7 +106,7 @@ class MoneyFacts:
         stored_total = self._per_account([s.transfer_sum for s in self._st])
         return count + stored_count, total + stored_total
 
-    @cached_property
+    @batch_only
     def tainted_in(self) -> Bools:
         """Incoming transfers whose payer is on the shared suspicious-account list."""
         return self.is_incoming & self.counterparty_listed
