@@ -15,6 +15,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -153,14 +154,30 @@ async def consume(kafka: Settings, topic: str, expected: int, group: str) -> dic
     return {"events_per_s": seen / elapsed if elapsed > 0 else 0.0, "records": seen, "alerts": alerts}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+def report(name: str, r: dict[str, Any], as_json: bool, alerts_out: Path | None) -> None:
+    """A baseline's result on stdout (one JSON line with ``as_json``); its alerts to ``alerts_out``."""
+    if alerts_out is not None:
+        alerts_out.write_bytes(orjson.dumps(sorted(r["alerts"])))
+    if as_json:
+        print(orjson.dumps({"events_per_s": r["events_per_s"], "records": r["records"]}).decode(), flush=True)
+    else:
+        print(f"{name}: {r['records']:,} events at {r['events_per_s']:,.0f} events/s, {len(r['alerts'])} alerts")
+
+
+def arguments(description: str | None, argv: list[str] | None, group: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--topic", required=True)
     p.add_argument("--events", type=int, required=True)
-    p.add_argument("--group", default=f"baseline-loop-{time.time_ns()}")
-    args = p.parse_args(argv)
+    p.add_argument("--group", default=f"{group}-{time.time_ns()}")
+    p.add_argument("--json", action="store_true", help="print one JSON line: events_per_s, records")
+    p.add_argument("--alerts-out", type=Path, help="write the (rule, event_id) alerts raised here, as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(__doc__, argv, "baseline-loop")
     r = asyncio.run(consume(Settings.from_environment(), args.topic, args.events, args.group))
-    print(f"baseline_loop: {r['records']:,} events at {r['events_per_s']:,.0f} events/s, {len(r['alerts'])} alerts")
+    report("baseline_loop", r, args.json, args.alerts_out)
     return 0
 
 
