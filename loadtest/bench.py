@@ -37,7 +37,7 @@ import redis
 
 from loadtest.bank_traffic import Generator
 from loadtest.baselines.check import compare, txmon_alerts
-from loadtest.baselines.loop import Alert
+from loadtest.baselines.three_rules import Alert
 from loadtest.bench_io import ceiling, paced_load, preload, stamped
 from loadtest.bench_latency import quantiles, send_to_output
 from loadtest.scenario_labels import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
