@@ -10,15 +10,13 @@ Run alone: ``python -m loadtest.baselines.loop --topic T --events N``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 
+from loadtest.baselines.run import arguments, report
 from loadtest.baselines.three_rules import Account, Alert, Event, ThreeRules, decode
 from rules.config import Ruleset, load_ruleset
 from rules.geo import GeoIP, load_geoip
@@ -73,26 +71,6 @@ async def consume(kafka: Settings, topic: str, expected: int, group: str) -> dic
     finally:
         await consumer.stop()
     return {"events_per_s": seen / elapsed if elapsed > 0 else 0.0, "records": seen, "alerts": alerts}
-
-
-def report(name: str, r: dict[str, Any], as_json: bool, alerts_out: Path | None) -> None:
-    """A baseline's result on stdout (one JSON line with ``as_json``); its alerts to ``alerts_out``."""
-    if alerts_out is not None:
-        alerts_out.write_bytes(orjson.dumps(sorted(r["alerts"])))
-    if as_json:
-        print(orjson.dumps({"events_per_s": r["events_per_s"], "records": r["records"]}).decode(), flush=True)
-    else:
-        print(f"{name}: {r['records']:,} events at {r['events_per_s']:,.0f} events/s, {len(r['alerts'])} alerts")
-
-
-def arguments(description: str | None, argv: list[str] | None, group: str) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--topic", required=True)
-    p.add_argument("--events", type=int, required=True)
-    p.add_argument("--group", default=f"{group}-{time.time_ns()}")
-    p.add_argument("--json", action="store_true", help="print one JSON line: events_per_s, records")
-    p.add_argument("--alerts-out", type=Path, help="write the (rule, event_id) alerts raised here, as JSON")
-    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
