@@ -3,22 +3,23 @@
 On one pre-loaded input topic (default 1M events of the demo's mix, 8
 partitions) it measures, alternating variants round by round so machine drift
 hits all alike: ``ceiling`` (raw consume + decode), ``txmon`` (the real worker,
-first fetch to last commit), the per-event baselines (what a user would otherwise
-write for R2, R3 and R6a, with txmon's thresholds and geolocation and the shared
-``loadtest.baselines.three_rules``; each its own process, timed from its first
-record; each run's alerts are checked once against txmon's restricted to those
-rules): ``baseline_loop`` (a plain aiokafka consumer, a dict of accounts),
-``baseline_quix`` (Quix Streams, its per-key state) and ``baseline_bytewax``
-(a bytewax dataflow, ``stateful_map`` keyed by account), ``baseline_faust`` (an idiomatic per-event Faust
-agent over a fixed window) and ``engine`` (rules on decoded in-memory batches);
-then ``latency`` at a fixed offered load: send -> alert and send -> hold on their
-topics. Ratios are per round, then the median. It checks its own outputs and writes
-``loadtest/results/latest.json``.
+first fetch to last commit), the per-event baselines, ``baseline_faust`` (an
+idiomatic per-event Faust agent over a fixed window) and ``engine`` (rules on
+decoded in-memory batches); then ``latency`` at a fixed offered load: send -> alert
+and send -> hold on their topics. Ratios are per round, then the median. It checks
+its own outputs and writes ``loadtest/results/latest.json``.
+
+The per-event baselines are what a user would otherwise write for R2, R3 and R6a,
+with txmon's thresholds and geolocation and the shared ``loadtest.baselines.three_rules``,
+each its own process timed from its first record: ``baseline_loop`` (a plain aiokafka
+consumer with a dict of accounts), ``baseline_quix`` (Quix Streams, its per-key state)
+and ``baseline_bytewax`` (a bytewax dataflow, ``stateful_map`` keyed by account). Each
+one's alerts are checked once against txmon's restricted to those three rules.
 
 Parts alone: ``python -m loadtest.bench --only throughput`` (ceiling, txmon and the
-per-event baselines' rounds, their ratios), ``--only latency`` (the latency run); ``--profile`` adds a txmon run
-under cProfile (in no ratio) and profiles the latency worker: ``.run/bench/txmon.prof``,
-``latency.prof`` (``python -m pstats``).
+per-event baselines' rounds, their ratios), ``--only latency`` (the latency run);
+``--profile`` adds a txmon run under cProfile (in no ratio) and profiles the latency
+worker: ``.run/bench/txmon.prof``, ``latency.prof`` (``python -m pstats``).
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ def run_baseline(input_topic: str, port: int, window_s: float) -> float:
 
 
 # The per-event baselines of issue 14 point 5: what a user would otherwise write for R2, R3 and
-# R6a, each run as its own process over the pre-loaded topic, timed first fetch to last commit.
+# R6a, each run as its own process over the pre-loaded topic, timed from its first record to its
+# last commit (bytewax commits nothing to Kafka: to its dataflow's end).
 # baseline_quix and baseline_bytewax need the `bench` extra (requirements.lock pins it; `make install`).
 BASELINES = {
     "baseline_loop": "loadtest.baselines.loop",
