@@ -165,11 +165,17 @@ def run_per_event_baseline(name: str, input_topic: str, n: int, alerts_out: Path
     if alerts_out is not None:
         args += ["--alerts-out", str(alerts_out)]
     env = {**os.environ, "TXMON_KAFKA_BOOTSTRAP": BOOTSTRAP}
-    with (LOGS / f"{name}.log").open("ab") as err:
-        out = subprocess.run(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, check=True, timeout=900)
+    log_path = LOGS / f"{name}.log"
+    with log_path.open("ab") as err:
+        out = subprocess.run(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, check=False, timeout=900)
+    if out.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-2000:]
+        hint = "quix and bytewax need the bench extra: `make install`"
+        msg = f"{name} exited with {out.returncode} ({hint}); {log_path}:\n{tail}"
+        raise RuntimeError(msg)
     result: dict[str, Any] = orjson.loads(out.stdout.splitlines()[-1])
     if result["records"] < n:
-        msg = f"{name} consumed {result['records']:,} of {n:,} records; see {LOGS / (name + '.log')}"
+        msg = f"{name} consumed {result['records']:,} of {n:,} records; see {log_path}"
         raise RuntimeError(msg)
     return result
 
