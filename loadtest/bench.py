@@ -3,16 +3,23 @@
 On one pre-loaded input topic (default 1M events of the demo's mix, 8
 partitions) it measures, alternating variants round by round so machine drift
 hits all alike: ``ceiling`` (raw consume + decode), ``txmon`` (the real worker,
-first fetch to last commit), ``baseline_faust`` (an idiomatic per-event Faust
-agent over a fixed window) and ``engine`` (rules on decoded in-memory batches);
-then ``latency`` at a fixed offered load: send -> alert and send -> hold on their
-topics. Ratios are per round, then the median. It checks its own outputs and writes
-``loadtest/results/latest.json``.
+first fetch to last commit), the per-event baselines, ``baseline_faust`` (an
+idiomatic per-event Faust agent over a fixed window) and ``engine`` (rules on
+decoded in-memory batches); then ``latency`` at a fixed offered load: send -> alert
+and send -> hold on their topics. Ratios are per round, then the median. It checks
+its own outputs and writes ``loadtest/results/latest.json``.
 
-Parts alone: ``python -m loadtest.bench --only throughput`` (ceiling and txmon rounds,
-their ratio), ``--only latency`` (the latency run); ``--profile`` adds a txmon run
-under cProfile (in no ratio) and profiles the latency worker: ``.run/bench/txmon.prof``,
-``latency.prof`` (``python -m pstats``).
+The per-event baselines are what a user would otherwise write for R2, R3 and R6a,
+with txmon's thresholds and geolocation and the shared ``loadtest.baselines.three_rules``,
+each its own process timed from its first record: ``baseline_loop`` (a plain aiokafka
+consumer with a dict of accounts), ``baseline_quix`` (Quix Streams, its per-key state)
+and ``baseline_bytewax`` (a bytewax dataflow, ``stateful_map`` keyed by account). Each
+one's alerts are checked once against txmon's restricted to those three rules.
+
+Parts alone: ``python -m loadtest.bench --only throughput`` (ceiling, txmon and the
+per-event baselines' rounds, their ratios), ``--only latency`` (the latency run);
+``--profile`` adds a txmon run under cProfile (in no ratio) and profiles the latency
+worker: ``.run/bench/txmon.prof``, ``latency.prof`` (``python -m pstats``).
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ import orjson
 import redis
 
 from loadtest.bank_traffic import Generator
+from loadtest.baselines.check import compare, txmon_alerts
+from loadtest.baselines.three_rules import Alert
 from loadtest.bench_io import ceiling, paced_load, preload, stamped
 from loadtest.bench_latency import quantiles, send_to_output
 from loadtest.scenario_labels import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
@@ -133,6 +142,48 @@ def run_baseline(input_topic: str, port: int, window_s: float) -> float:
     finally:
         worker.stop()
     return float((b["processed"] - a["processed"]) / (b["last"] - a["last"]))
+
+
+# The per-event baselines of issue 14 point 5: what a user would otherwise write for R2, R3 and
+# R6a, each run as its own process over the pre-loaded topic, timed from its first record to its
+# last commit (bytewax commits nothing to Kafka: to its dataflow's end).
+# baseline_quix and baseline_bytewax need the `bench` extra (requirements.lock pins it; `make install`).
+BASELINES = {
+    "baseline_loop": "loadtest.baselines.loop",
+    "baseline_quix": "loadtest.baselines.quix",
+    "baseline_bytewax": "loadtest.baselines.bytewax_flow",
+}
+GOALS = {"baseline_loop": 1.5, "baseline_quix": 5.0, "baseline_bytewax": 2.5}  # printed, never asserted: txmon >= x
+
+
+def run_per_event_baseline(name: str, input_topic: str, n: int, alerts_out: Path | None) -> dict[str, Any]:
+    """One timed run of a per-event baseline; with ``alerts_out`` it also writes its alerts (after timing)."""
+    import subprocess
+
+    args = [sys.executable, "-m", BASELINES[name], "--topic", input_topic, "--events", str(n), "--json"]
+    args += ["--group", f"{name}-{os.getpid()}-{time.time_ns()}"]
+    if alerts_out is not None:
+        args += ["--alerts-out", str(alerts_out)]
+    env = {**os.environ, "TXMON_KAFKA_BOOTSTRAP": BOOTSTRAP}
+    log_path = LOGS / f"{name}.log"
+    with log_path.open("ab") as err:
+        out = subprocess.run(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, check=False, timeout=900)
+    if out.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-2000:]
+        hint = "quix and bytewax need the bench extra: `make install`"
+        msg = f"{name} exited with {out.returncode} ({hint}); {log_path}:\n{tail}"
+        raise RuntimeError(msg)
+    result: dict[str, Any] = orjson.loads(out.stdout.splitlines()[-1])
+    if result["records"] < n:
+        msg = f"{name} consumed {result['records']:,} of {n:,} records; see {log_path}"
+        raise RuntimeError(msg)
+    return result
+
+
+def check_baseline_alerts(name: str, alerts_file: Path, want: set[Alert]) -> dict[str, Any]:
+    """The alerts a timed baseline run raised against txmon restricted to R2, R3 and R6a."""
+    got = {(rule, event) for rule, event in orjson.loads(alerts_file.read_bytes())}
+    return compare(name, got, want)
 
 
 def run_engine(batches: list[Any]) -> float:
@@ -244,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--only",
         choices=("throughput", "latency"),
-        help="throughput: the rounds of ceiling and txmon only (their ratio); latency: the latency run only",
+        help="throughput: the rounds of ceiling, txmon and the per-event baselines only (their ratios); "
+        "latency: the latency run only",
     )
     p.add_argument(
         "--profile",
@@ -274,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             rate = asyncio.run(preload(KAFKA, input_topic, records))
             log(f"pre-loaded {input_topic}: {len(records):,} events at {rate:,.0f} events/s")
             batches, reference = reference_holds(records)
+            log("judging the input with txmon restricted to R2, R3 and R6a (the baselines' alerts, untimed)")
+            want = txmon_alerts([v for _, v in records], [k for k, _ in records])
             del records
             for r in range(args.rounds):
                 row: dict[str, Any] = {}
@@ -290,6 +344,16 @@ def main(argv: list[str] | None = None) -> int:
                     checks = check_outputs(tx["env"], stats, reference)
                     state_bytes = state_bytes_per_account(tx["env"]["TXMON_STATE_PREFIX"])
                     log(f"output checks: {'ok' if checks['ok'] else 'FAILED'} {checks}")
+                for name in BASELINES:
+                    alerts_file = LOGS / f"{name}.alerts.json" if r == 0 else None
+                    row[name] = run_per_event_baseline(name, input_topic, args.events, alerts_file)["events_per_s"]
+                    log(f"round {r + 1}: {name} {row[name]:,.0f} events/s, txmon {row['txmon'] / row[name]:.2f}x")
+                    if alerts_file is not None:  # once, untimed: the run's alerts against txmon's
+                        same = check_baseline_alerts(name, alerts_file, want)
+                        checks |= same
+                        checks["ok"] = checks["ok"] and same[f"{name}_alerts_match"]
+                        verdict = "same as" if same[f"{name}_alerts_match"] else "DIFFER from"
+                        log(f"{name} alerts: {verdict} txmon's {same}")
                 if args.only is None:
                     row["baseline_faust"] = run_baseline(input_topic, 6082, args.baseline_window)
                     log(f"round {r + 1}: baseline_faust {row['baseline_faust']:,.0f} events/s")
@@ -308,15 +372,22 @@ def main(argv: list[str] | None = None) -> int:
             "events_per_s": round(statistics.median(r[name] for r in rounds)),
             "rounds": [round(r[name]) for r in rounds],
         }
-        for name in ("ceiling", "baseline_faust", "txmon", "engine")
+        for name in ("ceiling", "baseline_faust", *BASELINES, "txmon", "engine")
         if rounds and name in rounds[0]
     }
-    ratios = {f"txmon_vs_{b}": (b, 2) for b in ("baseline_faust",)} | {"txmon_vs_ceiling": ("ceiling", 3)}
-    result["ratios"] = {
-        key: round(statistics.median(r["txmon"] / r[b] for r in rounds), digits)
+    ratios = {f"txmon_vs_{b}": (b, 2) for b in ("baseline_faust", *BASELINES)} | {"txmon_vs_ceiling": ("ceiling", 3)}
+    per_round = {
+        key: [round(r["txmon"] / r[b], digits) for r in rounds]
         for key, (b, digits) in ratios.items()
         if rounds and b in rounds[0]
     }
+    # the median of the per-round ratios (each round's variants ran back to back), not a ratio of medians
+    result["ratios"] = {
+        key: round(statistics.median(r["txmon"] / r[ratios[key][0]] for r in rounds), ratios[key][1])
+        for key in per_round
+    }
+    result["ratio_rounds"] = per_round
+    result["ratio_goals"] = {f"txmon_vs_{b}": goal for b, goal in GOALS.items() if f"txmon_vs_{b}" in per_round}
     if rounds:
         result |= {
             "worker_rss_mb": round(max(rss), 1),
@@ -354,12 +425,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(r: dict[str, Any]) -> None:
-    targets = {"txmon": "", "baseline_faust": "", "ceiling": "", "engine": ">= 300,000"}
+    targets = {"engine": ">= 300,000"}
     print("\n| measure | result | target |\n|---|---|---|")
-    for name in ("ceiling", "txmon", "baseline_faust", "engine"):
+    for name in ("ceiling", "txmon", *BASELINES, "baseline_faust", "engine"):
         if name in r:
-            print(f"| {name} events/s | {r[name]['events_per_s']:,} | {targets[name]} |")
-    ratios = r["ratios"]
+            each = " / ".join(f"{v:,}" for v in r[name]["rounds"])
+            print(f"| {name} events/s (rounds: {each}) | {r[name]['events_per_s']:,} | {targets.get(name, '')} |")
+    ratios = r.get("ratios", {})
+    for name in BASELINES:
+        key = f"txmon_vs_{name}"
+        if key in ratios:
+            each = " / ".join(f"{v}x" for v in r["ratio_rounds"][key])
+            goal = r["ratio_goals"][key]
+            print(f"| txmon / {name}, median of rounds ({each}) | {ratios[key]}x | goal >= {goal}x (not asserted) |")
     if "txmon_vs_baseline_faust" in ratios:
         print(f"| txmon / baseline_faust | {ratios['txmon_vs_baseline_faust']}x | >= 20x |")
     if "txmon_vs_ceiling" in ratios:
@@ -374,6 +452,12 @@ def print_table(r: dict[str, Any]) -> None:
         print(f"| worker peak RSS | {r['worker_rss_mb']} MB | <= 400 MB |")
         print(f"| Redis state per account | {r['state_bytes_per_account']} bytes | |")
         print(f"| output checks | {'ok' if r['checks'].get('ok') else 'FAILED'} | all events accounted for |")
+        for name in BASELINES:
+            key = f"{name}_alerts_match"
+            if key in r["checks"]:
+                same = "same" if r["checks"][key] else "DIFFERENT"
+                alerts = f"{r['checks'][f'{name}_alerts']:,} of {r['checks']['txmon_restricted_alerts']:,}"
+                print(f"| {name} (rule, event) alerts vs txmon on R2/R3/R6a | {same} ({alerts}) | same |")
     run = f"{r['events']:,} events, {r['partitions']} partitions, {r['rounds']} rounds, {r['seconds']} s"
     print(f"\n{run}; {r['machine']}")
 

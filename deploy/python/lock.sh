@@ -11,8 +11,11 @@ if [[ ! -x "$TOOL/bin/uv" ]]; then
   "$PYTHON" -m venv "$TOOL"
   "$TOOL/bin/pip" install -q "uv==$UV_VERSION"
 fi
-args=(pip compile pyproject.toml deploy/python/build.in --extra dev --generate-hashes
-  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header --quiet
+# The lock pins the dev and bench extras too: `make install` installs all of it, so a fresh
+# machine can `make bench`. Wheels are chosen for glibc 2.31+ (Debian 11 and later; the image is
+# bookworm): bytewax ships x86-64 Linux wheels only as manylinux_2_31.
+args=(pip compile pyproject.toml deploy/python/build.in --extra dev --extra bench --generate-hashes
+  --python-version 3.11 --python-platform x86_64-manylinux_2_31 --no-header --quiet
   -o requirements.lock)
 [[ -z "${UPGRADE:-}" ]] || args+=(--upgrade)
 cd "$ROOT"

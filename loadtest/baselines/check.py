@@ -11,7 +11,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from loadtest.baselines.loop import Alert, LoopRules, judge_values
+from loadtest.baselines.loop import LoopRules, judge_values
+from loadtest.baselines.three_rules import Alert
 from rules.config import Ruleset, load_ruleset
 from rules.engine import RuleEngine
 from rules.geo import load_geoip
