@@ -31,7 +31,7 @@ from msgspec import Meta
 
 from rules.features import BatchContext
 from rules.registry import RuleDef, RuleResult, register
-from rules.state import FLOW_RETENTION_H
+from rules.state import FLOW_RETENTION_H, LARGE_OUTFLOW_VND
 from rules.text import vnd
 
 Hour = Annotated[int, Meta(ge=0, le=23)]
@@ -40,9 +40,10 @@ Hour = Annotated[int, Meta(ge=0, le=23)]
 class Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     window_s: Annotated[int, Meta(ge=60, le=FLOW_RETENTION_H * 3600)] = 900
     min_transfers: Annotated[int, Meta(ge=1)] = 2
-    min_amount_vnd: Annotated[int, Meta(ge=0)] = 10_000_000
+    # at least what the state keeps of transfers to new payees (rules.state.LARGE_OUTFLOW_VND)
+    min_amount_vnd: Annotated[int, Meta(ge=LARGE_OUTFLOW_VND)] = 10_000_000
     min_total_vnd: Annotated[int, Meta(ge=0)] = 30_000_000
-    night_amount_vnd: Annotated[int, Meta(ge=0)] = 5_000_000
+    night_amount_vnd: Annotated[int, Meta(ge=LARGE_OUTFLOW_VND)] = 5_000_000
     night_total_vnd: Annotated[int, Meta(ge=0)] = 10_000_000
     night_from_hour: Hour = 23
     night_to_hour: Hour = 6

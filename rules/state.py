@@ -40,10 +40,13 @@ FLOW_RETENTION_H = 72
 # MAX_PAID_DAYS of them (the newest days), within PAID_RETENTION_DAYS of the newest.
 MAX_PAID_DAYS = 64
 PAID_RETENTION_DAYS = 35
-# R8, R15: the account's transfers (time, payee, amount), newest MAX_OUTFLOWS within
-# FLOW_RETENTION_H of the latest to arrive: R8 does not count money swept to an established payee as passed
-# on; R15 counts large transfers to payees not paid on an earlier day.
+# R8, R15: the account's transfers that either rule can count (time, payee, amount): those to a
+# payee paid on an earlier day (R8 does not count money swept to an established payee as passed
+# on) and those of LARGE_OUTFLOW_VND or more (R15 counts large transfers to new payees; its
+# amounts cannot be set lower). The newest MAX_OUTFLOWS within FLOW_RETENTION_H of the latest
+# to arrive; a small payment to a new payee, most of a customer's, is not kept.
 MAX_OUTFLOWS = 64
+LARGE_OUTFLOW_VND = 1_000_000
 # R9: incoming transfers from listed accounts remembered per account, and for how long.
 MAX_TAINTED = 16
 TAINTED_RETENTION_MS = 90 * 24 * HOUR_MS
@@ -111,9 +114,10 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     # is one paid on earlier days, before the inflow window.
     paid_to: list[str] = msgspec.field(default_factory=list)
     paid_day: list[int] = msgspec.field(default_factory=list)
-    # R8, R15: the account's transfers to a named payee, as parallel lists in arrival order (time,
-    # payee, amount; MAX_OUTFLOWS, FLOW_RETENTION_H); with ``paid_*`` they tell sweeps to an
-    # established payee (R8) and large transfers to new payees (R15).
+    # R8, R15: the account's transfers to a payee paid on an earlier day or of LARGE_OUTFLOW_VND
+    # or more, as parallel lists in arrival order (time, payee, amount; MAX_OUTFLOWS,
+    # FLOW_RETENTION_H); with ``paid_*`` they tell sweeps to an established payee (R8) and large
+    # transfers to new payees (R15).
     outflow_ms: list[int] = msgspec.field(default_factory=list)
     outflow_to: list[str] = msgspec.field(default_factory=list)
     outflow_vnd: list[int] = msgspec.field(default_factory=list)
@@ -337,8 +341,9 @@ def _remember_inflows(new: list[AccountState], accounts: list[int], times: list[
 
 def _remember_payees(batch: EventBatch, new: list[AccountState], day: np.ndarray) -> None:
     """R8: record each (payee, Vietnamese day) of the batch's transfers once, ``paid_day`` kept in
-    day order (a late transfer is inserted at its day); the oldest days go first. Every transfer
-    is also kept as an outflow (``outflow_*``, R8 and R15)."""
+    day order (a late transfer is inserted at its day); the oldest days go first. A transfer to
+    a payee paid on an earlier day, or of ``LARGE_OUTFLOW_VND`` or more, is also kept as an
+    outflow (``outflow_*``, R8 and R15)."""
     rows = np.flatnonzero(batch.kind == TRANSFER)
     if len(rows) == 0 or batch.dest is None:
         return
@@ -352,11 +357,12 @@ def _remember_payees(batch: EventBatch, new: list[AccountState], day: np.ndarray
         if not payee:
             continue
         s = new[a]
-        s.outflow_ms.append(t)
-        s.outflow_to.append(payee)
-        s.outflow_vnd.append(vnd)
-        sent.add(a)
         lo, hi = bisect.bisect_left(s.paid_day, d), bisect.bisect_right(s.paid_day, d)
+        if vnd >= LARGE_OUTFLOW_VND or payee in s.paid_to[:lo]:
+            s.outflow_ms.append(t)
+            s.outflow_to.append(payee)
+            s.outflow_vnd.append(vnd)
+            sent.add(a)
         if payee not in s.paid_to[lo:hi]:
             s.paid_to.insert(hi, payee)
             s.paid_day.insert(hi, d)

@@ -12,7 +12,7 @@ import pytest
 
 from rules.config import DEFAULT_RULES_FILE, load_ruleset_text
 from rules.engine import RuleEngine
-from rules.state import FLOW_RETENTION_H, MAX_OUTFLOWS, MAX_PAID_DAYS, PAID_RETENTION_DAYS
+from rules.state import FLOW_RETENTION_H, LARGE_OUTFLOW_VND, MAX_OUTFLOWS, MAX_PAID_DAYS, PAID_RETENTION_DAYS
 from tests.unit.rules.conftest import FakeGeo, Runner, incoming, transfer
 from tests.unit.rules.test_r6b_r8_r9_r10 import DAY, fired
 
@@ -116,8 +116,14 @@ def test_r8_evidence_gives_the_swept_money() -> None:
 def test_r8_outflows_kept_are_the_newest_within_the_flow_retention() -> None:
     runner = Runner()
     events = [transfer(d * DAY + p * 60, 1000 + p, dest_account=f"X{p % 3}") for d in range(6) for p in range(40)]
-    runner.run([*events, transfer(6 * DAY, 7, dest_account="NEW")])
+    new = [transfer(6 * DAY, LARGE_OUTFLOW_VND, dest_account="NEW"), transfer(6 * DAY + 1, 7, dest_account="SMALL")]
+    runner.run([*events, *new])
     state = runner.state["A"]
     assert len(state.outflow_ms) == len(state.outflow_to) == len(state.outflow_vnd) == MAX_OUTFLOWS
-    assert (state.outflow_to[-1], state.outflow_vnd[-1]) == ("NEW", 7) and state.outflow_ms == sorted(state.outflow_ms)
+    # a large transfer to a new payee is kept (R15), a small one is not (neither rule counts it)
+    assert (state.outflow_to[-1], state.outflow_vnd[-1]) == (
+        "NEW",
+        LARGE_OUTFLOW_VND,
+    ) and "SMALL" not in state.outflow_to
+    assert set(state.outflow_to) == {"X0", "X1", "X2", "NEW"} and state.outflow_ms == sorted(state.outflow_ms)
     assert min(state.outflow_ms) > max(state.outflow_ms) - FLOW_RETENTION_H * HOUR * 1000
