@@ -14,7 +14,6 @@ The file is decoded by two processes and judged here in file order
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
 from collections import Counter
@@ -32,6 +31,7 @@ from rules.geo import load_geoip
 from rules.model import Action
 from streams.account_store import MemoryAccountStore
 from streams.codec import EventTimeBounds
+from streams.gc_tuning import batch_gc
 from streams.history import decoded_chunks
 from streams.lists import rows_on_list, updates_from_csv
 
@@ -137,19 +137,10 @@ def run(
 ) -> Report:
     """Judge the file; ``bounds``: event times too far from their ``received_at`` are dead letters."""
     report = Report()
-    # As in the worker: a batch allocates tens of thousands of small objects and the states
-    # hold millions; collect young objects less often, and never rescan what exists already.
-    gc.collect()
-    gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
     start = time.perf_counter()
-    try:
+    with batch_gc():  # as in the worker (streams.gc_tuning)
         engine = RuleEngine(ruleset, load_geoip())
         _judge_all(path, engine, suspicious, report, keep_decisions, progress, start, bounds)
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
     report.seconds = time.perf_counter() - start
     if progress is not None:
         progress.write("\n")

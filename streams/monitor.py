@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -49,6 +48,7 @@ from store import RedisClient
 from streams.batching import AdaptiveBatch
 from streams.codec import DeadLetter
 from streams.emit import Sent, acknowledged, send_outputs
+from streams.gc_tuning import tune_for_batches
 from streams.judge import Judge, Verdict, stage
 from streams.kafka_client import aiokafka_options
 from streams.lag import PartitionLag
@@ -146,11 +146,7 @@ class Monitor(Service):
         await self._adopt_generation()
         self.metrics.ruleset.labels(self.engine.ruleset.version).set(1)
         self.metrics.know_rules(r.definition.id for r in self.engine.ruleset.rules)
-        # Start-up objects (Faust, clients, rules) never die: move them out of the collector's
-        # sight, and collect young objects less often, since a batch allocates tens of thousands.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
+        tune_for_batches()  # start-up objects out of the collector's sight (streams.gc_tuning)
         self.readiness.started = True
         self._set_ready()
         log.info("monitor consuming %s as group %s", s.input_topic, s.consumer_group)
