@@ -6,7 +6,7 @@ keys spread over the cluster's masters afterwards.
 
 Kafka and the single Redis are the local services (``deploy/services.sh``, started if they
 are not up); the cluster (3 masters, 3 replicas) is started by ``deploy/redis-cluster.sh`` on
-ports 7100-7105 and stopped at the end. Both workers read the same topic, each in a group of
+free ports and stopped at the end. Both workers read the same topic, each in a group of
 its own, one after the other on this machine; events/s counts from a worker's first fetch to
 its last record.
 """
@@ -26,12 +26,20 @@ import redis
 from loadtest.bank_traffic import Generator
 from loadtest.scenario_labels import SUSPICIOUS_FILE
 from loadtest.send import produce
-from loadtest.stack import ROOT, SIMULATED_CLOCK, WorkerProcess, load_suspicious_list, local_services, namespace_env
+from loadtest.stack import (
+    ROOT,
+    SIMULATED_CLOCK,
+    WorkerProcess,
+    cluster_ports,
+    load_suspicious_list,
+    local_services,
+    namespace_env,
+)
 from streams.settings import Settings
 
 BOOTSTRAP = "127.0.0.1:9092"
 SINGLE = "redis://127.0.0.1:6379/0"
-PORTS = [7100, 7101, 7102, 7103, 7104, 7105]
+PORTS = cluster_ports(6)  # free now, with their cluster bus ports
 CLUSTER_SCRIPT = ROOT / "deploy" / "redis-cluster.sh"
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -23,15 +22,9 @@ from pathlib import Path
 import orjson
 from kafka import KafkaProducer
 
-from loadtest.stack import ROOT, WorkerProcess, namespace_env
+from loadtest.stack import ROOT, WorkerProcess, free_port, namespace_env
 from streams.kafka_client import kafka_python_options
 from streams.settings import Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _trickle(settings: Settings, topic: str, stop: threading.Event, per_s: float = 200.0) -> None:
@@ -85,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         TXMON_SESSION_TIMEOUT_MS=str(args.session_ms),
     )
     log = Path(ROOT / ".run" / f"restart-{env['TXMON_APP_ID']}.log")
-    worker = WorkerProcess(env, _free_port(), log)
+    worker = WorkerProcess(env, free_port(), log)
     worker.start()
     stop = threading.Event()
     feeder = threading.Thread(target=_trickle, args=(settings, env["TXMON_INPUT_TOPIC"], stop), daemon=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,29 @@ from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ROOT / "deploy" / "services.sh"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cluster_ports(n: int) -> list[int]:
+    """``n`` free ports for Redis Cluster nodes whose cluster bus port (+10000) is free too."""
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_port()
+        if p + 10_000 >= 65_536 or p in ports:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p + 10_000))
+        except OSError:
+            continue
+        ports.append(p)
+    return ports
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from loadtest.quality.scoring import (
     warm_up_holds,
 )
 from loadtest.quality.typologies import HISTORY_DAYS, TYPOLOGIES
-from loadtest.stack import ROOT
+from loadtest.stack import ROOT, free_port
 from rules.config import load_ruleset
 from streams.backtest import format_report, run
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     live: LiveRun | None = None
     if not args.no_live:
-        port = args.web_port or _free_port()
+        port = args.web_port or free_port()
         log = args.out / "worker.log"
         if args.bootstrap:
             live = run_live(
@@ -120,14 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, typ in TYPOLOGIES.items():
         print(f"  {name} ({typ.intent}): {typ.what}")
     return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ week-old records before the worker reads them.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
 from loadtest.quality.scoring import Decision
-from loadtest.stack import ROOT, SERVICES, WorkerProcess, namespace_env, read_all
+from loadtest.stack import ROOT, SERVICES, WorkerProcess, free_port, namespace_env, read_all
 from streams.kafka_client import kafka_python_options
 from streams.settings import Settings
 
@@ -42,22 +41,16 @@ class LiveRun:
     seconds: float = 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def own_services(run_dir: Path) -> Iterator[dict[str, str]]:
     """Kafka and Redis of our own, on free ports, for the block; stopped (by PID) after it.
     ``deploy/services.sh`` also starts PostgreSQL (unused here): it gets a free port too, so a
     case store already on 5432 does not stop the run."""
     ports = {
-        "TXMON_KAFKA_PORT": _free_port(),
-        "TXMON_KAFKA_CONTROLLER_PORT": _free_port(),
-        "TXMON_REDIS_PORT": _free_port(),
-        "TXMON_POSTGRES_PORT": _free_port(),
+        "TXMON_KAFKA_PORT": free_port(),
+        "TXMON_KAFKA_CONTROLLER_PORT": free_port(),
+        "TXMON_REDIS_PORT": free_port(),
+        "TXMON_POSTGRES_PORT": free_port(),
     }
     env = {**os.environ, "TXMON_RUN_DIR": str(run_dir), **{k: str(v) for k, v in ports.items()}}
     subprocess.run(["bash", str(SERVICES), "up"], env=env, check=True, stdout=subprocess.DEVNULL)

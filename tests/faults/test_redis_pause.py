@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from kafka import KafkaProducer
 
 from loadtest.bank_traffic import Generator
 from loadtest.scenario_labels import SUSPICIOUS_FILE
-from loadtest.stack import SIMULATED_CLOCK, WorkerProcess, load_suspicious_list, namespace_env, read_all
+from loadtest.stack import SIMULATED_CLOCK, WorkerProcess, free_port, load_suspicious_list, namespace_env, read_all
 from rules.config import load_ruleset
 from streams.backtest import run as backtest
 from streams.lists import updates_from_csv
@@ -37,12 +36,6 @@ from streams.settings import Settings
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS, RATE, PAUSE_AT_S, PAUSE_S = 24_000, 2_000, 3.0, 15.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -56,7 +49,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     run_dir = tmp_path_factory.mktemp("pause-services")
-    kafka, controller, redis = _free_port(), _free_port(), _free_port()
+    kafka, controller, redis = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "TXMON_RUN_DIR": str(run_dir),
@@ -126,7 +119,7 @@ def test_redis_paused_15_s_loses_nothing_and_the_worker_recovers(stack: Stack, t
     }
     subprocess.run([sys.executable, "-m", "streams.cli", "topics"], env=env, cwd=ROOT, check=True, capture_output=True)
     load_suspicious_list(env, SUSPICIOUS_FILE)
-    worker = WorkerProcess(env, _free_port(), tmp_path / "worker.log")
+    worker = WorkerProcess(env, free_port(), tmp_path / "worker.log")
     worker.start(timeout=90)
     started = threading.Event()
     sender = threading.Thread(target=_send_steadily, args=(stack.bootstrap, env["TXMON_INPUT_TOPIC"], records, started))

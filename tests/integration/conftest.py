@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,11 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
-from loadtest.stack import namespace_env, start_healthy, stop_process
+from loadtest.stack import cluster_ports, free_port, namespace_env, start_healthy, stop_process
 from store.keys import Keys
 from tests.integration.tls import TlsFiles, make_tls
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -110,24 +103,9 @@ class Cluster:
         return redis.RedisCluster(host="127.0.0.1", port=self.ports[0])
 
 
-def _cluster_ports(n: int) -> list[int]:
-    """Free ports whose cluster bus port (+10000) is free too."""
-    ports: list[int] = []
-    while len(ports) < n:
-        p = free_port()
-        if p + 10_000 < 65_536 and p not in ports:
-            try:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p + 10_000))
-            except OSError:
-                continue
-            ports.append(p)
-    return ports
-
-
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    ports = _cluster_ports(6)
+    ports = cluster_ports(6)
     env = {
         **os.environ,
         "TXMON_RUN_DIR": str(tmp_path_factory.mktemp("redis-cluster")),
