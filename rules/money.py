@@ -89,6 +89,14 @@ class MoneyFacts:
         """Hour of the day (0-23) in Asia/Ho_Chi_Minh."""
         return ((self.batch.ts_ms + VN_OFFSET_MS) // HOUR_MS) % 24
 
+    def in_hours(self, start: int, end: int) -> Bools:
+        """The row's Hanoi time is from ``start``:00 up to ``end``:00 (across midnight when
+        ``start`` > ``end``, as a night is: 23 to 5 is 23:00-04:59)."""
+        hour = self.local_hour
+        if start > end:
+            return (hour >= start) | (hour < end)
+        return (hour >= start) & (hour < end)
+
     @batch_only
     def _transfers_in_batch(self) -> tuple[Ints, Ints]:
         """How many transfers the account made before the row within this batch, and their total."""

@@ -56,10 +56,7 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     n = len(b)
     organisation = b.organisation if b.organisation is not None else np.zeros(n, np.bool_)
     hour = ctx.local_hour
-    if params.night_from_hour > params.night_to_hour:  # the night spans midnight
-        night = (hour >= params.night_from_hour) | (hour < params.night_to_hour)
-    else:
-        night = (hour >= params.night_from_hour) & (hour < params.night_to_hour)
+    night = ctx.in_hours(params.night_from_hour, params.night_to_hour)
     large = np.where(night, params.night_amount_vnd, params.min_amount_vnd)
     candidates = ctx.is_transfer & ~organisation & (b.amount >= large)
     window_ms = params.window_s * 1000

@@ -35,10 +35,7 @@ class Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     b = ctx.batch
     hour = ctx.local_hour
-    if params.night_from_hour > params.night_to_hour:  # the night spans midnight
-        night = (hour >= params.night_from_hour) | (hour < params.night_to_hour)
-    else:
-        night = (hour >= params.night_from_hour) & (hour < params.night_to_hour)
+    night = ctx.in_hours(params.night_from_hour, params.night_to_hour)
     late = ctx.is_transfer & night & (b.amount >= params.night_amount_vnd)
     count, total = ctx.prior_transfers
     usual = total / np.maximum(count, 1)
