@@ -17,13 +17,14 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from rules.advance import advance
 from rules.columns import INCOMING_TRANSFER, LOGIN, TRANSFER, EventBatch
 from rules.config import Ruleset
 from rules.features import BatchContext
 from rules.ip_cluster import Episode, IpVisits, batch_visits
 from rules.model import Action, Channel, Outcome, RuleExecution, RuleHit, Severity
 from rules.registry import EarlierHit
-from rules.state import AccountState, advance
+from rules.state import AccountState
 
 log = logging.getLogger(__name__)
 # The event types (as alerts name them) that make R6b visits.
