@@ -40,10 +40,11 @@ import orjson
 import redis
 
 from loadtest.bank_traffic import Generator
-from loadtest.baselines.check import compare, txmon_alerts
-from loadtest.baselines.three_rules import Alert
+from loadtest.baselines.check import txmon_alerts
+from loadtest.bench_baselines import BASELINES, check_baseline_alerts, run_per_event_baseline
 from loadtest.bench_io import ceiling, paced_load, preload, stamped
 from loadtest.bench_latency import quantiles, send_to_output
+from loadtest.bench_report import print_table, summarise
 from loadtest.scenario_labels import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
 from loadtest.stack import (
     ROOT,
@@ -143,48 +144,6 @@ def run_baseline(input_topic: str, port: int, window_s: float) -> float:
     finally:
         worker.stop()
     return float((b["processed"] - a["processed"]) / (b["last"] - a["last"]))
-
-
-# The per-event baselines of issue 14 point 5: what a user would otherwise write for R2, R3 and
-# R6a, each run as its own process over the pre-loaded topic, timed from its first record to its
-# last commit (bytewax commits nothing to Kafka: to its dataflow's end).
-# baseline_quix and baseline_bytewax need the `bench` extra (requirements.lock pins it; `make install`).
-BASELINES = {
-    "baseline_loop": "loadtest.baselines.loop",
-    "baseline_quix": "loadtest.baselines.quix",
-    "baseline_bytewax": "loadtest.baselines.bytewax_flow",
-}
-GOALS = {"baseline_loop": 1.5, "baseline_quix": 5.0, "baseline_bytewax": 2.5}  # printed, never asserted: txmon >= x
-
-
-def run_per_event_baseline(name: str, input_topic: str, n: int, alerts_out: Path | None) -> dict[str, Any]:
-    """One timed run of a per-event baseline; with ``alerts_out`` it also writes its alerts (after timing)."""
-    import subprocess
-
-    args = [sys.executable, "-m", BASELINES[name], "--topic", input_topic, "--events", str(n), "--json"]
-    args += ["--group", f"{name}-{os.getpid()}-{time.time_ns()}"]
-    if alerts_out is not None:
-        args += ["--alerts-out", str(alerts_out)]
-    env = {**os.environ, "TXMON_KAFKA_BOOTSTRAP": BOOTSTRAP}
-    log_path = LOGS / f"{name}.log"
-    with log_path.open("ab") as err:
-        out = subprocess.run(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, check=False, timeout=900)
-    if out.returncode != 0:
-        tail = log_path.read_text(errors="replace")[-2000:]
-        hint = "quix and bytewax need the bench extra: `make install`"
-        msg = f"{name} exited with {out.returncode} ({hint}); {log_path}:\n{tail}"
-        raise RuntimeError(msg)
-    result: dict[str, Any] = orjson.loads(out.stdout.splitlines()[-1])
-    if result["records"] < n:
-        msg = f"{name} consumed {result['records']:,} of {n:,} records; see {log_path}"
-        raise RuntimeError(msg)
-    return result
-
-
-def check_baseline_alerts(name: str, alerts_file: Path, want: set[Alert]) -> dict[str, Any]:
-    """The alerts a timed baseline run raised against txmon restricted to R2, R3 and R6a."""
-    got = {(rule, event) for rule, event in orjson.loads(alerts_file.read_bytes())}
-    return compare(name, got, want)
 
 
 def run_engine(batches: list[Any]) -> float:
@@ -350,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"output checks: {'ok' if checks['ok'] else 'FAILED'} {checks}")
                 for name in BASELINES:
                     alerts_file = LOGS / f"{name}.alerts.json" if r == 0 else None
-                    row[name] = run_per_event_baseline(name, input_topic, args.events, alerts_file)["events_per_s"]
+                    run = run_per_event_baseline(name, input_topic, args.events, BOOTSTRAP, LOGS, alerts_file)
+                    row[name] = run["events_per_s"]
                     log(f"round {r + 1}: {name} {row[name]:,.0f} events/s, txmon {row['txmon'] / row[name]:.2f}x")
                     if alerts_file is not None:  # once, untimed: the run's alerts against txmon's
                         same = check_baseline_alerts(name, alerts_file, want)
@@ -371,27 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             latency = measure_latency(args.latency_rate, args.latency_seconds, 6083, args.seed, args.profile)
             log(f"latency at {latency['offered_rate']:,.0f} events/s offered: {latency}")
 
-    result: dict[str, Any] = {
-        name: {
-            "events_per_s": round(statistics.median(r[name] for r in rounds)),
-            "rounds": [round(r[name]) for r in rounds],
-        }
-        for name in ("ceiling", "baseline_faust", *BASELINES, "txmon", "engine")
-        if rounds and name in rounds[0]
-    }
-    ratios = {f"txmon_vs_{b}": (b, 2) for b in ("baseline_faust", *BASELINES)} | {"txmon_vs_ceiling": ("ceiling", 3)}
-    per_round = {
-        key: [round(r["txmon"] / r[b], digits) for r in rounds]
-        for key, (b, digits) in ratios.items()
-        if rounds and b in rounds[0]
-    }
-    # the median of the per-round ratios (each round's variants ran back to back), not a ratio of medians
-    result["ratios"] = {
-        key: round(statistics.median(r["txmon"] / r[ratios[key][0]] for r in rounds), ratios[key][1])
-        for key in per_round
-    }
-    result["ratio_rounds"] = per_round
-    result["ratio_goals"] = {f"txmon_vs_{b}": goal for b, goal in GOALS.items() if f"txmon_vs_{b}" in per_round}
+    result = summarise(rounds)
     if rounds:
         result |= {
             "worker_rss_mb": round(max(rss), 1),
@@ -426,44 +366,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print_table(result)
     return 0 if checks.get("ok", not rounds) else 1
-
-
-def print_table(r: dict[str, Any]) -> None:
-    targets = {"engine": ">= 300,000"}
-    print("\n| measure | result | target |\n|---|---|---|")
-    for name in ("ceiling", "txmon", *BASELINES, "baseline_faust", "engine"):
-        if name in r:
-            each = " / ".join(f"{v:,}" for v in r[name]["rounds"])
-            print(f"| {name} events/s (rounds: {each}) | {r[name]['events_per_s']:,} | {targets.get(name, '')} |")
-    ratios = r.get("ratios", {})
-    for name in BASELINES:
-        key = f"txmon_vs_{name}"
-        if key in ratios:
-            each = " / ".join(f"{v}x" for v in r["ratio_rounds"][key])
-            goal = r["ratio_goals"][key]
-            print(f"| txmon / {name}, median of rounds ({each}) | {ratios[key]}x | goal >= {goal}x (not asserted) |")
-    if "txmon_vs_baseline_faust" in ratios:
-        print(f"| txmon / baseline_faust | {ratios['txmon_vs_baseline_faust']}x | >= 20x |")
-    if "txmon_vs_ceiling" in ratios:
-        print(f"| txmon / ceiling | {ratios['txmon_vs_ceiling']} | >= 0.5 |")
-    if "latency_ms" in r:
-        offered = r["latency_offered_events_per_s"]
-        for what, key, target in (("alert", "latency_ms", ""), ("hold", "hold_latency_ms", "p99 <= 50 ms")):
-            lat = r[key]
-            quantiles = f"{lat['p50']} / {lat['p95']} / {lat['p99']} ms ({lat['samples']} samples)"
-            print(f"| send -> {what} p50 / p95 / p99 at {offered:,} ev/s | {quantiles} | {target} |")
-    if "worker_rss_mb" in r:
-        print(f"| worker peak RSS | {r['worker_rss_mb']} MB | <= 400 MB |")
-        print(f"| Redis state per account | {r['state_bytes_per_account']} bytes | |")
-        print(f"| output checks | {'ok' if r['checks'].get('ok') else 'FAILED'} | all events accounted for |")
-        for name in BASELINES:
-            key = f"{name}_alerts_match"
-            if key in r["checks"]:
-                same = "same" if r["checks"][key] else "DIFFERENT"
-                alerts = f"{r['checks'][f'{name}_alerts']:,} of {r['checks']['txmon_restricted_alerts']:,}"
-                print(f"| {name} (rule, event) alerts vs txmon on R2/R3/R6a | {same} ({alerts}) | same |")
-    run = f"{r['events']:,} events, {r['partitions']} partitions, {r['rounds']} rounds, {r['seconds']} s"
-    print(f"\n{run}; {r['machine']}")
 
 
 if __name__ == "__main__":
