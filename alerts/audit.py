@@ -1,4 +1,4 @@
-"""The audit trail, the outbox that delivers it at least once, and idempotent commands.
+"""The audit trail and idempotent commands, delivered at least once by ``alerts.outbox``.
 
 Every officer action and hold transition becomes one ``AuditRecord`` on the
 append-only audit topic. A change is written to Redis in one transaction
@@ -18,8 +18,7 @@ officer's own namespace and the system's (hold expiry, police freeze requests)
 in one no API call reaches, so an id chosen by one party can never block,
 replay or reveal another party's command.
 
-Keys (under the state prefix):
-  outbox        hash: message id -> message not yet acknowledged by Kafka
+Keys (under the state prefix; the outbox's own in ``alerts.outbox``):
   audit:recent  list: the newest audit records, for the supervisor's console view
   cmd:{scope}   the outcome of a command already applied (30 days); ``scope`` hashes who
                 issued the id (one officer, or the system) with the id, see ``command_scope``
@@ -29,18 +28,17 @@ Keys (under the state prefix):
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import blake2b
-from itertools import count
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import msgspec
 from redis.exceptions import WatchError
 
 from alerts.model import HoldInstruction, PoliceReport
+from alerts.outbox import Message, Outbox, as_bytes
 from rules.text import VN_TZ
 from store import Pipe, RedisClient
 from store.keys import Keys
@@ -48,13 +46,6 @@ from store.keys import Keys
 log = logging.getLogger(__name__)
 AUDIT_RECENT_MAX = 50_000
 COMMAND_TTL_S = 30 * 86_400
-
-
-class Publisher(Protocol):
-    """Kafka, seen from ``alerts``: ``streams`` implements it with an aiokafka producer."""
-
-    async def publish(self, topic: str, key: str, value: bytes) -> None:
-        """Send one record and return once the broker acknowledged it."""
 
 
 class AuditRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -71,87 +62,6 @@ class AuditRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     account_id: str | None = None
-
-
-class Message(msgspec.Struct, array_like=True):
-    """A record waiting in the outbox; ``seq`` keeps a command's messages in order."""
-
-    seq: str
-    topic: str
-    key: str
-    value: bytes
-
-
-_counter = count()
-
-
-def _bytes(raw: bytes | str) -> bytes:
-    """Redis replies are bytes unless a client was made with ``decode_responses``."""
-    return raw if isinstance(raw, bytes) else raw.encode()
-
-
-def new_seq() -> str:
-    """Sortable message ids: publish order is creation order, also after a restart."""
-    return f"{time.time_ns():020d}-{next(_counter) % 1_000_000:06d}"
-
-
-CLAIM_MS = 30_000
-
-
-class Outbox:
-    """Without a publisher it only stages: whoever flushes next (console, worker) publishes."""
-
-    def __init__(self, redis: RedisClient, publisher: Publisher | None, prefix: str = "txmon:") -> None:
-        self.redis = redis
-        self.publisher = publisher
-        self.keys = Keys(prefix)
-        self.key = self.keys.outbox
-        self._encode = msgspec.msgpack.Encoder().encode
-        self._decode = msgspec.msgpack.Decoder(Message).decode
-
-    def message(self, topic: str, key: str, value: bytes) -> Message:
-        return Message(new_seq(), topic, key, value)
-
-    def stage(self, pipe: Pipe, messages: Sequence[Message]) -> None:
-        """Queue the messages inside the caller's Redis transaction."""
-        if messages:
-            pipe.hset(self.key, mapping={m.seq: self._encode(m) for m in messages})
-
-    async def deliver(self, messages: Iterable[Message]) -> None:
-        """Publish in order; each message leaves the outbox once acknowledged."""
-        if self.publisher is None:
-            msg = "this outbox only stages messages; a console or worker publishes them"
-            raise RuntimeError(msg)
-        for m in sorted(messages, key=lambda m: m.seq):
-            # The console, every worker and the command itself may deliver the same message at
-            # once: a short claim makes one of them publish it; a crashed claimant's lapses.
-            claim = self.keys.outbox_claim(m.seq)
-            if not await self.redis.set(claim, b"1", nx=True, px=CLAIM_MS):
-                continue
-            try:
-                if not await self.redis.hexists(self.key, m.seq):
-                    continue  # delivered by someone else in the meantime
-                await self.publisher.publish(m.topic, m.key, m.value)
-                await self.redis.hdel(self.key, m.seq)
-            finally:
-                await self.redis.delete(claim)
-
-    async def flush(self) -> int:
-        """Publish whatever an earlier crash or Kafka outage left behind; returns how many."""
-        pending = await self.redis.hgetall(self.key)
-        if not pending:
-            return 0
-        messages = []
-        for seq, raw in pending.items():
-            try:
-                messages.append(self._decode(_bytes(raw)))
-            except msgspec.DecodeError:  # one bad entry must not hold back every other message
-                log.error("outbox entry %r cannot be decoded; left in place, skipped", seq)
-        await self.deliver(messages)
-        return len(messages)
-
-    async def pending(self) -> int:
-        return int(await self.redis.hlen(self.key))
 
 
 class AuditTrail:
@@ -186,7 +96,7 @@ class AuditTrail:
         raws = await self.redis.lrange(self.recent_key, 0, scan - 1)
         out: list[AuditRecord] = []
         for raw in raws:
-            record = self._decode(_bytes(raw))
+            record = self._decode(as_bytes(raw))
             if account_id and account_id not in (record.account_id, record.subject):
                 continue
             if who and record.who != who:

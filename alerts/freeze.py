@@ -30,9 +30,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from alerts.audit import Actor, Commands, Message, Outcome, Plan, stamp
+from alerts.audit import Actor, Commands, Outcome, Plan, stamp
 from alerts.lifecycle import HoldLifecycle
 from alerts.model import Alert, HoldInstruction, PoliceReport, alert_id, encoder, hold_id_for
+from alerts.outbox import Message
 from alerts.routing import Outputs, police_report
 from rules.config import ActiveRule
 from rules.model import Action, Channel

@@ -36,17 +36,15 @@ from alerts.audit import (
     Commands,
     Conflict,
     LifecycleError,
-    Message,
     NotFound,
-    Outbox,
     Outcome,
     Plan,
-    Publisher,
     SuspiciousEntry,
     stamp,
 )
 from alerts.holds import AlertStore
 from alerts.model import Alert, HoldInstruction, PoliceReport, encoder
+from alerts.outbox import Message, Outbox, Publisher
 from alerts.routing import police_reasons, police_report, utc_now
 from rules.model import SEVERITY_RANK, Severity
 from store import Pipe, RedisClient

@@ -27,13 +27,14 @@ import msgspec
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.audit import SYSTEM, AuditTrail, Commands, Outbox
+from alerts.audit import SYSTEM, AuditTrail, Commands
 from alerts.cases.db import migrate, open_pool
 from alerts.cases.workflow import CaseWork
 from alerts.console import create_app
 from alerts.console.auth import SessionStore
 from alerts.console.login import forwarded_client, remote_client
 from alerts.console.throttle import LoginThrottle
+from alerts.outbox import Outbox
 from alerts.routing import utc_now
 from alerts.totp import provisioning_uri
 from alerts.users import SECOND_FACTOR_ROLES, UserError, UserStore

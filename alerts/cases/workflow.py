@@ -27,10 +27,11 @@ from typing import Any
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.audit import Actor, Commands, Conflict, LifecycleError, Message, NotFound, Outcome, Plan, stamp
+from alerts.audit import Actor, Commands, Conflict, LifecycleError, NotFound, Outcome, Plan, stamp
 from alerts.cases.project import Batch, apply
 from alerts.cases.queue import case_row, next_candidates
 from alerts.lifecycle import OPEN, HoldLifecycle
+from alerts.outbox import Message
 from alerts.routing import utc_now
 from store.client import Pipe
 

@@ -11,10 +11,11 @@ import msgspec
 import orjson
 import pytest
 
-from alerts.audit import AuditTrail, Outbox
+from alerts.audit import AuditTrail
 from alerts.holds import AlertStore
 from alerts.lifecycle import SYSTEM, Actor, Conflict, HoldLifecycle, NotFound
 from alerts.model import HoldInstruction
+from alerts.outbox import Outbox
 from alerts.routing import Outputs, build_outputs
 from rules.model import Action, Channel, RuleHit, Severity
 from store.keys import Keys

@@ -8,7 +8,7 @@ import fakeredis
 import orjson
 import pytest
 
-from alerts.audit import Outbox
+from alerts.outbox import Outbox
 
 
 class SlowKafka:
