@@ -12,7 +12,7 @@ import bisect
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,10 +74,26 @@ class MoneyFacts:
         def is_transfer(self) -> Bools: ...
         @property
         def foreign(self) -> Bools: ...
+        @property
+        def local_day(self) -> Ints: ...
 
     def _per_account(self, values: Sequence[int]) -> Ints:
         """Expand one value per account to one value per row."""
         return np.asarray(values, dtype=np.int64)[self.batch.account]
+
+    @batch_only
+    def _accounts_in_order(self) -> npt.NDArray[np.signedinteger[Any]]:
+        """``batch.account`` in ``by_account`` order: each account's rows one run, ascending."""
+        return self.batch.account[self.by_account]
+
+    def _transfers_upto(self, row: int, *, included: bool) -> Ints:
+        """The transfer rows of ``row``'s account in this batch that came before it (and it,
+        when ``included``), in arrival order: a binary search, not a scan of the batch."""
+        in_order = self._accounts_in_order
+        a = self.batch.account[row]
+        mine = self.by_account[np.searchsorted(in_order, a, "left") : np.searchsorted(in_order, a, "right")]
+        mine = mine[mine <= row] if included else mine[mine < row]
+        return mine[self.is_transfer[mine]]
 
     # --- money in and out (R8, R9, R10) ---------------------------------
     @batch_only
@@ -202,13 +218,13 @@ class MoneyFacts:
                 for t, p, v in zip(s.outflow_ms, s.outflow_to, s.outflow_vnd, strict=True)
                 if t >= since and p in established
             )
-            upto = np.flatnonzero((b.account[: r + 1] == a) & self.is_transfer[: r + 1] & (b.ts_ms[: r + 1] >= since))
-            total += sum(int(b.amount[e]) for e in upto.tolist() if b.dest[e] in established)
+            upto = self._transfers_upto(r, included=True)
+            total += sum(int(b.amount[e]) for e in upto[b.ts_ms[upto] >= since].tolist() if b.dest[e] in established)
             out[r] = total
         return out
 
-    def large_to_new_payees(self, rows: Ints, window_ms: int, min_amount: int) -> tuple[Ints, Ints]:
-        """Per row in ``rows`` (R15): how many transfers of at least ``min_amount`` the account
+    def large_to_new_payees(self, rows: Ints, window_ms: int, min_amount: Ints) -> tuple[Ints, Ints]:
+        """Per row in ``rows`` (R15): how many transfers of at least the row's ``min_amount`` the account
         sent to new payees within ``window_ms`` up to the row (it included), and their total;
         zero elsewhere. A payee is new for a transfer when the account had not paid it on an
         earlier Vietnamese day (stored ``paid_*`` pairs, then earlier rows of the batch); stored
@@ -219,7 +235,7 @@ class MoneyFacts:
         if len(rows) == 0 or b.dest is None:
             return count, total
         for r in rows.tolist():
-            a, t = b.account[r], int(b.ts_ms[r])
+            a, t, least = b.account[r], int(b.ts_ms[r]), int(min_amount[r])
             s, since = self._st[a], t - window_ms
             first_day: dict[str, int] = {}
             for p, d in zip(s.paid_to, s.paid_day, strict=True):
@@ -227,16 +243,15 @@ class MoneyFacts:
             found = [
                 v
                 for at, p, v in zip(s.outflow_ms, s.outflow_to, s.outflow_vnd, strict=True)
-                if since < at <= t and v >= min_amount and first_day.get(p, _MAX_DAY) >= _day(at)
+                if since < at <= t and v >= least and first_day.get(p, _MAX_DAY) >= _day(at)
             ]
-            mine = np.flatnonzero((b.account[: r + 1] == a) & self.is_transfer[: r + 1])
-            for e in mine.tolist():  # in arrival order: a payee's first day as the rows go
+            for e in self._transfers_upto(r, included=True).tolist():  # a payee's first day as the rows go
                 payee, at, v = b.dest[e], int(b.ts_ms[e]), int(b.amount[e])
                 if not payee:
                     continue
                 new = first_day.get(payee, _MAX_DAY) >= _day(at)
                 first_day[payee] = min(_day(at), first_day.get(payee, _MAX_DAY))
-                if new and since < at <= t and v >= min_amount:
+                if new and since < at <= t and v >= least:
                     found.append(v)
             count[r], total[r] = len(found), sum(found)
         return count, total
@@ -247,15 +262,15 @@ class MoneyFacts:
         b = self.batch
         assert b.dest is not None  # noqa: S101  (callers check)
         a = b.account[row]
-        last = (before_ms + VN_OFFSET_MS) // DAY_MS
+        last = _day(before_ms)
         s = self._st[a]
         paid: dict[str, set[int]] = {}
         for p, d in zip(s.paid_to, s.paid_day, strict=True):
             if d < last:
                 paid.setdefault(p, set()).add(d)
-        day = (b.ts_ms[:row] + VN_OFFSET_MS) // DAY_MS
-        for e in np.flatnonzero((b.account[:row] == a) & self.is_transfer[:row] & (day < last)).tolist():
-            if payee := b.dest[e]:
+        day = self.local_day
+        for e in self._transfers_upto(row, included=False).tolist():
+            if day[e] < last and (payee := b.dest[e]):
                 paid.setdefault(payee, set()).add(int(day[e]))
         return paid
 

@@ -59,11 +59,7 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
     night = ctx.in_hours(params.night_from_hour, params.night_to_hour)
     large = np.where(night, params.night_amount_vnd, params.min_amount_vnd)
     candidates = ctx.is_transfer & ~organisation & (b.amount >= large)
-    window_ms = params.window_s * 1000
-    count, total = ctx.large_to_new_payees(np.flatnonzero(candidates & ~night), window_ms, params.min_amount_vnd)
-    if (candidates & night).any():
-        rows = np.flatnonzero(candidates & night)
-        count[rows], total[rows] = (x[rows] for x in ctx.large_to_new_payees(rows, window_ms, params.night_amount_vnd))
+    count, total = ctx.large_to_new_payees(np.flatnonzero(candidates), params.window_s * 1000, large)
     needed = np.where(night, params.night_total_vnd, params.min_total_vnd)
     prior_count, prior_total = ctx.prior_transfers
     usual = prior_total / np.maximum(prior_count, 1)
