@@ -26,12 +26,12 @@ passed on either: only the rest counts toward ``min_out_share_pct`` (the shop's 
 the owner does not make the owner's next bill look like a forwarding). Nor is an account that
 sent out more than ``max_out_share_pct`` of its inflow in the flow window, sweeps included:
 it is spending a balance of its own (a shop paying its suppliers from savings), where a
-pass-through forwards about what came in and keeps a cut. Its limits: a mule
-account kept long enough to pay the chain's next account on earlier days first is not held by
-R8 (R7/R9/R14 and the police list still apply); ``established_payee_days: 0`` turns the
-exception off. State: the account's
-``paid_to`` / ``paid_day`` pairs (``rules.state.MAX_PAID_DAYS``, ``PAID_RETENTION_DAYS``) and
-its transfers to payees paid on an earlier day (``outflow_*``, ``MAX_OUTFLOWS``).
+pass-through forwards about what came in and keeps a cut. Its limits: a mule account kept
+long enough to pay the chain's next account on earlier days first is not held by R8 (R7/R9/R14
+and the police list still apply); ``established_payee_days: 0`` turns the exception off.
+State: the account's ``paid_to`` / ``paid_day`` pairs (``rules.state.MAX_PAID_DAYS``,
+``PAID_RETENTION_DAYS``) and its transfers to payees paid on an earlier day, among the
+``outflow_*`` it keeps (``MAX_OUTFLOWS``).
 """
 
 from __future__ import annotations
