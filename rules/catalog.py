@@ -14,7 +14,7 @@ from rules.registry import RuleDef
 # The package's machinery (a rule module imports from these; ``engine`` imports ``config``,
 # which imports this module): never a rule, so not imported here.
 _NOT_RULES = frozenset(
-    {"advance", "catalog", "columns", "config", "engine", "facts", "features", "geo", "ip_cluster", "model", "money"}
+    {"catalog", "columns", "config", "engine", "facts", "features", "geo", "ip_cluster", "model"}
     | {"registry", "state", "state_codec", "text", "window"}
 )
 

@@ -10,17 +10,17 @@ import logging
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import attrgetter
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from rules.advance import advance
 from rules.columns import INCOMING_TRANSFER, LOGIN, TRANSFER, EventBatch
 from rules.config import Ruleset
-from rules.features import BatchContext
+from rules.facts.batch import Sources
+from rules.facts.delivery import redelivered as _redelivered
+from rules.facts.delivery import replayed as _replayed
+from rules.features import BatchContext, advance_states
 from rules.ip_cluster import Episode, IpVisits, batch_visits
 from rules.model import Action, Channel, Outcome, RuleExecution, RuleHit, Severity
 from rules.registry import EarlierHit
@@ -29,16 +29,6 @@ from rules.state import AccountState
 log = logging.getLogger(__name__)
 # The event types (as alerts name them) that make R6b visits.
 _VISIT_TYPES = {LOGIN: "Login", TRANSFER: "Transfer"}
-
-
-class Sources(NamedTuple):
-    """Per row: the input partition and offset the event was read from (live input only)."""
-
-    partition: npt.NDArray[np.int32]
-    offset: npt.NDArray[np.int64]
-
-    def take(self, keep: npt.NDArray[np.bool_]) -> Sources:
-        return Sources(self.partition[keep], self.offset[keep])
 
 
 class CountryLookup(Protocol):
@@ -129,8 +119,8 @@ class RuleEngine:
             countries = self.geo.countries(batch.ip)
         if money_ids is None:
             money_ids = batch_money_ids(batch)
-        redelivered = _at_or_below_applied_offsets(batch, states, sources)
-        replayed = _already_applied(batch, states, money_ids) & ~redelivered
+        redelivered = _redelivered(batch, states, sources)
+        replayed = _replayed(batch, states, money_ids) & ~redelivered
         if replayed.any() or redelivered.any():
             keep = ~(replayed | redelivered)
             batch, money_ids, countries = batch.take(keep), money_ids[keep], countries[keep]
@@ -147,6 +137,8 @@ class RuleEngine:
             ip_accounts,
             facts,
             device_id_required_on=self.ruleset.device_id_required_on,
+            money_ids=money_ids,
+            sources=sources,
         )
         hits: list[RuleHit] = []
         executions: list[RuleExecution] = []
@@ -196,21 +188,7 @@ class RuleEngine:
                 continue
             n = len(hits) - before
             executions.append(RuleExecution(rule_id, Outcome.HIT if n else Outcome.NO_HIT, hits=n))
-        new_states = advance(
-            batch,
-            states,
-            countries,
-            ctx.new_device_login,
-            ctx.local_day,
-            ctx.day_total,
-            ctx.tainted_in,
-            money_ids,
-            ctx.by_account,
-            ctx.by_device_pair,
-            ctx.country_pairs,
-            None if sources is None else sources.partition,
-            None if sources is None else sources.offset,
-        )
+        new_states = advance_states(ctx)
         return Evaluation(
             batch=batch,
             hits=hits,
@@ -315,54 +293,3 @@ def batch_money_ids(batch: EventBatch) -> npt.NDArray[np.int64]:
     rows = np.flatnonzero(money).tolist()
     ids[rows] = id_hashes(map(batch.event_id.__getitem__, rows))
     return ids
-
-
-_APPLIED = attrgetter("applied")
-
-
-def _at_or_below_applied_offsets(
-    batch: EventBatch, states: Sequence[AccountState | None], sources: Sources | None
-) -> npt.NDArray[np.bool_]:
-    """Rows whose account's state already applied their input offset (a redelivery after a
-    crash between the state write and the offset commit): their effects are in the state and
-    their alerts were emitted, so judging them again would double-count and re-alert."""
-    if sources is None or not len(batch):
-        return np.zeros(len(batch), np.bool_)
-    # One entry per account is the rule (an account's events come from one partition);
-    # accounts with more (the partition count changed, records re-keyed) take the slow path.
-    part = np.full(len(states), -1, np.int64)
-    upto = np.full(len(states), -1, np.int64)
-    several: set[int] = set()
-    for a, s in enumerate(states):
-        if s is None or not s.offsets:
-            continue
-        if len(s.offsets) == 1:
-            [(part[a], upto[a])] = s.offsets.items()
-        else:
-            several.add(a)
-    acct = batch.account
-    out: npt.NDArray[np.bool_] = (sources.partition == part[acct]) & (sources.offset <= upto[acct])
-    if several:
-        for r in np.flatnonzero(np.isin(acct, list(several))).tolist():
-            offsets = states[int(acct[r])].offsets  # type: ignore[union-attr]
-            out[r] = int(sources.offset[r]) <= offsets.get(int(sources.partition[r]), -1)
-    return out
-
-
-def _already_applied(
-    batch: EventBatch, states: Sequence[AccountState | None], money_ids: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
-    """Money events an account's state already counted: a resend from an earlier batch
-    must not add to the day's total, the usual amount or the inflow a second time."""
-    out = np.zeros(len(batch), np.bool_)
-    rows = np.flatnonzero(money_ids)
-    if len(rows):
-        hashes = money_ids[rows].tolist()
-        # The usual batch, no resend at all: the stored ids are looked up in a set of the batch's,
-        # which is smaller than a set of theirs (3-4x faster on 50k-event batches).
-        if set(hashes).isdisjoint(chain.from_iterable(map(_APPLIED, filter(None, states)))):
-            return out
-        applied = [s.applied if s is not None else () for s in states]
-        pairs = zip(batch.account[rows].tolist(), hashes, strict=True)
-        out[rows] = np.fromiter((h in applied[a] for a, h in pairs), np.bool_, len(rows))
-    return out

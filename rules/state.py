@@ -2,7 +2,8 @@
 
 State is bounded: a handful of devices and countries per account, never a list
 that grows with the number of events. ``streams`` stores it (one packed record
-per account); this module says what it holds, ``rules.advance`` how a batch changes it.
+per account); this module says what it holds, each fact (``rules.facts``) how a batch
+changes the fields it owns.
 """
 
 from __future__ import annotations
