@@ -29,6 +29,7 @@ from loadtest.scenario_labels import (
     R5_CHANNELS,
     R6B_ACCOUNTS,
     R6B_WINDOW_MS,
+    R8_HOLD_PAYMENT,
     R8_PAYERS,
     R9_MAX,
     R9_WINDOW_MS,
@@ -288,12 +289,14 @@ def _pay_with_face_match(w: World, c: Customer, amount: int) -> list[dict[str, A
 
 
 def mule_pass_through(w: World, c: Customer) -> list[dict[str, Any]]:
-    """A rented account: money from many victims within hours, sent straight on (R8)."""
+    """A rented account: money from many victims within hours, sent straight on (R8, held: every
+    victim pays at least R8's ``hold_payment_vnd``)."""
     events = onboard(w, c)
     received = 0
+    least = max(2_000, -(-R8_HOLD_PAYMENT // 1000))  # thousands of VND
     for _ in range(w.rng.randint(R8_PAYERS, R8_PAYERS + 3)):
         w.later(w.rng.uniform(60, 1800))
-        amount = w.rng.randrange(2_000, 9_000) * 1000
+        amount = w.rng.randrange(least, least + 7_000) * 1000
         events.append(w.incoming(c, _payer(w), amount))
         received += amount
     w.later(w.rng.uniform(60, 600))

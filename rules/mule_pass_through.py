@@ -29,9 +29,14 @@ it is spending a balance of its own (a shop paying its suppliers from savings), 
 pass-through forwards about what came in and keeps a cut. Its limits: a mule account kept
 long enough to pay the chain's next account on earlier days first is not held by R8 (R7/R9/R14
 and the police list still apply); ``established_payee_days: 0`` turns the exception off.
+Held or alerted: the hit is held (the rule's escalation) when ``min_payers`` of the payers in the
+span each sent at least ``hold_payment_vnd`` (1M VND): scam victims transfer millions. Money
+collected in purchase-size payments (a new shop's QR takings, friends paying their share of a
+trip, a class fund) and then paid on is an alert for an officer, not a hold of the customer's
+money; a fake-shop mule collecting small deposits is seen that way too, not stopped.
 State: the account's ``paid_to`` / ``paid_day`` pairs (``rules.state.MAX_PAID_DAYS``,
 ``PAID_RETENTION_DAYS``) and its transfers to payees paid on an earlier day, among the
-``outflow_*`` it keeps (``MAX_OUTFLOWS``).
+``outflow_*`` it keeps (``MAX_OUTFLOWS``); its inflows' amounts (``inflow_vnd``).
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ class Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # 0: no upper bound. An account that sent out more than this share of what it received
     # (sweeps included) spends its own balance: a pass-through forwards about what came in.
     max_out_share_pct: Annotated[int, Meta(ge=0)] = 150
+    # The hit is held (the escalation) when min_payers of the payers each sent at least this
+    # much: a scam victim's transfer, not a purchase; below it the hit is an alert. 0: always held.
+    hold_payment_vnd: Annotated[int, Meta(ge=0)] = 1_000_000
 
 
 def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
@@ -79,12 +87,19 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
         swept = ctx.outflow_to_established(np.flatnonzero(hit), window_start_ms, params.established_payee_days)
         money_out = money_out - swept
         hit &= money_out * 100 >= money_in * params.min_out_share_pct
+    large = payers
+    if params.hold_payment_vnd and hit.any():
+        window_ms = params.payers_window_s * 1000
+        large = ctx.payers_in_a_window(window_ms, params.flow_window_h, params.min_payers, params.hold_payment_vnd)
+    escalated = hit & (large >= params.min_payers)
 
     def explain(row: int) -> tuple[str, str, dict[str, Any]]:
         got, sent, n, before = int(money_in[row]), int(money_out[row]), int(payers[row]), int(paid_days[row])
         share = round(100 * sent / got)
         evidence = {
             "distinct_payers": n,
+            "payers_of_hold_size": int(large[row]),
+            "hold_payment_vnd": params.hold_payment_vnd,
             "payers_window_s": params.payers_window_s,
             "inflow_vnd": got,
             "outflow_vnd": sent,
@@ -112,7 +127,7 @@ def evaluate(ctx: BatchContext, params: Params) -> RuleResult:
         )
         return vi, en, evidence
 
-    return RuleResult(hit=hit, escalated=None, explain=explain)
+    return RuleResult(hit=hit, escalated=escalated, explain=explain)
 
 
 RULE = register(

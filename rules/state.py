@@ -19,6 +19,9 @@ PAYER_RETENTION_MS = 72 * HOUR_MS
 # R8: the newest incoming transfers (time, payer) per account, kept as long as payers, so the
 # payers' 24 h window can be anchored on the inflow anywhere inside the 48 h flow window.
 MAX_INFLOWS = 64
+# An inflow whose amount was not kept (recorded before amounts were): it counts as a payment of
+# any size, as every inflow counted before.
+UNKNOWN_VND = -1
 FLOW_RETENTION_H = 72
 # R8: the (payee, Vietnamese day) pairs of the account's transfers, so a sweep to a payee the
 # account has paid on earlier days is told from a mule's forwarding to a fresh account: at most
@@ -106,3 +109,6 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     outflow_ms: list[int] = msgspec.field(default_factory=list)
     outflow_to: list[str] = msgspec.field(default_factory=list)
     outflow_vnd: list[int] = msgspec.field(default_factory=list)
+    # R8: the amount of each of ``inflow_ms``'s transfers (parallel; a record written before
+    # amounts were kept has fewer: its oldest inflows' amounts are unknown, ``UNKNOWN_VND``).
+    inflow_vnd: list[int] = msgspec.field(default_factory=list)

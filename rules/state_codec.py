@@ -4,10 +4,10 @@ A record is ``MARKER, version, payload``. ``MARKER`` (0xC1) is the one byte msgp
 uses, so a record that starts with anything else is a version-1 record: the bare msgpack
 array of ``AccountState`` that txmon wrote before records carried a version. Version 2 is
 the same positional msgpack array after the two header bytes; version 3 appends R8's
-``outflow_*`` fields (an earlier record reads with them empty: fields are only ever appended,
-each with an empty default, so one decoder reads versions 1 to 3). Reading takes every version
-this module knows; writing writes ``VERSION`` only, so a running deployment upgrades an
-account's record the first time it saves it, without losing what it held.
+``outflow_*`` fields, version 4 R8's ``inflow_vnd`` (an earlier record reads with them empty:
+fields are only ever appended, each with an empty default, so one decoder reads versions 1 to
+4). Reading takes every version this module knows; writing writes ``VERSION`` only, so a running
+deployment upgrades an account's record the first time it saves it, without losing what it held.
 
 The store (``streams.state``) keeps each record as opaque bytes under its account's key and
 calls ``STATE_CODEC`` to turn a batch's records into states and back. The bytes are pinned by
@@ -24,8 +24,8 @@ import msgspec
 from rules.state import AccountState
 
 MARKER = 0xC1
-VERSION = 3
-READABLE = frozenset((2, 3))  # with a header; 1 has none
+VERSION = 4
+READABLE = frozenset((2, 3, 4))  # with a header; 1 has none
 _HEADER = bytes((MARKER, VERSION))
 
 
@@ -40,7 +40,7 @@ class StateCodec:
 
     def __init__(self) -> None:
         self._encoder = msgspec.msgpack.Encoder()
-        # Versions 1 to 3 are one array, fields appended; a version whose payload differs gets
+        # Versions 1 to 4 are one array, fields appended; a version whose payload differs gets
         # its own decoder here and a conversion to the current ``AccountState``.
         self._decoder = msgspec.msgpack.Decoder(AccountState)
 

@@ -12,7 +12,15 @@ import numpy.typing as npt
 
 from rules.columns import factorize
 from rules.facts.batch import BatchBase, Ints
-from rules.state import FLOW_RETENTION_H, HOUR_MS, MAX_INFLOWS, MAX_PAYERS, PAYER_RETENTION_MS, AccountState
+from rules.state import (
+    FLOW_RETENTION_H,
+    HOUR_MS,
+    MAX_INFLOWS,
+    MAX_PAYERS,
+    PAYER_RETENTION_MS,
+    UNKNOWN_VND,
+    AccountState,
+)
 from rules.window import factor, last_in_group, pair_keys, window_sum
 
 
@@ -40,13 +48,22 @@ def most_distinct_within(inflows: Sequence[tuple[int, str]], span_ms: int) -> in
 
 
 class Inflows(BatchBase):
-    STORED: ClassVar[tuple[str, ...]] = ("payers", "flow_hour", "flow_in", "flow_out", "inflow_ms", "inflow_from")
+    STORED: ClassVar[tuple[str, ...]] = (
+        "payers",
+        "flow_hour",
+        "flow_in",
+        "flow_out",
+        "inflow_ms",
+        "inflow_from",
+        "inflow_vnd",
+    )
 
-    def payers_in_a_window(self, window_ms: int, flow_hours: int, at_least: int) -> Ints:
+    def payers_in_a_window(self, window_ms: int, flow_hours: int, at_least: int, min_payment_vnd: int = 0) -> Ints:
         """Per row (R8): the most distinct payers whose incoming transfers fall within one span
         of ``window_ms`` (both ends included), anchored on an inflow anywhere in the flow window:
         the row's hour and the ``flow_hours`` before it. Inflows counted are those that arrived
-        before the row (stored, then earlier rows of the batch), as ``flow_within`` counts money.
+        before the row (stored, then earlier rows of the batch), as ``flow_within`` counts money,
+        and of at least ``min_payment_vnd`` (a stored inflow of unknown amount always counts).
 
         Exact wherever the count can reach ``at_least``; elsewhere an upper bound below it
         (stored payers plus this batch's incoming transfers), so only accounts that could
@@ -61,13 +78,11 @@ class Inflows(BatchBase):
         if len(candidates) == 0:
             return out
         payers = b.dest or [None] * len(b)
-        inflows = {
-            int(a): list(zip(self._st[a].inflow_ms, self._st[a].inflow_from, strict=True)) for a in candidates.tolist()
-        }
+        inflows = {int(a): _stored_inflows(self._st[a], min_payment_vnd) for a in candidates.tolist()}
         for r in np.flatnonzero(np.isin(b.account, candidates)).tolist():
             seen, t = inflows[int(b.account[r])], int(b.ts_ms[r])
             payer = payers[r]
-            if inc[r] and payer is not None:
+            if inc[r] and payer is not None and b.amount[r] >= min_payment_vnd:
                 seen.append((t, payer))
             if self.is_transfer[r]:
                 since = (t // HOUR_MS - flow_hours) * HOUR_MS
@@ -109,7 +124,7 @@ class Inflows(BatchBase):
             dest = b.dest or [None] * len(b)
             payers = [dest[r] or "" for r in rows[incoming].tolist()]
             _remember_payers(new, acct[incoming], ts[incoming], payers)
-            _remember_inflows(new, acct[incoming].tolist(), ts[incoming].tolist(), payers)
+            _remember_inflows(new, acct[incoming].tolist(), ts[incoming].tolist(), payers, amount[incoming].tolist())
         for a in np.unique(acct).tolist():  # every account with a money row
             s = new[a]
             hours = s.flow_hour
@@ -170,11 +185,39 @@ def _remember_payers(new: list[AccountState], acct: npt.NDArray[np.integer], ts:
             new[a].payers = {p: t for t, p in newest_first[:MAX_PAYERS]}
 
 
-def _remember_inflows(new: list[AccountState], accounts: list[int], times: list[int], payers: list[str]) -> None:
+def _stored_inflows(s: AccountState, min_payment_vnd: int) -> list[tuple[int, str]]:
+    """The account's stored ``(ms, payer)`` inflows of at least ``min_payment_vnd`` (or of unknown amount)."""
+    if min_payment_vnd <= 0:
+        return list(zip(s.inflow_ms, s.inflow_from, strict=True))
+    amounts = _amounts(s)
+    return [
+        (t, p)
+        for t, p, v in zip(s.inflow_ms, s.inflow_from, amounts, strict=True)
+        if v >= min_payment_vnd or v == UNKNOWN_VND
+    ]
+
+
+def _amounts(s: AccountState) -> list[int]:
+    """``inflow_vnd`` aligned with ``inflow_ms``: inflows kept before amounts were are ``UNKNOWN_VND``."""
+    missing = len(s.inflow_ms) - len(s.inflow_vnd)
+    if missing >= 0:
+        return [UNKNOWN_VND] * missing + s.inflow_vnd
+    return s.inflow_vnd[-missing:]  # more amounts than times: never written so, kept aligned
+
+
+def _remember_inflows(
+    new: list[AccountState], accounts: list[int], times: list[int], payers: list[str], amounts: list[int]
+) -> None:
     """Append incoming transfers (in arrival order) and keep each account's newest ones."""
-    for a, t, payer in zip(accounts, times, payers, strict=True):
-        new[a].inflow_ms.append(t)
-        new[a].inflow_from.append(payer)
+    for a in set(accounts):  # a record of before amounts were kept: align them first
+        s = new[a]
+        if len(s.inflow_vnd) != len(s.inflow_ms):
+            s.inflow_vnd = _amounts(s)
+    for a, t, payer, vnd in zip(accounts, times, payers, amounts, strict=True):
+        s = new[a]
+        s.inflow_ms.append(t)
+        s.inflow_from.append(payer)
+        s.inflow_vnd.append(vnd)
     for a in set(accounts):
         s = new[a]
         newest = max(s.inflow_ms)
@@ -182,3 +225,4 @@ def _remember_inflows(new: list[AccountState], accounts: list[int], times: list[
             kept = [i for i, t in enumerate(s.inflow_ms) if t > newest - PAYER_RETENTION_MS][-MAX_INFLOWS:]
             s.inflow_ms = [s.inflow_ms[i] for i in kept]
             s.inflow_from = [s.inflow_from[i] for i in kept]
+            s.inflow_vnd = [s.inflow_vnd[i] for i in kept]

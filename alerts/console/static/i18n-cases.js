@@ -105,6 +105,8 @@
     usual_amount_vnd: ["Mức thường ngày", "Usual amount"], earlier_transfers: ["Số giao dịch trước đó", "Earlier transfers"],
     times_usual: ["Gấp mức thường ngày", "Times the usual"], total_outflow_vnd: ["Tổng tiền ra", "All money out"],
     max_out_share_pct: ["Tỷ lệ chuyển đi tối đa (%)", "Highest share sent on (%)"],
+    payers_of_hold_size: ["Số người chuyển từ mức tạm dừng", "Payers who sent the hold size"],
+    hold_payment_vnd: ["Mức tiền mỗi lần để tạm dừng", "Payment size that holds"],
   };
   for (const [k, [vi, en]] of Object.entries(fields)) {
     add.vi["ev_" + k] = vi;

@@ -191,6 +191,42 @@ def test_r8_evidence() -> None:
     assert hit.evidence["out_share_pct"] == 83 and str(hit.action) == "hold"
 
 
+def _paid_in(amounts: list[int]) -> list[dict[str, Any]]:
+    return [incoming(i, f"P{i}", v) for i, v in enumerate(amounts)]
+
+
+R8_HOLD_CASES = [
+    ("5 payers of 1M each: scam victims, held", [1_000_000] * 5, "hold"),
+    ("one of the 5 under 1M: an alert", [1_000_000] * 4 + [999_999], "alert"),
+    ("20 QR payments of 300k (a new shop, a class fund): an alert", [300_000] * 20, "alert"),
+    ("20 small payments and 5 of victim size: held", [300_000] * 20 + [2_000_000] * 5, "hold"),
+]
+
+
+@pytest.mark.parametrize(("name", "amounts", "action"), R8_HOLD_CASES, ids=[c[0] for c in R8_HOLD_CASES])
+def test_r8_holds_victim_sized_inflows_and_alerts_purchase_sized(name: str, amounts: list[int], action: str) -> None:
+    events = [*_paid_in(amounts), transfer(100, sum(amounts) * 9 // 10)]
+    hits = [h for h in Runner().run(events) if h.rule_id == "R8"]
+    assert [(h.event_id, str(h.action)) for h in hits] == [(events[-1]["event_id"], action)]
+    assert [str(c) for c in hits[0].channels] == (["bank", "police"] if action == "hold" else ["bank"])
+    assert hits[0].evidence["payers_of_hold_size"] == sum(v >= 1_000_000 for v in amounts)
+
+
+def test_r8_inflows_kept_before_amounts_were_count_as_victim_sized() -> None:
+    """A version-3 state has ``inflow_*`` without ``inflow_vnd``: those payers still count toward
+    the hold (as they did before), and the next inflow lines the amounts up again."""
+    runner = Runner()
+    runner.run(_paid_in([300_000] * 3))
+    old = runner.state["A"]
+    assert old.inflow_vnd == [300_000] * 3
+    old.inflow_vnd = []  # as the record of before decodes
+    later = [incoming(50 + i, f"Q{i}", 1_000_000) for i in range(2)]
+    [hit] = [h for h in runner.run([*later, transfer(100, 2_600_000)]) if h.rule_id == "R8"]
+    assert str(hit.action) == "hold" and hit.evidence["payers_of_hold_size"] == 5
+    state = runner.state["A"]
+    assert state.inflow_vnd[:3] == [-1] * 3 and len(state.inflow_vnd) == len(state.inflow_ms)
+
+
 def test_r8_state_is_bounded() -> None:
     runner = Runner()
     runner.run([incoming(i * 60, f"P{i}") for i in range(200)] + [transfer(i * 3600, 1000) for i in range(200)])
@@ -198,7 +234,7 @@ def test_r8_state_is_bounded() -> None:
     assert state.flow_hour == sorted(state.flow_hour)
     assert (
         len(state.payers) <= 32
-        and len(state.inflow_ms) == len(state.inflow_from) <= 64
+        and len(state.inflow_ms) == len(state.inflow_from) == len(state.inflow_vnd) <= 64
         and len(state.flow_hour) == len(state.flow_in) == len(state.flow_out) <= 72
         and len(state.applied) == len(state.applied_ms) <= MAX_APPLIED
         and min(state.applied_ms) > max(state.applied_ms) - RESEND_HORIZON_MS

@@ -41,10 +41,17 @@ EVERY_FIELD = AccountState(
     outflow_ms=[32],
     outflow_to=["p2"],
     outflow_vnd=[33],
+    inflow_vnd=[34],
 )
-# The payload: a positional msgpack array of the 30 fields, in this order.
+# The payload: a positional msgpack array of the 31 fields, in this order.
 PAYLOAD = (
-    "dc001ea2643192a26430a2643182a264310ba26430f40d92a2564ea255530ec30f1011121391a172141581a27031"
+    "dc001fa2643192a26430a2643182a264310ba26430f40d92a2564ea255530ec30f1011121391a172141581a27031"
+    "16911791189119911a911b911c91a2703181031d911e91a27032911f912091a2703291219122"
+)
+# ``EVERY_FIELD`` as a version-3 record (30 fields, before R8's ``inflow_vnd``), as txmon wrote it
+# from 2026-12-03 (code at 51a69f5): what a deployment of that code holds in Redis.
+VERSION_3 = bytes.fromhex(
+    "c103dc001ea2643192a26430a2643182a264310ba26430f40d92a2564ea255530ec30f1011121391a172141581a27031"
     "16911791189119911a911b911c91a2703181031d911e91a27032911f912091a270329121"
 )
 # ``EVERY_FIELD`` as a version-2 record (27 fields, before R8's ``outflow_*``), as txmon wrote it
@@ -61,16 +68,17 @@ WRITTEN_BEFORE_VERSIONS = bytes.fromhex(
     "81a2703116911791189119911a911b911c91a2703181031d911e"
 )
 # What it held: every field but those added since (they read as their defaults).
-BEFORE_OUTFLOWS = msgspec.structs.replace(EVERY_FIELD, outflow_ms=[], outflow_to=[], outflow_vnd=[])
+BEFORE_AMOUNTS = msgspec.structs.replace(EVERY_FIELD, inflow_vnd=[])
+BEFORE_OUTFLOWS = msgspec.structs.replace(BEFORE_AMOUNTS, outflow_ms=[], outflow_to=[], outflow_vnd=[])
 BEFORE_VERSIONS = msgspec.structs.replace(BEFORE_OUTFLOWS, paid_to=[], paid_day=[])
 
 
 def test_record_bytes_are_pinned() -> None:
     """A change here changes how every record in Redis reads: it needs a new VERSION and a
     migration in ``rules.state_codec``, never an edit of these bytes."""
-    assert STATE_CODEC.encode([EVERY_FIELD]) == [bytes.fromhex("c103" + PAYLOAD)]
+    assert STATE_CODEC.encode([EVERY_FIELD]) == [bytes.fromhex("c104" + PAYLOAD)]
     assert STATE_CODEC.encode([AccountState()]) == [
-        bytes.fromhex("c103dc001ec09080009000c200ff0000ff900000809090909090909080909090909090")
+        bytes.fromhex("c104dc001fc09080009000c200ff0000ff90000080909090909090908090909090909090")
     ]
 
 
@@ -80,16 +88,19 @@ def test_every_record_says_its_version() -> None:
 
 
 def test_pinned_bytes_decode_to_the_fields_they_were_written_from() -> None:
-    assert STATE_CODEC.decode([bytes.fromhex("c103" + PAYLOAD)]) == [EVERY_FIELD]
+    assert STATE_CODEC.decode([bytes.fromhex("c104" + PAYLOAD)]) == [EVERY_FIELD]
 
 
-def test_version_2_records_upgrade_without_loss() -> None:
-    assert STATE_CODEC.version_of(VERSION_2) == 2
-    [old] = STATE_CODEC.decode([VERSION_2])
-    assert old == BEFORE_OUTFLOWS
+@pytest.mark.parametrize(
+    ("record", "version", "held"), [(VERSION_3, 3, BEFORE_AMOUNTS), (VERSION_2, 2, BEFORE_OUTFLOWS)], ids=["v3", "v2"]
+)
+def test_versioned_records_upgrade_without_loss(record: bytes, version: int, held: AccountState) -> None:
+    assert STATE_CODEC.version_of(record) == version
+    [old] = STATE_CODEC.decode([record])
+    assert old == held
     [upgraded] = STATE_CODEC.encode([old])
-    assert STATE_CODEC.version_of(upgraded) == VERSION == 3
-    assert STATE_CODEC.decode([upgraded]) == [BEFORE_OUTFLOWS]
+    assert STATE_CODEC.version_of(upgraded) == VERSION == 4
+    assert STATE_CODEC.decode([upgraded]) == [held]
 
 
 def test_records_written_before_versions_upgrade_without_loss() -> None:
@@ -113,7 +124,7 @@ def test_old_records_of_fewer_fields_still_upgrade() -> None:
 
 
 def test_missing_records_are_unknown_accounts() -> None:
-    assert STATE_CODEC.decode([None, bytes.fromhex("c103" + PAYLOAD)]) == [None, EVERY_FIELD]
+    assert STATE_CODEC.decode([None, bytes.fromhex("c104" + PAYLOAD)]) == [None, EVERY_FIELD]
 
 
 def test_a_record_of_a_newer_version_is_refused_not_misread() -> None:
