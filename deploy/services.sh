@@ -29,6 +29,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN_DIR="${TXMON_RUN_DIR:-$ROOT/.run}"
 CACHE_DIR="${TXMON_CACHE_DIR:-$ROOT/.cache}"
+# Absolute: the servers write there after changing their own working directory.
+mkdir -p "$RUN_DIR" "$CACHE_DIR"
+RUN_DIR="$(cd "$RUN_DIR" && pwd)"
+CACHE_DIR="$(cd "$CACHE_DIR" && pwd)"
 KAFKA_PORT="${TXMON_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${TXMON_KAFKA_CONTROLLER_PORT:-9093}"
 REDIS_PORT="${TXMON_REDIS_PORT:-6379}"

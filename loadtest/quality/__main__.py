@@ -23,6 +23,7 @@ from loadtest.quality.scoring import (
     rules_behind,
     score,
     summary,
+    victims,
     warm_up_holds,
 )
 from loadtest.quality.typologies import HISTORY_DAYS, TYPOLOGIES
@@ -88,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nfalse holds: {false} of {normal:,} accounts not to be held = {share:.2%}; by rule and typology: "
         f"{rules_behind(manifest, report.hits, from_ms)}"
+    )
+    protective = sum(r.protective for r in rows)
+    print(
+        f"protective holds: {protective} of the {victims(manifest)} scam victims (customers who paid a mule) "
+        "held at or after that payment; not false holds"
     )
     print(f"warm-up week: {warm_up_holds(report.hits, from_ms)} accounts held by the history alone")
     if live:

@@ -33,7 +33,8 @@ def _assign(n: int, rng: random.Random) -> list[str]:
 
 
 def generate(n_accounts: int, seed: int, start_ms: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Events in time order, and per account: typology, intent and whether it is a company.
+    """Events in time order, and per account: typology, intent, whether it is a company and, for a
+    customer who paid a criminal's account, when (``scammed_from_ms``: a scam victim from then on).
     ``start_ms`` is a midnight in Hanoi; the incident days begin ``HISTORY_DAYS`` later."""
     rng = random.Random(seed)
     sim = Sim(rng, start_ms)
@@ -52,9 +53,12 @@ def generate(n_accounts: int, seed: int, start_ms: int) -> tuple[list[dict[str, 
         if day == HISTORY_DAYS - 1:  # the incident days begin
             _incidents(sim, accounts, retail)
     sim.step_up({a.account_id: a for a in accounts})  # and into time order
-    manifest = {
+    manifest: dict[str, dict[str, Any]] = {
         a.account_id: {"typology": a.typology, "intent": a.intent, "organisation": a.organisation} for a in accounts
     }
+    for a in accounts:
+        if a.scammed_at is not None:  # a customer who paid a mule: a scam victim from then on
+            manifest[a.account_id]["scammed_from_ms"] = a.scammed_at
     return sim.events, manifest
 
 

@@ -42,6 +42,8 @@ class Account:
     # A phone upgrade: from this time on, ``new_phone`` is the app's device.
     upgraded_at: int | None = None
     new_phone: str | None = None
+    # A scam victim: when the customer first paid a criminal's account (a mule) at their bidding.
+    scammed_at: int | None = None
 
     def phone_at(self, t: int) -> str:
         return (

@@ -4,7 +4,10 @@ A decision is ``(account, event_id, rule, action, event ms)``. Only decisions on
 incident days count: the week before is history that builds state (its holds are reported
 apart, as warm-up). A ``hold`` account is caught when any hold lands on it; an ``alert``
 account when any alert or hold does; a false hold is a hold on an account whose intent is
-not ``hold``.
+not ``hold``, except a protective one: a hold on a scam victim (a customer the scenarios had pay
+a mule, ``scammed_from_ms``) at or after their first payment to it. Those are the holds the
+bank must place for the victim (as for the coached victims of ``remote_access``), counted
+apart (``Row.protective``), never as false holds nor as catches.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Row:
     accounts: int
     held: int
     alerted: int
+    protective: int = 0  # accounts held only as scam victims, at or after paying a mule
 
     @property
     def hold_recall(self) -> float | None:
@@ -44,17 +48,31 @@ class Row:
 
 def score(manifest: Mapping[str, Mapping[str, Any]], decisions: Iterable[Decision], from_ms: int) -> list[Row]:
     held: set[str] = set()
+    protected: set[str] = set()
     alerted: set[str] = set()
     for account, _, _, action, ms in decisions:
         if ms >= from_ms:
             alerted.add(account)
             if action in HOLDING:
-                held.add(account)
+                (protected if _protective(manifest[account], ms) else held).add(account)
     rows = []
     for typology, t in TYPOLOGIES.items():
-        members = [a for a, m in manifest.items() if m["typology"] == typology]
-        rows.append(Row(typology, t.intent, len(members), len(held & set(members)), len(alerted & set(members))))
+        members = {a for a, m in manifest.items() if m["typology"] == typology}
+        row = Row(typology, t.intent, len(members), len(held & members), len(alerted & members))
+        row.protective = len((protected - held) & members)
+        rows.append(row)
     return rows
+
+
+def _protective(account: Mapping[str, Any], ms: int) -> bool:
+    """A hold on a scam victim at or after their first payment to a mule (not a false hold)."""
+    since = account.get("scammed_from_ms")
+    return account["intent"] != "hold" and since is not None and ms >= since
+
+
+def victims(manifest: Mapping[str, Mapping[str, Any]]) -> int:
+    """The customers the scenarios had pay a mule."""
+    return sum(1 for m in manifest.values() if "scammed_from_ms" in m)
 
 
 def warm_up_holds(decisions: Iterable[Decision], from_ms: int) -> int:
@@ -66,7 +84,8 @@ def rules_behind(manifest: Mapping[str, Mapping[str, Any]], decisions: Iterable[
     """Which rules placed the false holds, and on which typology: where to look first."""
     found: Counter[str] = Counter()
     for account, _, rule, action, ms in decisions:
-        if ms >= from_ms and action in HOLDING and manifest[account]["intent"] != "hold":
+        m = manifest[account]
+        if ms >= from_ms and action in HOLDING and m["intent"] != "hold" and not _protective(m, ms):
             found[f"{rule} on {manifest[account]['typology']}"] += 1
     return ", ".join(f"{k} ({n})" for k, n in found.most_common(8)) or "none"
 

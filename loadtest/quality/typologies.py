@@ -99,6 +99,7 @@ def _victims_pay(sim: Sim, mule: Account, t: int, n: int, span_ms: int, others: 
         if others and sim.rng.random() < 0.2:
             victim = sim.rng.choice(others)
             sim.intra_bank(victim, mule, at, amount)
+            victim.scammed_at = at if victim.scammed_at is None else min(victim.scammed_at, at)
         else:
             sim.credit(mule, at, amount, sim.outside_account())
     return total

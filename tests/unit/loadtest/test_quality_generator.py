@@ -11,7 +11,7 @@ import orjson
 
 from loadtest.quality.generate import START_2026_11_02, generate, incident_start_ms
 from loadtest.quality.people import CALL_CENTRE_NETS
-from loadtest.quality.scoring import agreement, score
+from loadtest.quality.scoring import agreement, rules_behind, score
 from loadtest.quality.typologies import TYPOLOGIES
 from streams.events import decode_event
 
@@ -69,3 +69,25 @@ def test_scoring_counts_incident_days_only_and_compares_decisions() -> None:
     rows = {r.typology: r for r in score(accounts, decisions, t)}
     assert rows["sim_swap"].hold_recall == 1.0 and rows["retail"].false_holds == 0
     assert agreement(decisions, decisions[:2]) == (2, 1, 0)
+
+
+def test_a_hold_on_a_scam_victim_after_paying_a_mule_is_protective_not_false() -> None:
+    t = incident_start_ms(START_2026_11_02)
+    accounts = {
+        "V": {"typology": "retail", "intent": "none", "scammed_from_ms": t + 100},
+        "W": {"typology": "retail", "intent": "none", "scammed_from_ms": t + 100},
+    }
+    before = [("V", "e1", "R15", "hold", t + 99)]  # held before any payment to a mule: false
+    after = [("W", "e2", "R15", "hold", t + 100)]
+    [row] = [r for r in score(accounts, before + after, t) if r.typology == "retail"]
+    assert (row.false_holds, row.protective) == (1, 1)
+    assert rules_behind(accounts, before + after, t) == "R15 on retail (1)"
+
+
+def test_victims_are_the_customers_who_paid_a_mule() -> None:
+    events, manifest = generate(300, 5, START_2026_11_02)
+    found = {a for a, m in manifest.items() if "scammed_from_ms" in m}
+    assert found and all(manifest[a]["intent"] == "none" for a in found)
+    mules = {a for a, m in manifest.items() if m["typology"] in ("rented_mule", "call_centre")}
+    paid = {e["account_id"] for e in events if e["type"] == "transfer" and e.get("dest_account") in mules}
+    assert found <= paid
