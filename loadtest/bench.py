@@ -45,6 +45,7 @@ from loadtest.bench_baselines import BASELINES, check_baseline_alerts, run_per_e
 from loadtest.bench_io import ceiling, paced_load, preload, stamped
 from loadtest.bench_latency import quantiles, send_to_output
 from loadtest.bench_report import print_table, summarise
+from loadtest.engine_profile import profile as engine_profile
 from loadtest.scenario_labels import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
 from loadtest.stack import (
     ROOT,
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     checks: dict[str, Any] = {}
     rss: list[float] = []
     stages: dict[str, float] = {}
+    engine_us: dict[str, float] = {}
     state_bytes = 0.0
     latency: dict[str, Any] | None = None
     with local_services():
@@ -324,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                     row["engine"] = run_engine(batches)
                     log(f"round {r + 1}: engine {row['engine']:,.0f} events/s")
                 rounds.append(row)
+            if args.only is None:  # untimed: where the engine's time goes (loadtest.engine_profile)
+                engine_us = engine_profile(batches)
+                log(f"engine profile, us per event: {engine_us}")
             if args.profile:  # an extra run, counted in no ratio: the profiler slows the worker
                 tx = run_txmon(input_topic, args.events, 6081, topics_env["TXMON_SUSPICIOUS_TOPIC"], profile=True)
                 log(f"profiled txmon run: {tx['events_per_s']:,.0f} events/s, stats in {LOGS / 'txmon.prof'}")
@@ -337,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             "worker_rss_mb": round(max(rss), 1),
             "state_bytes_per_account": round(state_bytes, 1),
             "txmon_stage_us_per_event": stages,
+            "engine_us_per_event": engine_us,
             "checks": checks,
         }
     if latency is not None:

@@ -7,8 +7,9 @@ Pure: no Kafka, no Redis, no clock. ``streams`` calls it for every batch and
 from __future__ import annotations
 
 import logging
+import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +61,10 @@ class RuleEngine:
     def __init__(self, ruleset: Ruleset, geo: CountryLookup) -> None:
         self.ruleset = ruleset
         self.geo = geo
+        # When set, ``evaluate`` adds the seconds each rule took (``rule:<id>``, the shared facts
+        # it was first to need included) and each fact's ``advance`` (``fact:<name>``): a profile
+        # that decides nothing (``python -m loadtest.engine_profile``).
+        self.timings: MutableMapping[str, float] | None = None
 
     def foreign_ips(self, batch: EventBatch) -> tuple[npt.NDArray[np.str_], list[str]]:
         """Countries of the batch's IPs, and its distinct foreign IPs (what R6b looks up)."""
@@ -115,6 +120,7 @@ class RuleEngine:
         ``explain=False`` leaves the hits' reasons and evidence empty: for callers that only
         count decisions (back-tests), it saves the text and the facts only evidence needs.
         """
+        timings, prepared = self.timings, time.perf_counter()
         if countries is None:
             countries = self.geo.countries(batch.ip)
         if money_ids is None:
@@ -140,6 +146,8 @@ class RuleEngine:
             money_ids=money_ids,
             sources=sources,
         )
+        if timings is not None:  # what comes before the rules: replays and redeliveries dropped
+            timings["engine:prepare"] = timings.get("engine:prepare", 0.0) + time.perf_counter() - prepared
         hits: list[RuleHit] = []
         executions: list[RuleExecution] = []
         for rule in self.ruleset.rules:
@@ -147,6 +155,7 @@ class RuleEngine:
             if evaluate is None:
                 continue
             before = len(hits)
+            started = time.perf_counter()
             try:
                 result = evaluate(ctx, rule.params)
                 rows = np.flatnonzero(result.hit)
@@ -186,9 +195,13 @@ class RuleEngine:
                 hits += rule_error_alerts(batch, rule_id, error, self.ruleset.version)
                 executions.append(RuleExecution(rule_id, Outcome.ERROR, error=error))
                 continue
+            finally:
+                if timings is not None:
+                    key = f"rule:{rule_id}"
+                    timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
             n = len(hits) - before
             executions.append(RuleExecution(rule_id, Outcome.HIT if n else Outcome.NO_HIT, hits=n))
-        new_states = advance_states(ctx)
+        new_states = advance_states(ctx, timings)
         return Evaluation(
             batch=batch,
             hits=hits,

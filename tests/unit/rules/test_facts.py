@@ -86,3 +86,22 @@ def test_the_order_of_the_facts_does_not_matter(name: str, events: list[dict[str
     for fact in reversed(FACTS):
         vars(fact)["advance"](backward_ctx, new)
     assert [PACK.encode(s) for s in new] == forward
+
+
+def test_engine_timings_cover_every_rule_and_fact_and_decide_nothing() -> None:
+    events = [event for _, scenario in CASES[:4] for event in scenario]
+    batch = decode_records([orjson.dumps(e) for e in events], None).batch
+    plain = ENGINE.evaluate(batch, [None] * len(batch.accounts))
+    timings: dict[str, float] = {}
+    ENGINE.timings = timings
+    try:
+        timed = ENGINE.evaluate(batch, [None] * len(batch.accounts))
+    finally:
+        ENGINE.timings = None
+    assert [(h.rule_id, h.event_id, h.action) for h in timed.hits] == [
+        (h.rule_id, h.event_id, h.action) for h in plain.hits
+    ]
+    rules = {f"rule:{r.definition.id}" for r in ENGINE.ruleset.rules if r.definition.evaluate is not None}
+    facts = {f"fact:{f.__name__}" for f in FACTS}
+    assert set(timings) == rules | facts | {"engine:prepare"}
+    assert all(v >= 0 for v in timings.values())
