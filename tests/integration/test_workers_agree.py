@@ -57,8 +57,12 @@ def _judge(
             w.start()
         deadline, last, stable_since = time.monotonic() + 300, -1.0, time.monotonic()
         while True:
-            done = sum(_metric(w, "txmon_records_total") for w in crew)
-            emitted = sum(_metric(w, "txmon_alerts_total") for w in crew)
+            try:
+                done = sum(_metric(w, "txmon_records_total") for w in crew)
+                emitted = sum(_metric(w, "txmon_alerts_total") for w in crew)
+            except TimeoutError:  # a worker deep in a batch on a loaded host answers late: ask again
+                assert time.monotonic() < deadline, f"no /metrics answer:\n{crew[0].log_tail()}"
+                continue
             if emitted != last:
                 last, stable_since = emitted, time.monotonic()
             if done >= total and time.monotonic() - stable_since > 4:
