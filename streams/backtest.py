@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from alerts.routing import hit_alert_id
 from rules.columns import EventBatch
 from rules.config import Ruleset, load_ruleset
 from rules.engine import Evaluation, RuleEngine, Sources
@@ -85,7 +86,7 @@ class InMemory:
         self.suspicious = suspicious
         self.store = MemoryAccountStore()
         self.states, self.ip_accounts = self.store.states, self.store.ip_accounts
-        self.raised: set[tuple[str, str]] = set()  # (rule id, event id)
+        self.raised: set[str] = set()  # the alert ids already raised (``alerts.routing.hit_alert_id``)
 
     def listed(self, batch: EventBatch) -> np.ndarray:
         return rows_on_list(batch.dest or [None] * len(batch), self.suspicious)
@@ -118,7 +119,7 @@ class InMemory:
         self.store.save_now(batch.accounts, result.states)
         fresh = []
         for hit in result.hits:
-            key = (hit.rule_id, hit.event_id)
+            key = hit_alert_id(hit)  # as the worker's alert records: two accounts may share an event id
             if key not in self.raised:
                 self.raised.add(key)
                 fresh.append(hit)
