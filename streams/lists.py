@@ -78,8 +78,12 @@ class SuspiciousList:
 
 
 def counterparties(dest: Sequence[str | None] | None) -> list[str]:
-    """A batch's distinct counterparties, in first-seen order: what it asks the list about."""
-    return list(dict.fromkeys(d for d in dest or () if d is not None))
+    """A batch's distinct counterparties, in first-seen order: what it asks the list about.
+
+    >>> counterparties(["B", None, "A", "B"])
+    ['B', 'A']
+    """
+    return [d for d in dict.fromkeys(dest or ()) if d is not None]  # distinct first, at C speed
 
 
 def listed_payees(payees: Sequence[str], member: Sequence[int]) -> frozenset[str]:
