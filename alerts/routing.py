@@ -31,6 +31,11 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(VN_TZ).isoformat(timespec="milliseconds")
 
 
+def hit_alert_id(hit: RuleHit) -> str:
+    """The id of a hit's alert: what every consumer, and the back-test, deduplicates by."""
+    return alert_id(hit.rule_id, hit.event_id, account=hit.account_id)
+
+
 def build_outputs(
     hits: Sequence[RuleHit],
     events: Sequence[Any],
@@ -48,7 +53,7 @@ def build_outputs(
             event, event_type = msgspec.structs.asdict(events[hit.row]), type(events[hit.row]).__name__
         else:  # an event of an earlier batch (R6b's first visits of a ring): what is known of it
             event, event_type = dict(hit.event or {}), hit.event_type
-        aid = alert_id(hit.rule_id, hit.event_id, account=hit.account_id)
+        aid = hit_alert_id(hit)
         hold_id = None
         if hit.action in (Action.HOLD, Action.FREEZE):
             hold = holds.get(hit.account_id)

@@ -10,8 +10,8 @@ Two data sets, both generated from fixed seeds, so any checkout regenerates the 
 - ``backtest``: ``txmon backtest`` over ``loadtest.send``'s JSON Lines (seed 7, 5,000
   accounts, 1,000,000 events by default), with ``loadtest/suspicious_demo.csv`` as the list.
 
-A decision is ``(rule, event id, account, action)``: the alert id is a function of the rule and
-the event id (``alerts.model.alert_id``), so equal decisions are equal alert ids. Holds are the
+A decision is ``(rule, event id, account, action)``: the alert id is a function of the rule, the
+account and the event id (``alerts.model.alert_id``), so equal decisions are equal alert ids. Holds are the
 accounts with a hold or freeze. ``save`` writes one sorted file per data set; ``check`` judges
 again and prints, per data set, how many decisions are only in the saved or only in the new run
 (exit 1 on any difference). Run ``save`` with the code whose decisions are the reference.

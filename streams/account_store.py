@@ -1,30 +1,55 @@
 """What the worker and the back-test remember between batches, behind one interface.
 
 ``AccountStore`` is the boundary: account states (one record per account, opaque to the
-store, made by a ``RecordCodec``) and R6b's visits per foreign IP (merged by the store).
-Two implementations keep the same semantics, checked by one contract suite run against
-both on one Redis and on a Redis Cluster (``tests/integration/test_account_store.py``):
+store, made by a ``RecordCodec``), which counterparties are on the shared suspicious list,
+and R6b's visits per foreign IP (merged by the store). The worker (``streams.judge`` reads,
+``streams.monitor`` saves), the back-test (``streams.backtest``) and the console's case
+detail (``alerts.console.cases``, handed a store by ``streams.console_main``) all go
+through it. Two implementations keep the same semantics, checked by one contract suite run
+against both on one Redis and on a Redis Cluster (``tests/integration/test_account_store.py``):
 
-- ``RedisAccountStore``: ``streams.state`` (one SET per account) and ``streams.ip_accounts``
-  (one Lua merge per IP), keys from ``store.keys``;
+- ``RedisAccountStore``: ``streams.state`` (one SET per account), ``streams.lists`` (one
+  set) and ``streams.ip_accounts`` (one Lua merge per IP), keys from ``store.keys``;
 - ``MemoryAccountStore``: dicts, for the back-test, benchmarks and ``txmon state rebuild``;
-  its merge is ``rules.ip_cluster.merge_ip``, which the Lua script implements.
+  its merge is ``rules.ip_cluster.merge_ip``, which the Lua script implements. Every async method
+  has a synchronous twin (``*_now``) that the back-test calls; the async methods wrap them.
 
-The worker's hot path still queues these reads in its one pipeline per batch (the
-``queue_*`` calls of the Redis classes); this interface is what must agree.
+Per batch: ``read_batch`` (states, listed counterparties, the IPs' visits after the batch's
+merge: on Redis one pipelined round trip, which the worker ends with its state marker read),
+``pack`` (the new states encoded before any output is sent, so a failure there sends
+nothing), then ``save_packed``. The worker saves with ``RedisAccountStore.save_batch``: the
+packed states with the batch's alert records and holds (``streams.state`` says what is atomic).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeAlias
 
+from alerts.holds import AlertStore
+from alerts.routing import Outputs
 from rules.ip_cluster import IpVisits, merge_ip
 from rules.state import AccountState
 from store import RedisClient
 from streams.ip_accounts import IpAccountStore
+from streams.lists import SuspiciousList, listed_payees
+from streams.readiness import StateMarker
 from streams.state import AccountStateStore
 from streams.state_codec import RecordCodec
+
+# What ``pack`` made: account or key -> record. Opaque; only the store that packed it saves it.
+Packed: TypeAlias = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRead:
+    """What a batch is judged against."""
+
+    states: list[AccountState | None]  # per account asked for; None: no state yet
+    listed: frozenset[str]  # the counterparties asked about that are on the suspicious list
+    ip_accounts: dict[str, IpVisits]  # per IP of the batch's updates: its visits after the merge
 
 
 class AccountStore(Protocol):
@@ -32,8 +57,23 @@ class AccountStore(Protocol):
         """Each account's state, None when it has none."""
         ...
 
+    async def read_batch(
+        self, accounts: Sequence[str], counterparties: Sequence[str], ip_updates: Mapping[str, IpVisits], window_ms: int
+    ) -> BatchRead:
+        """A batch's states, which of ``counterparties`` are listed, and ``ip_updates`` merged
+        (as ``merge_ip``): everything the engine is given, read together."""
+        ...
+
+    def pack(self, accounts: Sequence[str], states: Sequence[AccountState]) -> Packed:
+        """The states as this store saves them; raises (sending nothing) when one cannot be encoded."""
+        ...
+
+    async def save_packed(self, packed: Packed) -> None:
+        """Each packed state replaces its account's record, whole (never half written)."""
+        ...
+
     async def save(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
-        """Each account's state replaces its record, whole (never half written)."""
+        """``save_packed(pack(accounts, states))``."""
         ...
 
     async def merge_ip(self, updates: Mapping[str, IpVisits], window_ms: int) -> dict[str, IpVisits]:
@@ -45,16 +85,56 @@ class RedisAccountStore:
     def __init__(
         self, redis: RedisClient, prefix: str = "txmon:", codec: RecordCodec[AccountState] | None = None
     ) -> None:
+        self.redis = redis
         self.states = AccountStateStore(redis, prefix, codec)
+        self.suspicious = SuspiciousList(redis, prefix)  # the control agent updates the list through it
         self.ips = IpAccountStore(redis, prefix)
 
     async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
         return await self.states.load(accounts)
 
-    async def save(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
-        pipe = self.states.redis.pipeline(transaction=False)
-        self.states.save(pipe, self.states.encode(accounts, states))
+    async def read_batch(
+        self,
+        accounts: Sequence[str],
+        counterparties: Sequence[str],
+        ip_updates: Mapping[str, IpVisits],
+        window_ms: int,
+        *,
+        marker: StateMarker | None = None,
+        generation: str | None = None,
+    ) -> BatchRead:
+        """One pipelined round trip. With ``marker`` it ends with the marker's read and raises
+        ``StateLost`` unless the marker is ``generation``: read last, it proves Redis still held
+        the state this worker wrote when the states were read."""
+        pipe = self.redis.pipeline(transaction=False)
+        groups = self.states.queue_load(pipe, accounts)
+        looked_up = self.suspicious.queue_lookup(pipe, counterparties)
+        ips = self.ips.queue_merge(pipe, ip_updates, window_ms)
+        if marker is not None:
+            marker.queue_read(pipe)
+        replies = list(await pipe.execute()) if groups or looked_up or ips or marker is not None else []
+        if marker is not None:
+            marker.check(generation, replies.pop())
+        n = len(groups)
+        states = self.states.unpack(self.states.replies(accounts, groups, replies[:n]))
+        listed = listed_payees(counterparties, replies[n]) if looked_up else frozenset()
+        return BatchRead(states, listed, self.ips.unpack(ips, replies[n + looked_up :]))
+
+    def pack(self, accounts: Sequence[str], states: Sequence[AccountState]) -> Packed:
+        return self.states.encode(accounts, states)
+
+    async def save_packed(self, packed: Packed) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        self.states.save(pipe, packed)
         await pipe.execute()
+
+    async def save_batch(self, packed: Packed, alerts: AlertStore, fresh: Outputs, now: datetime) -> None:
+        """The worker's save: ``save_packed`` with the batch's alert records and holds
+        (``AccountStateStore.save_batch``: one transaction on one Redis)."""
+        await self.states.save_batch(alerts, packed, fresh, now)
+
+    async def save(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
+        await self.save_packed(self.pack(accounts, states))
 
     async def merge_ip(self, updates: Mapping[str, IpVisits], window_ms: int) -> dict[str, IpVisits]:
         return await self.ips.merge(updates, window_ms)
@@ -62,10 +142,14 @@ class RedisAccountStore:
 
 class MemoryAccountStore:
     """Dicts. Without a codec it keeps the state objects themselves (the back-test's speed:
-    no encoding per account); with one it keeps the codec's bytes, as Redis does."""
+    no encoding per account); with one it keeps the codec's bytes, as Redis does.
+    ``suspicious`` is the shared list as it stands."""
 
-    def __init__(self, codec: RecordCodec[AccountState] | None = None) -> None:
+    def __init__(
+        self, codec: RecordCodec[AccountState] | None = None, suspicious: frozenset[str] = frozenset()
+    ) -> None:
         self.codec = codec
+        self.suspicious = suspicious
         self.states: dict[str, AccountState] = {}
         self.records: dict[str, bytes] = {}
         self.ip_accounts: dict[str, IpVisits] = {}
@@ -75,11 +159,20 @@ class MemoryAccountStore:
             return [self.states.get(a) for a in accounts]
         return self.codec.decode([self.records.get(a) for a in accounts])
 
+    def read_batch_now(
+        self, accounts: Sequence[str], counterparties: Sequence[str], ip_updates: Mapping[str, IpVisits], window_ms: int
+    ) -> BatchRead:
+        listed = self.suspicious.intersection(counterparties) if counterparties else frozenset()
+        return BatchRead(self.load_now(accounts), listed, self.merge_ip_now(ip_updates, window_ms))
+
+    def pack(self, accounts: Sequence[str], states: Sequence[AccountState]) -> Packed:
+        return dict(zip(accounts, states if self.codec is None else self.codec.encode(states), strict=True))
+
+    def save_packed_now(self, packed: Packed) -> None:
+        (self.states if self.codec is None else self.records).update(packed)
+
     def save_now(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
-        if self.codec is None:
-            self.states.update(zip(accounts, states, strict=True))
-        else:
-            self.records.update(zip(accounts, self.codec.encode(states), strict=True))
+        self.save_packed_now(self.pack(accounts, states))
 
     def merge_ip_now(self, updates: Mapping[str, IpVisits], window_ms: int) -> dict[str, IpVisits]:
         for ip, visits in updates.items():
@@ -88,6 +181,14 @@ class MemoryAccountStore:
 
     async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
         return self.load_now(accounts)
+
+    async def read_batch(
+        self, accounts: Sequence[str], counterparties: Sequence[str], ip_updates: Mapping[str, IpVisits], window_ms: int
+    ) -> BatchRead:
+        return self.read_batch_now(accounts, counterparties, ip_updates, window_ms)
+
+    async def save_packed(self, packed: Packed) -> None:
+        self.save_packed_now(packed)
 
     async def save(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
         self.save_now(accounts, states)

@@ -6,7 +6,8 @@
 Events are JSON Lines in the input contract; ``--suspicious FILE.csv`` gives the
 shared suspicious-account list (R7) as it stood. When they carry ``label`` (the
 comma-separated rule ids that should fire), precision and recall per rule are
-reported. State is kept in memory exactly as the worker keeps it in Redis.
+reported. State is kept in memory exactly as the worker keeps it in Redis, read and
+saved per batch through the same ``AccountStore`` methods (``streams.account_store``).
 
 The file is decoded by two processes and judged here in file order
 (``streams.history``).
@@ -24,6 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from alerts.routing import hit_alert_id
 from rules.columns import EventBatch
 from rules.config import Ruleset, load_ruleset
 from rules.engine import Evaluation, RuleEngine, Sources
@@ -33,7 +35,7 @@ from streams.account_store import MemoryAccountStore
 from streams.codec import EventTimeBounds
 from streams.gc_tuning import batch_gc
 from streams.history import decoded_chunks
-from streams.lists import rows_on_list, updates_from_csv
+from streams.lists import counterparties, rows_on_list, updates_from_csv
 
 
 @dataclass
@@ -70,55 +72,56 @@ class Report:
 
 
 class InMemory:
-    """What the worker keeps in Redis, kept in memory: account states and R6b's per-IP visits
-    in a ``MemoryAccountStore`` (the worker's ``AccountStore`` interface), and the ids of the
-    alerts already raised.
+    """What the worker keeps in Redis, kept in memory: account states, the suspicious list
+    and R6b's per-IP visits in a ``MemoryAccountStore`` (the worker's ``AccountStore``
+    interface), and the ids of the alerts already raised.
 
-    ``judge`` does the worker's lookups (suspicious list, foreign IPs), merges the batch's
-    visits into the IP store first (as the worker's Lua script does), saves what the engine
-    returns and drops hits already raised (as the worker's alert records do), so back-tests
-    and benchmarks decide exactly as a worker would.
+    ``judge`` reads a batch as the worker does (``read_batch``: states, listed counterparties,
+    the batch's visits merged into the IP store first, as the worker's Lua script does), packs
+    and saves what the engine returns, and drops hits whose alert id was raised already (as
+    the worker's alert records do), so back-tests and benchmarks decide exactly as a worker would.
     """
 
     def __init__(self, engine: RuleEngine, suspicious: frozenset[str] = frozenset()) -> None:
         self.engine = engine
-        self.suspicious = suspicious
-        self.store = MemoryAccountStore()
+        self.store = MemoryAccountStore(suspicious=suspicious)
         self.states, self.ip_accounts = self.store.states, self.store.ip_accounts
-        self.raised: set[tuple[str, str]] = set()  # (rule id, event id)
-
-    def listed(self, batch: EventBatch) -> np.ndarray:
-        return rows_on_list(batch.dest or [None] * len(batch), self.suspicious)
+        self.raised: set[str] = set()  # the alert ids already raised (``alerts.routing.hit_alert_id``)
 
     def judge(
         self,
         batch: EventBatch,
         listed: np.ndarray | None = None,
         countries: np.ndarray | None = None,
-        foreign_ips: list[str] | None = None,
         money_ids: np.ndarray | None = None,
         explain: bool = True,
         facts: dict[str, Any] | None = None,
         sources: Sources | None = None,
     ) -> Evaluation:
-        if countries is None or foreign_ips is None:
-            countries, foreign_ips = self.engine.foreign_ips(batch)
-        self.store.merge_ip_now(self.engine.ip_updates(batch, countries), self.engine.ip_window_ms() or 0)
+        """``listed``, ``countries``, ``money_ids`` and ``facts``: what ``streams.history`` found
+        ahead in its reading process (``listed`` against this store's list); else found here."""
+        if countries is None:
+            countries, _ = self.engine.foreign_ips(batch)
+        payees = counterparties(batch.dest) if listed is None else ()
+        updates = self.engine.ip_updates(batch, countries)
+        read = self.store.read_batch_now(batch.accounts, payees, updates, self.engine.ip_window_ms() or 0)
+        if listed is None:
+            listed = rows_on_list(batch.dest or [None] * len(batch), read.listed)
         result = self.engine.evaluate(
             batch,
-            self.store.load_now(batch.accounts),
-            self.listed(batch) if listed is None else listed,
-            ip_accounts={ip: self.ip_accounts[ip] for ip in foreign_ips if ip in self.ip_accounts},
+            read.states,
+            listed,
+            ip_accounts=read.ip_accounts,
             countries=countries,
             money_ids=money_ids,
             facts=facts,
             explain=explain,
             sources=sources,
         )
-        self.store.save_now(batch.accounts, result.states)
+        self.store.save_packed_now(self.store.pack(batch.accounts, result.states))
         fresh = []
         for hit in result.hits:
-            key = (hit.rule_id, hit.event_id)
+            key = hit_alert_id(hit)  # as the worker's alert records: two accounts may share an event id
             if key not in self.raised:
                 self.raised.add(key)
                 fresh.append(hit)
@@ -162,13 +165,12 @@ def _judge_all(
     # (event id, rule): a hit can name an event of an earlier batch (R6b), so both are kept whole
     fired: set[tuple[str, str]] = set()
     labelled: set[tuple[str, str]] = set()
-    for chunk in decoded_chunks(path, engine, suspicious, bounds):
+    for chunk in decoded_chunks(path, engine, store.store.suspicious, bounds):  # listed ahead, on this list
         # decisions only: the report counts hits and actions, so no reason text or evidence is built
         result = store.judge(
             chunk.batch,
             chunk.listed,
             chunk.countries,
-            chunk.foreign_ips,
             chunk.money_ids,
             explain=False,
             facts=chunk.facts,

@@ -40,6 +40,7 @@ from alerts.totp import provisioning_uri
 from alerts.users import SECOND_FACTOR_ROLES, UserError, UserStore
 from rules.geo import load_geoip
 from store import RedisClient
+from streams.account_store import RedisAccountStore
 from streams.case_sink import pg_config
 from streams.hold_expiry import KafkaPublisher, hold_lifecycle
 from streams.logs import configure_logging
@@ -71,6 +72,7 @@ async def serve(settings: Settings) -> None:
             redis,
             lifecycle,
             users,
+            RedisAccountStore(redis, s.state_prefix),
             prefix=s.state_prefix,
             session_ttl_s=s.session_ttl_s,
             secure_cookies=secure,

@@ -79,7 +79,6 @@ class Chunk:
     batch: EventBatch  # without event objects: only ``label`` is needed here
     listed: np.ndarray  # per row: the counterparty is on the suspicious list
     countries: np.ndarray
-    foreign_ips: list[str]
     money_ids: np.ndarray
     facts: dict[str, Any]  # rules.features.batch_facts: judging starts from them
     dead_letters: int
@@ -95,10 +94,10 @@ def _decode_chunk(
     decoded = decode_records(lines, None, bounds=bounds)
     batch = replace(decoded.batch, events=[], label=list(map(_LABEL, decoded.batch.events)))
     listed = rows_on_list(batch.dest or [None] * len(batch), suspicious)
-    countries, ips = engine.foreign_ips(batch)
+    countries, _ = engine.foreign_ips(batch)
     facts = batch_facts(batch, countries, engine.ruleset.home_countries, listed)
     size = span[1] - span[0]
-    return Chunk(batch, listed, countries, ips, batch_money_ids(batch), facts, len(decoded.dead), len(lines), size)
+    return Chunk(batch, listed, countries, batch_money_ids(batch), facts, len(decoded.dead), len(lines), size)
 
 
 class _Claims:

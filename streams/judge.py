@@ -1,10 +1,11 @@
 """Judge: one decoded batch read against Redis, evaluated by the engine, deduplicated.
 
-One pipelined round trip loads what the engine needs (accounts' states, counterparties
-on the suspicious list, R6b's IP visits, the state marker); a second one finds which of
-the batch's alert ids are already recorded. Nothing is written here: the batch loop
-(``streams.monitor``) writes the packed states and alert records after the outputs are
-acknowledged (``streams.state`` says what is atomic).
+``RedisAccountStore.read_batch`` (``streams.account_store``, the interface the back-test
+reads through too) loads what the engine needs in one pipelined round trip: accounts'
+states, counterparties on the suspicious list, R6b's IP visits, and last the state marker.
+A second round trip finds which of the batch's alert ids are already recorded. Nothing is
+written here: the batch loop (``streams.monitor``) saves the packed states and alert
+records after the outputs are acknowledged (``streams.state`` says what is atomic).
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from alerts.holds import AlertStore
 from alerts.routing import Outputs, build_outputs, utc_now
 from rules.engine import Evaluation, RuleEngine
 from store import RedisClient
+from streams.account_store import Packed, RedisAccountStore
 from streams.codec import Decoded, EventTimeBounds
 from streams.fetch import decode_input, sources_of
-from streams.ip_accounts import IpAccountStore
-from streams.lists import SuspiciousList, payee_rows
+from streams.lists import counterparties, rows_on_list
 from streams.metrics import Metrics
 from streams.readiness import StateMarker
 from streams.settings import Settings
-from streams.state import AccountStateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class Verdict:
     evaluation: Evaluation
     suppressed: int  # alerts already recorded by an earlier delivery of the batch
     fresh: Outputs
-    packed: dict[str, bytes]
+    packed: Packed
     now: datetime
 
 
@@ -48,10 +48,8 @@ class Judge:
         self.settings = settings
         self.metrics = metrics
         self.redis = redis
-        self.states = AccountStateStore(redis, settings.state_prefix)
+        self.store = RedisAccountStore(redis, settings.state_prefix)
         self.alert_store = AlertStore(redis, settings.state_prefix)
-        self.suspicious = SuspiciousList(redis, settings.state_prefix)
-        self.ip_accounts = IpAccountStore(redis, settings.state_prefix)
         self.marker = StateMarker(redis, settings.state_prefix)
         self.time_bounds = EventTimeBounds.of_seconds(settings.max_event_age_s, settings.max_event_future_s)
 
@@ -74,25 +72,23 @@ class Judge:
             t = time.perf_counter()
         # One round trip: the accounts' states, which counterparties are on the suspicious
         # list, and R6b's visits of the batch's foreign IPs, merged and read back in one
-        # atomic script per IP (so concurrent workers see each other's accounts).
+        # atomic script per IP (so concurrent workers see each other's accounts); the marker
+        # last: Redis still holds the state this worker wrote (else StateLost).
         countries, _ = engine.foreign_ips(batch)
-        ip_updates = engine.ip_updates(batch, countries)
-        counterparties = list(dict.fromkeys(d for d in batch.dest or () if d is not None))
-        pipe = self.redis.pipeline(transaction=False)
-        groups = self.states.queue_load(pipe, batch.accounts)
-        looked_up = self.suspicious.queue_lookup(pipe, counterparties)
-        ips = self.ip_accounts.queue_merge(pipe, ip_updates, engine.ip_window_ms() or 0)
-        self.marker.queue_read(pipe)  # last: Redis still holds the state we wrote (else StateLost)
-        replies = list(await pipe.execute())
-        self.marker.check(generation, replies.pop())
-        states = self.states.unpack(self.states.replies(batch.accounts, groups, replies[: len(groups)]))
-        del replies[: len(groups)]
-        listed = payee_rows(batch.dest or [], counterparties, replies.pop(0)) if looked_up else None
-        ip_accounts = self.ip_accounts.unpack(ips, replies)
+        payees = counterparties(batch.dest)
+        read = await self.store.read_batch(
+            batch.accounts,
+            payees,
+            engine.ip_updates(batch, countries),
+            engine.ip_window_ms() or 0,
+            marker=self.marker,
+            generation=generation,
+        )
+        listed = rows_on_list(batch.dest or [], read.listed) if payees else None
         t = stage(m, "state_load", t)
         sources = sources_of(records, decoded.rows)
         evaluation = engine.evaluate(
-            batch, states, listed, ip_accounts=ip_accounts, countries=countries, sources=sources
+            batch, read.states, listed, ip_accounts=read.ip_accounts, countries=countries, sources=sources
         )
         now = utc_now()
         outputs = build_outputs(
@@ -104,7 +100,7 @@ class Judge:
         )
         t = stage(m, "evaluate", t)
         fresh = await self.alert_store.deduplicate(outputs, now)
-        packed = self.states.encode(batch.accounts, evaluation.states)
+        packed = self.store.pack(batch.accounts, evaluation.states)
         stage(m, "dedupe", t)
         return Verdict(decoded, evaluation, len(outputs.alerts) - len(fresh.alerts), fresh, packed, now)
 

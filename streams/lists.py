@@ -77,9 +77,18 @@ class SuspiciousList:
         return True
 
 
-def payee_rows(dest: Sequence[str | None], payees: Sequence[str], member: Sequence[int]) -> npt.NDArray[np.bool_]:
-    """Expand per-payee membership (an SMISMEMBER reply) to per-row flags."""
-    return rows_on_list(dest, {p for p, m in zip(payees, member, strict=True) if m})
+def counterparties(dest: Sequence[str | None] | None) -> list[str]:
+    """A batch's distinct counterparties, in first-seen order: what it asks the list about.
+
+    >>> counterparties(["B", None, "A", "B"])
+    ['B', 'A']
+    """
+    return [d for d in dict.fromkeys(dest or ()) if d is not None]  # distinct first, at C speed
+
+
+def listed_payees(payees: Sequence[str], member: Sequence[int]) -> frozenset[str]:
+    """The payees an SMISMEMBER reply says are on the list."""
+    return frozenset(p for p, m in zip(payees, member, strict=True) if m)
 
 
 def rows_on_list(dest: Sequence[str | None], listed: set[str] | frozenset[str]) -> npt.NDArray[np.bool_]:

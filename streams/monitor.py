@@ -96,8 +96,8 @@ class Monitor(Service):
         self.metrics = metrics
         self.redis = redis
         self.judge = Judge(settings, metrics, redis)
-        self.states, self.alert_store = self.judge.states, self.judge.alert_store
-        self.suspicious = self.judge.suspicious  # the control agent updates the list through it
+        self.store, self.alert_store = self.judge.store, self.judge.alert_store
+        self.suspicious = self.store.suspicious  # the control agent updates the list through it
         self.batch_lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self._next_engine: RuleEngine | None = None
@@ -257,7 +257,7 @@ class Monitor(Service):
         t = time.perf_counter()
         await acknowledged(self.producer, self.settings, self.metrics, sent)
         t = stage(self.metrics, "produce", t)
-        await self.states.save_batch(self.alert_store, verdict.packed, verdict.fresh, verdict.now)
+        await self.store.save_batch(verdict.packed, self.alert_store, verdict.fresh, verdict.now)
         stage(self.metrics, "state_save", t)
         self.judge.count(verdict)
 
@@ -386,7 +386,7 @@ class Monitor(Service):
         t = time.perf_counter()
         await self._emit(records, verdict.fresh, verdict.decoded.dead)
         t = stage(self.metrics, "produce", t)
-        await self.states.save_batch(self.alert_store, verdict.packed, verdict.fresh, verdict.now)
+        await self.store.save_batch(verdict.packed, self.alert_store, verdict.fresh, verdict.now)
         stage(self.metrics, "state_save", t)
         self.judge.count(verdict)
 

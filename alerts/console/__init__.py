@@ -2,9 +2,10 @@
 
 It reads the worker's Redis records and acts only through ``alerts.lifecycle``,
 so it never blocks the worker. ``streams.console_main`` builds its
-dependencies from the settings and runs it (``txmon console``).
+dependencies from the settings and runs it (``txmon console``), among them the worker's
+account store (``streams.account_store.RedisAccountStore``) for the accounts' states.
 
-    app = create_app(redis, lifecycle, users, session_ttl_s=8 * 3600)
+    app = create_app(redis, lifecycle, users, accounts, session_ttl_s=8 * 3600)
 
 The security controls are the app's, not a route's: the guard middleware
 (session, CSRF, role; a route without a permission mark is refused), the
@@ -29,7 +30,7 @@ from alerts.cases.workflow import CaseWork
 from alerts.console import casework, pages
 from alerts.console.api import ConsoleApi
 from alerts.console.auth import SessionStore, guard, json_error, security_headers
-from alerts.console.cases import CaseReader, Geo
+from alerts.console.cases import AccountStates, CaseReader, Geo
 from alerts.console.login import ClientOf, CookiePolicy, LoginApi, remote_client
 from alerts.console.metrics import ConsoleMetrics
 from alerts.console.throttle import Limits, LoginThrottle
@@ -45,6 +46,7 @@ def create_app(
     redis: RedisClient,
     lifecycle: HoldLifecycle,
     users: UserStore,
+    accounts: AccountStates,
     *,
     prefix: str = "txmon:",
     session_ttl_s: int = 8 * 3600,
@@ -64,6 +66,9 @@ def create_app(
 ) -> web.Application:
     """The console app; ``flush_interval_s`` 0 turns off the background outbox flush.
 
+    ``accounts`` is the worker's account store (``streams.account_store``), read for the
+    case detail's account profile.
+
     ``secure_cookies`` and ``hsts_max_age_s`` > 0 belong to a console served over
     TLS; ``supervisor_totp`` makes a TOTP code mandatory for every supervisor.
     ``metrics`` (default: a new ``ConsoleMetrics``) serves ``/metrics`` and counts requests.
@@ -74,7 +79,7 @@ def create_app(
     """
     metrics = metrics or ConsoleMetrics()
     sessions = SessionStore(redis, prefix, session_ttl_s)
-    api = ConsoleApi(redis, lifecycle, users, sessions, CaseReader(redis, prefix, scan, geo), kafka_answers)
+    api = ConsoleApi(redis, lifecycle, users, sessions, CaseReader(redis, accounts, prefix, scan, geo), kafka_answers)
     login = LoginApi(
         users,
         sessions,

@@ -1,5 +1,9 @@
 """What the console shows, read from the worker's Redis records; it never writes them.
 
+An account's rule state is read through the worker's own store interface
+(``AccountStates``: ``streams.account_store.AccountStore.load``), never by its raw key, so
+the console reads whatever record format and key layout the worker writes.
+
 A *case* is what an officer decides on: a hold with the alerts attached to it,
 or an alert that carries no hold. The queue looks at the newest ``scan``
 alerts plus every hold still in force, so an old open hold never drops out.
@@ -18,7 +22,7 @@ from alerts.holds import AlertStore
 from alerts.model import Alert, HoldInstruction, PoliceReport
 from alerts.routing import police_report
 from rules.model import SEVERITY_RANK
-from rules.state_codec import STATE_CODEC
+from rules.state import AccountState
 from store import RedisClient, get_many
 from store.keys import Keys
 
@@ -36,6 +40,13 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "escalated": ("dismiss",),
     "dismissed": ("escalate",),
 }
+
+
+class AccountStates(Protocol):
+    """The read side of ``streams.account_store.AccountStore`` (``streams.console_main`` hands
+    the console a ``RedisAccountStore``): each account's state, None when it has none."""
+
+    async def load(self, accounts: Sequence[str]) -> list[AccountState | None]: ...
 
 
 class Geo(Protocol):
@@ -94,8 +105,16 @@ def summarise(
 
 
 class CaseReader:
-    def __init__(self, redis: RedisClient, prefix: str = "txmon:", scan: int = 2_000, geo: Geo | None = None) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        accounts: AccountStates,
+        prefix: str = "txmon:",
+        scan: int = 2_000,
+        geo: Geo | None = None,
+    ) -> None:
         self.redis = redis
+        self.accounts = accounts
         self.k = Keys(prefix)
         self.scan = scan
         self.geo = geo
@@ -152,7 +171,7 @@ class CaseReader:
         status = hold.status if hold is not None else (await self._case_statuses([case_id]))[case_id]
         account = alerts[0].account_id
         recent = [a for a in await self._recent_alerts() if a.account_id == account]
-        raw_state = await self.redis.get(self.k.account_state(account))
+        (state,) = await self.accounts.load([account])
         listed = await self.redis.sismember(self.k.suspicious, account)
         info = await self.redis.hget(self.k.suspicious_info, account) if listed else None
         return {
@@ -163,7 +182,7 @@ class CaseReader:
             "account": {
                 "account_id": account,
                 "suspicious": (msgspec.json.decode(info) if info else {"account_id": account}) if listed else None,
-                "profile": profile(raw_state),
+                "profile": profile(state),
                 "recent_alerts": [
                     {
                         k: getattr(a, k)
@@ -240,11 +259,10 @@ def _ms(ms: int) -> str | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds") if ms else None
 
 
-def profile(raw: bytes | str | None) -> dict[str, Any] | None:
+def profile(state: AccountState | None) -> dict[str, Any] | None:
     """The account's rule state as facts: devices, biometric results by device, countries."""
-    if not isinstance(raw, bytes):  # none yet (packed msgpack is always bytes)
+    if state is None:  # none yet
         return None
-    state = STATE_CODEC.decode_one(raw)
     return {
         "known_devices": state.known_devices,
         "last_transfer_device": state.last_transfer_device,

@@ -1,6 +1,7 @@
 """One contract for ``streams.account_store.AccountStore``, run against every implementation:
 in memory (objects, and the codec's bytes), one real Redis and a real Redis Cluster. The
-back-test and the worker decide alike only while these agree."""
+back-test and the worker decide alike only while these agree: the back-test calls the memory
+store's synchronous twins, the worker ``read_batch`` and ``save_batch`` on Redis."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -16,7 +17,10 @@ from rules.ip_cluster import MAX_VISITS, IpVisits, merge_ip
 from rules.state import MAX_IP_ACCOUNTS, AccountState
 from rules.state_codec import STATE_CODEC
 from store import connect
-from streams.account_store import AccountStore, MemoryAccountStore, RedisAccountStore
+from streams.account_store import AccountStore, BatchRead, MemoryAccountStore, RedisAccountStore
+from streams.lists import ListUpdate
+from streams.readiness import StateLost, StateMarker
+from streams.state_codec import RecordCodec
 from tests.integration.conftest import Cluster, Services
 
 pytestmark = pytest.mark.integration
@@ -111,3 +115,103 @@ async def test_one_merge_answers_every_ip_of_the_batch(where: tuple[str, str]) -
         b = {"A2": [(5_000, 6_000, "e2", "Transfer")]}
         assert await store.merge_ip({"203.0.113.1": a, "203.0.113.2": b}, W) == {"203.0.113.1": a, "203.0.113.2": b}
         assert await store.merge_ip({}, W) == {}
+
+
+async def _put_on_list(store: AccountStore, accounts: list[str]) -> None:
+    if isinstance(store, MemoryAccountStore):
+        store.suspicious = frozenset(accounts)
+    else:
+        assert isinstance(store, RedisAccountStore)
+        await store.suspicious.apply([ListUpdate(account_id=a) for a in accounts])
+
+
+async def test_read_batch_is_load_the_list_and_merge_ip_together(where: tuple[str, str]) -> None:
+    async with opened(where) as store:
+        accounts = [f"A{i}" for i in range(30)]
+        await store.save_packed(store.pack(accounts[:20], [_state(i) for i in range(20)]))
+        await _put_on_list(store, ["P1", "P3"])
+        rng, expected = random.Random(9), dict[str, IpVisits]()
+        for _ in range(4):
+            updates = {f"203.0.113.{k}": _updates(rng, 5) for k in range(3)}
+            expected = {ip: merge_ip(expected.get(ip, {}), v, W) for ip, v in updates.items()}
+            read = await store.read_batch([*reversed(accounts), "nobody"], ["P0", "P1", "P3", "P4"], updates, W)
+            assert read.states == [*([None] * 10), *(_state(i) for i in reversed(range(20))), None]
+            assert read.listed == frozenset({"P1", "P3"})
+            assert read.ip_accounts == expected
+        assert await store.load(accounts[:2]) == [_state(0), _state(1)]  # reading changed no state
+
+
+async def test_read_batch_of_nothing_reads_nothing(where: tuple[str, str]) -> None:
+    async with opened(where) as store:
+        await _put_on_list(store, ["P1"])
+        assert await store.read_batch([], [], {}, W) == BatchRead([], frozenset(), {})
+        read = await store.read_batch(["A1"], [], {}, W)  # no counterparty asked: none listed
+        assert read == BatchRead([None], frozenset(), {})
+
+
+async def test_a_packed_save_replaces_the_records_whole(where: tuple[str, str]) -> None:
+    async with opened(where) as store:
+        await store.save(["A1", "A2"], [_state(1), _state(2)])
+        packed = store.pack(["A2", "A3"], [_state(8), _state(9)])
+        assert await store.load(["A2", "A3"]) == [_state(2), None]  # packing saves nothing
+        await store.save_packed(packed)
+        assert await store.load(["A1", "A2", "A3"]) == [_state(1), _state(8), _state(9)]
+
+
+@pytest.mark.parametrize("codec", [None, STATE_CODEC], ids=["objects", "bytes"])
+async def test_the_memory_stores_synchronous_twins_agree_with_its_methods(
+    codec: RecordCodec[AccountState] | None,
+) -> None:
+    sync, wrapped = MemoryAccountStore(codec, frozenset({"P2"})), MemoryAccountStore(codec, frozenset({"P2"}))
+    rng = random.Random(3)
+    for step in range(6):
+        accounts = [f"A{i}" for i in rng.sample(range(10), 6)]
+        updates = {f"198.51.100.{rng.randint(0, 3)}": _updates(rng, 4)}
+        payees = [f"P{rng.randint(0, 3)}" for _ in range(3)]
+        read = sync.read_batch_now(accounts, payees, updates, W)
+        assert read == await wrapped.read_batch(accounts, payees, updates, W), step
+        states = [_state(rng.randint(0, 99)) for _ in accounts]
+        sync.save_packed_now(sync.pack(accounts, states))
+        await wrapped.save_packed(wrapped.pack(accounts, states))
+        assert sync.load_now(accounts) == await wrapped.load(accounts) == states, step
+        assert (sync.states, sync.records, sync.ip_accounts) == (wrapped.states, wrapped.records, wrapped.ip_accounts)
+
+
+class _Recorded:
+    """A pipeline that notes each command queued on it, in order."""
+
+    def __init__(self, pipe: Any, calls: list[tuple[str, object]]) -> None:
+        self._pipe, self._calls = pipe, calls
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._pipe, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append((name, args[0] if args else None))
+            return real(*args, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize("where", ["redis", "cluster"], indirect=True)
+async def test_the_workers_read_is_one_round_trip_ending_with_the_state_marker(
+    where: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with opened(where) as store:
+        assert isinstance(store, RedisAccountStore)
+        marker = StateMarker(store.redis, store.states.keys.prefix)
+        token = await marker.create()
+        await store.save(["A1"], [_state(1)])
+        await _put_on_list(store, ["P1"])
+        calls: list[tuple[str, object]] = []
+        real_pipeline = store.redis.pipeline
+        monkeypatch.setattr(store.redis, "pipeline", lambda **kw: _Recorded(real_pipeline(**kw), calls))
+        visits = {"203.0.113.9": {"A1": [(1_000, 2_000, "e1", "Login")]}}
+        read = await store.read_batch(["A1", "A2"], ["P1"], visits, W, marker=marker, generation=token)
+        assert read == BatchRead([_state(1), None], frozenset({"P1"}), visits)
+        assert [name for name, _ in calls].count("execute") == 1  # one round trip
+        assert calls[-2:] == [("get", marker.key), ("execute", None)]  # the marker read last
+        monkeypatch.undo()
+        await store.redis.delete(marker.key)  # Redis restarted empty, say
+        with pytest.raises(StateLost):
+            await store.read_batch(["A1"], [], {}, W, marker=marker, generation=token)

@@ -27,6 +27,7 @@ from alerts.lifecycle import HoldLifecycle, Topics
 from alerts.routing import build_outputs
 from alerts.users import UserStore
 from rules.model import Action, Channel, RuleHit, Severity
+from streams.account_store import RedisAccountStore
 from tests.integration.case_helpers import fresh_database
 from tests.integration.conftest import Services
 from tests.unit.alerts.conftest import MemoryKafka
@@ -119,7 +120,16 @@ async def api(services: Services) -> AsyncIterator[Api]:
     async with pool.connection() as conn:
         await apply(conn, batch)
     work = CaseWork(lifecycle, pool, claim_ttl_s=600, reason_codes=CODES)
-    app = create_app(redis, lifecycle, users, prefix=P, session_ttl_s=600, flush_interval_s=0, case_work=work)
+    app = create_app(
+        redis,
+        lifecycle,
+        users,
+        RedisAccountStore(redis, P),
+        prefix=P,
+        session_ttl_s=600,
+        flush_interval_s=0,
+        case_work=work,
+    )
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:

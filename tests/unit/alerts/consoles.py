@@ -22,7 +22,7 @@ from alerts.routing import Outputs, build_outputs
 from alerts.users import UserStore
 from rules.model import Action, Channel, RuleHit, Severity
 from rules.state import AccountState
-from store.keys import Keys
+from streams.account_store import RedisAccountStore
 from tests.unit.alerts.conftest import MemoryKafka
 
 NOW = datetime.now(tz=UTC)
@@ -115,12 +115,10 @@ async def start_console(
         out = await _seed(redis, [_hit(rule, account, action, severity, police)], NOW - ago)
         cases[name] = out.holds[0].hold_id if out.holds else out.alerts[0].alert_id
     devices, bio = ["phone-1", "phone-2"], {"phone-1": 1_795_000_000_000}
-    await redis.set(
-        Keys(P).account_state("ACC1"),
-        msgspec.msgpack.encode(AccountState(known_devices=devices, bio=bio, countries=["VN", "US"])),
-    )
+    accounts = RedisAccountStore(redis, P)  # as the worker writes the state
+    await accounts.save(["ACC1"], [AccountState(known_devices=devices, bio=bio, countries=["VN", "US"])])
     options = {"prefix": P, "session_ttl_s": 60, "flush_interval_s": 0, **app_options}
-    app = create_app(redis, lifecycle, users, **options)
+    app = create_app(redis, lifecycle, users, accounts, **options)
     app.router.add_routes(extra_routes)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()

@@ -14,7 +14,9 @@ from redis import exceptions as redis_exceptions
 from alerts.console.cases import CaseReader, QueueFilter, facts
 from alerts.routing import build_outputs
 from rules.model import Action, Severity
+from rules.state import AccountState
 from store.keys import Keys
+from streams.account_store import MemoryAccountStore, RedisAccountStore
 from tests.unit.alerts.consoles import NOW, PASSWORD, Console, P, Transfer, _hit, start_console
 
 
@@ -283,8 +285,19 @@ def test_facts_place_ips_the_evidence_left_without_a_country() -> None:
     assert [b["fact"] for b in found["biometric"]] == ["otp_phone_changed_at", "biometric_since_change"]
 
 
+async def test_the_case_detail_reads_the_account_state_through_the_store_it_is_given(console: Console) -> None:
+    store = MemoryAccountStore()  # nothing for ACC2 under its Redis key: only this store has it
+    await store.save(["ACC2"], [AccountState(known_devices=["tablet-9"], countries=["VN"])])
+    detail = await CaseReader(console.redis, store, P).detail(console.cases["crit"])
+    assert detail is not None and detail["account"]["account_id"] == "ACC2"
+    assert detail["account"]["profile"]["known_devices"] == ["tablet-9"]
+    assert await console.redis.exists(Keys(P).account_state("ACC2")) == 0
+    missing = await CaseReader(console.redis, MemoryAccountStore(), P).detail(console.cases["crit"])
+    assert missing is not None and missing["account"]["profile"] is None
+
+
 async def test_holds_in_force_stay_in_the_queue_when_their_alerts_fall_out_of_the_scan(console: Console) -> None:
-    reader = CaseReader(console.redis, P, scan=1)  # only the newest alert is scanned
+    reader = CaseReader(console.redis, RedisAccountStore(console.redis, P), P, scan=1)  # only the newest alert
     queue = await reader.queue(QueueFilter())
     c = console.cases
     assert [x["case_id"] for x in queue["cases"]] == [c["crit"], c["old"], c["newer"]]

@@ -19,6 +19,7 @@ from alerts.routing import build_outputs
 from rules.config import ActiveRule, Ruleset, load_ruleset, load_ruleset_text
 from rules.model import Action, Channel, RuleHit, Severity
 from store.keys import Keys
+from streams.account_store import RedisAccountStore
 from tests.unit.alerts.conftest import T0, Clock, MemoryKafka
 
 AUTHORITY = "Công an TP Hà Nội - PC02"
@@ -257,7 +258,7 @@ async def test_a_hold_in_force_becomes_the_freeze(
     assert stored is not None and stored.hold_id == hold_id and stored.kind == "freeze"
     assert len(stored.alert_ids) == 2
     # the console shows one case, a freeze, with both alerts
-    queue = await CaseReader(redis, "t:").queue(QueueFilter(), now=clock.now)
+    queue = await CaseReader(redis, RedisAccountStore(redis, "t:"), "t:").queue(QueueFilter(), now=clock.now)
     (case,) = queue["cases"]
     assert case["case_id"] == hold_id and case["kind"] == "freeze" and case["rules"] == ["R13", "R2"]
 

@@ -18,6 +18,7 @@ from alerts.lifecycle import Actor, HoldLifecycle
 from alerts.model import PoliceReport
 from rules.model import Action
 from store.keys import Keys
+from streams.account_store import RedisAccountStore
 from tests.unit.alerts.conftest import MemoryKafka
 from tests.unit.alerts.test_freeze import r13, request
 from tests.unit.alerts.test_lifecycle import hit, seed
@@ -107,4 +108,4 @@ async def test_the_consoles_police_view_shows_no_free_text(lifecycle: HoldLifecy
     await seed(redis, [hit("R2", 0, "ACC2", Action.HOLD, police=True)])
     # Reports the police queue holds, and those the view makes from police-routed alerts alone.
     await redis.delete(K.police_queue)
-    assert_minimal(await CaseReader(redis, "t:").police_reports(), at_least=2)
+    assert_minimal(await CaseReader(redis, RedisAccountStore(redis, "t:"), "t:").police_reports(), at_least=2)
