@@ -45,6 +45,7 @@ from loadtest.bench_baselines import BASELINES, check_baseline_alerts, run_per_e
 from loadtest.bench_io import ceiling, paced_load, preload, stamped
 from loadtest.bench_latency import quantiles, send_to_output
 from loadtest.bench_report import print_table, summarise
+from loadtest.engine_profile import judge_all
 from loadtest.engine_profile import profile as engine_profile
 from loadtest.scenario_labels import SUSPICIOUS_ACCOUNTS, SUSPICIOUS_FILE
 from loadtest.stack import (
@@ -62,7 +63,6 @@ from rules.geo import load_geoip
 from store.keys import Keys
 from streams.backtest import InMemory
 from streams.codec import decode_records
-from streams.gc_tuning import batch_gc
 from streams.settings import Settings
 
 KAFKA = Settings.from_environment()  # TXMON_KAFKA_BOOTSTRAP and the TXMON_KAFKA_* security settings
@@ -150,14 +150,7 @@ def run_baseline(input_topic: str, port: int, window_s: float) -> float:
 def run_engine(batches: list[Any]) -> float:
     """The engine alone, with the worker's lookups answered from memory (no decode, no I/O) and
     the worker's garbage-collector settings (``streams.gc_tuning``)."""
-    store = InMemory(RuleEngine(load_ruleset(), load_geoip()), frozenset(SUSPICIOUS_ACCOUNTS))
-    n = sum(len(d.batch) for d in batches)
-    with batch_gc():
-        t = time.perf_counter()
-        for d in batches:
-            store.judge(d.batch)
-        seconds = time.perf_counter() - t
-    return n / seconds
+    return sum(len(d.batch) for d in batches) / judge_all(RuleEngine(load_ruleset(), load_geoip()), batches)
 
 
 def check_outputs(env: dict[str, str], stats: dict[str, Any], reference: dict[str, int]) -> dict[str, Any]:
