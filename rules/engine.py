@@ -1,6 +1,7 @@
 """The rule engine: one batch of columns and stored states in, hits and new states out.
 
-Pure: no Kafka, no Redis, no clock. ``streams`` calls it for every batch and
+Pure: no Kafka, no Redis, no clock in any decision (``time.perf_counter`` only feeds the
+optional ``RuleEngine.timings`` profile). ``streams`` calls it for every batch and
 ``txmon backtest`` calls it on files, so both decide alike.
 """
 
@@ -18,6 +19,7 @@ import numpy.typing as npt
 
 from rules.columns import INCOMING_TRANSFER, LOGIN, TRANSFER, EventBatch
 from rules.config import Ruleset
+from rules.facts import add_elapsed
 from rules.facts.batch import Sources
 from rules.facts.delivery import redelivered as _redelivered
 from rules.facts.delivery import replayed as _replayed
@@ -146,8 +148,7 @@ class RuleEngine:
             money_ids=money_ids,
             sources=sources,
         )
-        if timings is not None:  # what comes before the rules: replays and redeliveries dropped
-            timings["engine:prepare"] = timings.get("engine:prepare", 0.0) + time.perf_counter() - prepared
+        add_elapsed(timings, "engine:prepare", prepared)  # before the rules: replays, redeliveries dropped
         hits: list[RuleHit] = []
         executions: list[RuleExecution] = []
         for rule in self.ruleset.rules:
@@ -196,9 +197,7 @@ class RuleEngine:
                 executions.append(RuleExecution(rule_id, Outcome.ERROR, error=error))
                 continue
             finally:
-                if timings is not None:
-                    key = f"rule:{rule_id}"
-                    timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
+                add_elapsed(timings, f"rule:{rule_id}", started)
             n = len(hits) - before
             executions.append(RuleExecution(rule_id, Outcome.HIT if n else Outcome.NO_HIT, hits=n))
         new_states = advance_states(ctx, timings)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rules.columns import EventBatch
-from rules.facts import batch_only_names, stored_facts
+from rules.facts import add_elapsed, batch_only_names, stored_facts
 from rules.facts.batch import Bools, Sources
 from rules.facts.countries import Countries
 from rules.facts.day_total import DayTotal
@@ -59,13 +59,9 @@ def advance_states(ctx: BatchContext, timings: MutableMapping[str, float] | None
     """
     new = [s if s is not None else AccountState() for s in ctx.states]
     for fact in FACTS:
-        if timings is None:
-            vars(fact)["advance"](ctx, new)
-            continue
         started = time.perf_counter()
         vars(fact)["advance"](ctx, new)
-        key = f"fact:{fact.__name__}"
-        timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
+        add_elapsed(timings, f"fact:{fact.__name__}", started)
     return new
 
 

@@ -199,10 +199,7 @@ def _stored_inflows(s: AccountState, min_payment_vnd: int) -> list[tuple[int, st
 
 def _amounts(s: AccountState) -> list[int]:
     """``inflow_vnd`` aligned with ``inflow_ms``: inflows kept before amounts were are ``UNKNOWN_VND``."""
-    missing = len(s.inflow_ms) - len(s.inflow_vnd)
-    if missing >= 0:
-        return [UNKNOWN_VND] * missing + s.inflow_vnd
-    return s.inflow_vnd[-missing:]  # more amounts than times: never written so, kept aligned
+    return [UNKNOWN_VND] * (len(s.inflow_ms) - len(s.inflow_vnd)) + s.inflow_vnd
 
 
 def _remember_inflows(

@@ -66,7 +66,7 @@ class Verification(BatchBase):
             s = new[a]
             s.otp_confirmed = True
             s.bio_match_ms = t
-        changes = last_in_group(b.account, b.kind == OTP_PHONE_CHANGE, self.by_account)
-        for a, row, t in per_key(changes, np.arange(len(b)), b.ts_ms):
+        accounts, rows = last_in_group(b.account, b.kind == OTP_PHONE_CHANGE, self.by_account)
+        for a, row, t in zip(accounts.tolist(), rows.tolist(), b.ts_ms[rows].tolist(), strict=True):
             new[a].otp_change_ms = t
             new[a].otp_confirmed = last_match.get(a, -1) > row
