@@ -27,7 +27,7 @@ from rules.features import BatchContext, advance_states
 from rules.ip_cluster import Episode, IpVisits, batch_visits
 from rules.model import Action, Channel, Outcome, RuleExecution, RuleHit, Severity
 from rules.registry import EarlierHit
-from rules.state import AccountState
+from rules.state import States
 
 log = logging.getLogger(__name__)
 # The event types (as alerts name them) that make R6b visits.
@@ -44,7 +44,7 @@ class Evaluation:
     # already applied (resends from an earlier batch); ``RuleHit.row`` indexes it.
     batch: EventBatch
     hits: list[RuleHit]
-    states: list[AccountState]
+    states: States
     countries: npt.NDArray[np.str_]
     # Rows left out: resent money events already counted (``replayed``), and events at or
     # below their account's applied offset, redelivered after a crash (``redelivered``).
@@ -100,7 +100,7 @@ class RuleEngine:
     def evaluate(
         self,
         batch: EventBatch,
-        states: Sequence[AccountState | None],
+        states: States,
         counterparty_listed: npt.NDArray[np.bool_] | None = None,
         *,
         ip_accounts: Mapping[str, Mapping[str, Sequence[Episode]]] | None = None,
@@ -110,7 +110,7 @@ class RuleEngine:
         explain: bool = True,
         sources: Sources | None = None,
     ) -> Evaluation:
-        """Judge ``batch`` against ``states`` (one per account code, None: unknown account).
+        """Judge ``batch`` against ``states`` (one per account code; ``rules.state.States``).
 
         Looked up by the caller: ``counterparty_listed`` (per row, the counterparty is on the
         shared suspicious list: R7, R9), ``ip_accounts`` (foreign IP -> account -> visits,

@@ -29,7 +29,7 @@ from rules.facts.payees import Payees
 from rules.facts.tainted import Tainted
 from rules.facts.usual_amount import UsualAmount
 from rules.facts.verification import Verification
-from rules.state import AccountState
+from rules.state import States
 
 __all__ = ["BATCH_ONLY", "FACTS", "BatchContext", "Sources", "advance_states", "batch_facts"]
 
@@ -48,16 +48,16 @@ FACTS = stored_facts(BatchContext)
 BATCH_ONLY = batch_only_names(BatchContext)
 
 
-def advance_states(ctx: BatchContext, timings: MutableMapping[str, float] | None = None) -> list[AccountState]:
+def advance_states(ctx: BatchContext, timings: MutableMapping[str, float] | None = None) -> States:
     """State of every account of the batch after all its rows (index = account code); ``timings``
     gains each fact's seconds (``fact:<name>``), as ``RuleEngine.evaluate`` says.
 
-    The context's states are this batch's own copies (decoded from the store for it), so they
-    are updated in place; an account with none starts empty. Each fact reads its facts of the
+    The scalar columns are copied; the lists are this batch's own (decoded from the store for
+    it), so they are updated in place; an account with none starts empty. Each fact reads its facts of the
     batch before it changes its own fields, and reads no other fact's fields, so the order of
     the facts does not matter.
     """
-    new = [s if s is not None else AccountState() for s in ctx.states]
+    new = ctx.states.advanced()
     for fact in FACTS:
         started = time.perf_counter()
         vars(fact)["advance"](ctx, new)
@@ -72,5 +72,5 @@ def batch_facts(
     counterparty_listed: Bools | None = None,
 ) -> dict[str, Any]:
     """The ``BATCH_ONLY`` facts of ``batch``, to hand to ``BatchContext(facts=...)`` for the same batch."""
-    ctx = BatchContext(batch, [None] * len(batch.accounts), countries, home_countries, counterparty_listed)
+    ctx = BatchContext(batch, States.empty(len(batch.accounts)), countries, home_countries, counterparty_listed)
     return {name: getattr(ctx, name) for name in BATCH_ONLY}

@@ -1,14 +1,29 @@
 """Per-account state that rules need from earlier batches: what it holds, and its bounds.
 
-State is bounded: a handful of devices and countries per account, never a list
-that grows with the number of events. ``streams`` stores it (one packed record
-per account); this module says what it holds, each fact (``rules.facts``) how a batch
-changes the fields it owns.
+A batch's states are ``States``: one row per account code of the batch, in two parts.
+
+- ``States.scalars``: the fields that are one number per account (``SCALARS``, a numpy
+  structured dtype of little-endian int64), one fixed-width column each. The store reads a
+  batch's rows with one ``frombuffer`` and writes them with one ``tobytes``
+  (``rules.state_codec``); a fact reads a column for every row of the batch with one fancy
+  index and writes it back with one assignment, no per-account Python.
+- ``States.lists``: each account's bounded lists and maps (devices, countries, payers,
+  flows, applied ids, ...) as an ``AccountLists`` (msgpack), None where the account has no
+  state yet.
+
+State is bounded: a handful of devices and countries per account, never a list that grows
+with the number of events. ``streams`` stores it (one record per account); this module says
+what it holds, each fact (``rules.facts``) how a batch changes the fields it owns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
+
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 MAX_DEVICES = 8
 MAX_COUNTRIES = 8
@@ -49,34 +64,40 @@ MAX_APPLIED = 512
 RESEND_HORIZON_MS = 72 * HOUR_MS
 
 
+# The one-number fields, in their stored order (``rules.state_codec`` pins the bytes). Times are
+# UTC milliseconds (0: never), days Vietnamese calendar day numbers, money integer VND.
+SCALARS = np.dtype(
+    [
+        ("otp_change_ms", "<i8"),  # the account's last OTP-phone change (R2, R5)
+        # A biometric match came after the last OTP-phone change (0/1; R2 needs order, not clocks).
+        ("otp_confirmed", "<i8"),
+        ("bio_match_ms", "<i8"),  # its last matched face (any device; R1)
+        ("last_transfer_ms", "<i8"),  # its last transfer that named a device
+        ("new_device_login_ms", "<i8"),  # its last login from a device it had never used (R12)
+        # R1: the Vietnamese day of its latest transfer (-1: none) and that day's outgoing total.
+        ("day", "<i8"),
+        ("day_total", "<i8"),
+        ("id_expires_day", "<i8"),  # R4: expiry day of its latest ID document (-1: none known)
+        # R10: how many transfers it made and their total (its usual amount is the mean).
+        ("transfer_count", "<i8"),
+        ("transfer_sum", "<i8"),
+    ]
+)
+SCALAR_NAMES: tuple[str, ...] = SCALARS.names or ()
+_DEFAULT = np.zeros(1, SCALARS)
+_DEFAULT["day"] = _DEFAULT["id_expires_day"] = -1
+
+
 # gc=False: only strings, ints, and lists/dicts of them; no cycles for the collector to find.
-class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
-    """What earlier events of one account left behind (compact msgpack array)."""
+class AccountLists(msgspec.Struct, array_like=True, kw_only=True, gc=False):
+    """One account's bounded lists and maps (a compact positional msgpack array)."""
 
     last_transfer_device: str | None = None
     # Devices seen on this account, most recent last.
     known_devices: list[str] = msgspec.field(default_factory=list)
     # Latest biometric result per device: +ts_ms when matched, -ts_ms when not.
     bio: dict[str, int] = msgspec.field(default_factory=dict)
-    otp_change_ms: int = 0
     countries: list[str] = msgspec.field(default_factory=list)
-    last_transfer_ms: int = 0
-    # A biometric match came after the last OTP-phone change (R2 needs order, not clocks).
-    otp_confirmed: bool = False
-    # Last login from a device the account had never used (R12).
-    new_device_login_ms: int = 0
-    # R1: the Vietnamese calendar day of the last transfer, that day's outgoing total, last face match.
-    day: int = -1
-    day_total: int = 0
-    bio_match_ms: int = 0
-    # R4: expiry (day number) of the latest ID document on record, -1 when none is known.
-    id_expires_day: int = -1
-    # Retired (no longer written or read: device trust now follows ``bio``, the latest result per
-    # device); kept so that packed states keep their positional layout.
-    bio_since_transfer: list[str] = msgspec.field(default_factory=list)
-    # R10: how many transfers the account made and their total (its usual amount is the mean).
-    transfer_count: int = 0
-    transfer_sum: int = 0
     # R8: payers of incoming transfers -> time of their latest one (newest MAX_PAYERS kept),
     # and money in / out per hour for the last FLOW_RETENTION_H hours, as three parallel
     # lists in hour order (flat lists: no small container per hour to allocate or pack).
@@ -89,14 +110,16 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     # Id hashes of the money events applied here within the resend horizon, with their event
     # times (parallel lists): a bank's resend in a later batch is skipped.
     applied: list[int] = msgspec.field(default_factory=list)
-    # R8: the newest incoming transfers (at most MAX_INFLOWS, within PAYER_RETENTION_MS of the
-    # newest), as parallel lists in arrival order: time and payer account.
-    inflow_ms: list[int] = msgspec.field(default_factory=list)
-    inflow_from: list[str] = msgspec.field(default_factory=list)
+    applied_ms: list[int] = msgspec.field(default_factory=list)
     # Input partition -> offset of the last event of this account applied here. Written with the
     # state in one atomic write, so an event at or below it (redelivered after a crash) is skipped.
     offsets: dict[int, int] = msgspec.field(default_factory=dict)
-    applied_ms: list[int] = msgspec.field(default_factory=list)
+    # R8: the newest incoming transfers (at most MAX_INFLOWS, within PAYER_RETENTION_MS of the
+    # newest), as parallel lists in arrival order: time, payer account and amount (a record
+    # written before amounts were kept has fewer amounts: its oldest are ``UNKNOWN_VND``).
+    inflow_ms: list[int] = msgspec.field(default_factory=list)
+    inflow_from: list[str] = msgspec.field(default_factory=list)
+    inflow_vnd: list[int] = msgspec.field(default_factory=list)
     # R8: distinct (payee account, Vietnamese day number) pairs of the account's transfers, as
     # parallel lists (bounded by MAX_PAID_DAYS and PAID_RETENTION_DAYS): an "established payee"
     # is one paid on earlier days, before the inflow window.
@@ -109,6 +132,94 @@ class AccountState(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     outflow_ms: list[int] = msgspec.field(default_factory=list)
     outflow_to: list[str] = msgspec.field(default_factory=list)
     outflow_vnd: list[int] = msgspec.field(default_factory=list)
-    # R8: the amount of each of ``inflow_ms``'s transfers (parallel; a record written before
-    # amounts were kept has fewer: its oldest inflows' amounts are unknown, ``UNKNOWN_VND``).
-    inflow_vnd: list[int] = msgspec.field(default_factory=list)
+
+
+LIST_NAMES: tuple[str, ...] = AccountLists.__struct_fields__
+FIELDS = SCALAR_NAMES + LIST_NAMES
+"""Every stored field, by name: what a fact's ``STORED`` names."""
+
+
+class AccountView:
+    """One account's state, read-only, every field by name (``otp_confirmed`` as a bool)."""
+
+    __slots__ = ("_row", "lists")
+
+    def __init__(self, row: np.void, lists: AccountLists) -> None:
+        self._row, self.lists = row, lists
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SCALAR_NAMES:
+            value = int(self._row[name])
+            return bool(value) if name == "otp_confirmed" else value
+        return getattr(self.lists, name)
+
+    def fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AccountView) and self.fields() == other.fields()
+
+    def __repr__(self) -> str:
+        return f"AccountView({self.fields()!r})"
+
+
+class States:
+    """A batch's account states, one row per account code (index = code)."""
+
+    __slots__ = ("lists", "scalars")
+
+    def __init__(self, scalars: npt.NDArray[np.void], lists: list[AccountLists | None]) -> None:
+        assert scalars.dtype == SCALARS and len(scalars) == len(lists)
+        self.scalars = scalars
+        self.lists = lists  # None: the account has no state yet (its scalars are the defaults)
+
+    @classmethod
+    def empty(cls, n: int) -> States:
+        return cls(_DEFAULT.repeat(n), [None] * n)
+
+    @classmethod
+    def of(cls, accounts: Sequence[Mapping[str, Any] | None]) -> States:
+        """From field values by name per account (None: no state): what a migration and tests build."""
+        out = cls.empty(len(accounts))
+        for i, fields in enumerate(accounts):
+            if fields is None:
+                continue
+            for name in SCALAR_NAMES:
+                if name in fields:
+                    out.scalars[name][i] = int(fields[name])
+            out.lists[i] = AccountLists(**{k: v for k, v in fields.items() if k in LIST_NAMES})
+        return out
+
+    def advanced(self) -> States:
+        """A copy of the scalars and every account's lists (new ones where none), for the facts'
+        ``advance`` to write: the lists are this batch's own (decoded for it), changed in place."""
+        return States(self.scalars.copy(), [s if s is not None else AccountLists() for s in self.lists])
+
+    @property
+    def filled_lists(self) -> list[AccountLists]:
+        """Every account's lists, for the facts' ``advance`` (``advanced`` made one for each)."""
+        return cast(list[AccountLists], self.lists)
+
+    def column(self, name: str) -> npt.NDArray[np.int64]:
+        """One scalar field for every account (a view: writing it writes the states)."""
+        column: npt.NDArray[np.int64] = self.scalars[name]
+        return column
+
+    def __len__(self) -> int:
+        return len(self.lists)
+
+    def __getitem__(self, i: int) -> AccountView | None:
+        lists = self.lists[i]
+        return None if lists is None else AccountView(self.scalars[i], lists)
+
+    def __iter__(self) -> Iterator[AccountView | None]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal per account, field by field (to other ``States`` or a list of views and None)."""
+        if not isinstance(other, (States, list)):
+            return NotImplemented
+        return list(self) == list(other)
+
+    # Mutable: not hashable.
+    __hash__ = None  # type: ignore[assignment]

@@ -10,9 +10,9 @@ against both on one Redis and on a Redis Cluster (``tests/integration/test_accou
 
 - ``RedisAccountStore``: ``streams.state`` (one SET per account), ``streams.lists`` (one
   set) and ``streams.ip_accounts`` (one Lua merge per IP), keys from ``store.keys``;
-- ``MemoryAccountStore``: dicts, for the back-test, benchmarks and ``txmon state rebuild``;
-  its merge is ``rules.ip_cluster.merge_ip``, which the Lua script implements. Every async method
-  has a synchronous twin (``*_now``) that the back-test calls; the async methods wrap them.
+- ``MemoryAccountStore``: columns in memory, for the back-test, benchmarks and ``txmon state
+  rebuild``; its merge is ``rules.ip_cluster.merge_ip``, which the Lua script implements. Every
+  async method has a synchronous twin (``*_now``) that the back-test calls; the async methods wrap them.
 
 Per batch: ``read_batch`` (states, listed counterparties, the IPs' visits after the batch's
 merge: on Redis one pipelined round trip, which the worker ends with its state marker read),
@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeAlias
 
+import numpy as np
+
 from alerts.holds import AlertStore
 from alerts.routing import Outputs
 from rules.ip_cluster import IpVisits, merge_ip
-from rules.state import AccountState
+from rules.state import AccountLists, States
 from store import RedisClient
 from streams.ip_accounts import IpAccountStore
 from streams.lists import SuspiciousList, listed_payees
@@ -39,22 +41,22 @@ from streams.readiness import StateMarker
 from streams.state import AccountStateStore
 from streams.state_codec import RecordCodec
 
-# What ``pack`` made: account or key -> record. Opaque; only the store that packed it saves it.
-Packed: TypeAlias = dict[str, Any]
+# What ``pack`` made. Opaque; only the store that packed it saves it.
+Packed: TypeAlias = Any
 
 
 @dataclass(frozen=True, slots=True)
 class BatchRead:
     """What a batch is judged against."""
 
-    states: list[AccountState | None]  # per account asked for; None: no state yet
+    states: States  # per account asked for (``States.lists[i]`` None: no state yet)
     listed: frozenset[str]  # the counterparties asked about that are on the suspicious list
     ip_accounts: dict[str, IpVisits]  # per IP of the batch's updates: its visits after the merge
 
 
 class AccountStore(Protocol):
-    async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
-        """Each account's state, None when it has none."""
+    async def load(self, accounts: Sequence[str]) -> States:
+        """Each account's state (``States[i]`` is None when it has none)."""
         ...
 
     async def read_batch(
@@ -64,7 +66,7 @@ class AccountStore(Protocol):
         (as ``merge_ip``): everything the engine is given, read together."""
         ...
 
-    def pack(self, accounts: Sequence[str], states: Sequence[AccountState]) -> Packed:
+    def pack(self, accounts: Sequence[str], states: States) -> Packed:
         """The states as this store saves them; raises (sending nothing) when one cannot be encoded."""
         ...
 
@@ -72,7 +74,7 @@ class AccountStore(Protocol):
         """Each packed state replaces its account's record, whole (never half written)."""
         ...
 
-    async def save(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
+    async def save(self, accounts: Sequence[str], states: States) -> None:
         """``save_packed(pack(accounts, states))``."""
         ...
 
@@ -82,15 +84,13 @@ class AccountStore(Protocol):
 
 
 class RedisAccountStore:
-    def __init__(
-        self, redis: RedisClient, prefix: str = "txmon:", codec: RecordCodec[AccountState] | None = None
-    ) -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "txmon:", codec: RecordCodec | None = None) -> None:
         self.redis = redis
         self.states = AccountStateStore(redis, prefix, codec)
         self.suspicious = SuspiciousList(redis, prefix)  # the control agent updates the list through it
         self.ips = IpAccountStore(redis, prefix)
 
-    async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
+    async def load(self, accounts: Sequence[str]) -> States:
         return await self.states.load(accounts)
 
     async def read_batch(
@@ -120,7 +120,7 @@ class RedisAccountStore:
         listed = listed_payees(counterparties, replies[n]) if looked_up else frozenset()
         return BatchRead(states, listed, self.ips.unpack(ips, replies[n + looked_up :]))
 
-    def pack(self, accounts: Sequence[str], states: Sequence[AccountState]) -> Packed:
+    def pack(self, accounts: Sequence[str], states: States) -> Packed:
         return self.states.encode(accounts, states)
 
     async def save_packed(self, packed: Packed) -> None:
@@ -133,7 +133,7 @@ class RedisAccountStore:
         (``AccountStateStore.save_batch``: one transaction on one Redis)."""
         await self.states.save_batch(alerts, packed, fresh, now)
 
-    async def save(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
+    async def save(self, accounts: Sequence[str], states: States) -> None:
         await self.save_packed(self.pack(accounts, states))
 
     async def merge_ip(self, updates: Mapping[str, IpVisits], window_ms: int) -> dict[str, IpVisits]:
@@ -141,23 +141,35 @@ class RedisAccountStore:
 
 
 class MemoryAccountStore:
-    """Dicts. Without a codec it keeps the state objects themselves (the back-test's speed:
-    no encoding per account); with one it keeps the codec's bytes, as Redis does.
-    ``suspicious`` is the shared list as it stands."""
+    """In memory. Without a codec it keeps the states as columns (the back-test's speed: no
+    encoding per account): one row of scalars and one ``AccountLists`` per account, the lists
+    handed out and taken back as they are; with a codec it keeps the codec's bytes, as Redis
+    does. ``suspicious`` is the shared list as it stands."""
 
-    def __init__(
-        self, codec: RecordCodec[AccountState] | None = None, suspicious: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, codec: RecordCodec | None = None, suspicious: frozenset[str] = frozenset()) -> None:
         self.codec = codec
         self.suspicious = suspicious
-        self.states: dict[str, AccountState] = {}
+        self.rows: dict[str, int] = {}  # account -> its row in ``_scalars`` and ``_lists``
+        self._scalars = States.empty(0).scalars
+        self._lists: list[AccountLists] = []
         self.records: dict[str, bytes] = {}
         self.ip_accounts: dict[str, IpVisits] = {}
 
-    def load_now(self, accounts: Sequence[str]) -> list[AccountState | None]:
-        if self.codec is None:
-            return [self.states.get(a) for a in accounts]
-        return self.codec.decode([self.records.get(a) for a in accounts])
+    def accounts(self) -> list[str]:
+        """Every account with a state, in the order first saved."""
+        return list(self.rows if self.codec is None else self.records)
+
+    def load_now(self, accounts: Sequence[str]) -> States:
+        if self.codec is not None:
+            return self.codec.decode([self.records.get(a) for a in accounts])
+        get = self.rows.get
+        rows = np.fromiter((get(a, -1) for a in accounts), np.int64, len(accounts))
+        out = States.empty(len(accounts))
+        known = rows >= 0
+        out.scalars[known] = self._scalars[rows[known]]
+        lists = self._lists
+        out.lists = [lists[r] if r >= 0 else None for r in rows.tolist()]
+        return out
 
     def read_batch_now(
         self, accounts: Sequence[str], counterparties: Sequence[str], ip_updates: Mapping[str, IpVisits], window_ms: int
@@ -165,13 +177,34 @@ class MemoryAccountStore:
         listed = self.suspicious.intersection(counterparties) if counterparties else frozenset()
         return BatchRead(self.load_now(accounts), listed, self.merge_ip_now(ip_updates, window_ms))
 
-    def pack(self, accounts: Sequence[str], states: Sequence[AccountState]) -> Packed:
-        return dict(zip(accounts, states if self.codec is None else self.codec.encode(states), strict=True))
+    def pack(self, accounts: Sequence[str], states: States) -> Packed:
+        if self.codec is None:
+            return list(accounts), states
+        return dict(zip(accounts, self.codec.encode(states), strict=True))
 
     def save_packed_now(self, packed: Packed) -> None:
-        (self.states if self.codec is None else self.records).update(packed)
+        if self.codec is not None:
+            self.records.update(packed)
+            return
+        accounts, states = packed
+        rows, kept, at = self.rows, self._lists, []
+        for account, lists in zip(accounts, states.lists, strict=True):
+            if lists is None:  # saved without a state: an empty one, as a record would read
+                lists = AccountLists()
+            r = rows.get(account)
+            if r is None:
+                rows[account] = r = len(kept)
+                kept.append(lists)
+            else:
+                kept[r] = lists
+            at.append(r)
+        if len(kept) > len(self._scalars):  # grow by half again, as a list does
+            grown = States.empty(max(len(kept), len(self._scalars) * 3 // 2)).scalars
+            grown[: len(self._scalars)] = self._scalars
+            self._scalars = grown
+        self._scalars[at] = states.scalars
 
-    def save_now(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
+    def save_now(self, accounts: Sequence[str], states: States) -> None:
         self.save_packed_now(self.pack(accounts, states))
 
     def merge_ip_now(self, updates: Mapping[str, IpVisits], window_ms: int) -> dict[str, IpVisits]:
@@ -179,7 +212,7 @@ class MemoryAccountStore:
             self.ip_accounts[ip] = merge_ip(self.ip_accounts.get(ip, {}), visits, window_ms)
         return {ip: self.ip_accounts[ip] for ip in updates}
 
-    async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
+    async def load(self, accounts: Sequence[str]) -> States:
         return self.load_now(accounts)
 
     async def read_batch(
@@ -190,7 +223,7 @@ class MemoryAccountStore:
     async def save_packed(self, packed: Packed) -> None:
         self.save_packed_now(packed)
 
-    async def save(self, accounts: Sequence[str], states: Sequence[AccountState]) -> None:
+    async def save(self, accounts: Sequence[str], states: States) -> None:
         self.save_now(accounts, states)
 
     async def merge_ip(self, updates: Mapping[str, IpVisits], window_ms: int) -> dict[str, IpVisits]:

@@ -85,7 +85,7 @@ class InMemory:
     def __init__(self, engine: RuleEngine, suspicious: frozenset[str] = frozenset()) -> None:
         self.engine = engine
         self.store = MemoryAccountStore(suspicious=suspicious)
-        self.states, self.ip_accounts = self.store.states, self.store.ip_accounts
+        self.ip_accounts = self.store.ip_accounts
         self.raised: set[str] = set()  # the alert ids already raised (``alerts.routing.hit_alert_id``)
 
     def judge(

@@ -168,10 +168,10 @@ async def _restore_list(reader: AIOKafkaConsumer, s: Settings, suspicious: Suspi
 
 async def _write_state(redis: RedisClient, s: Settings, store: InMemory, report: RebuildReport) -> None:
     target = RedisAccountStore(redis, s.state_prefix)
-    accounts = list(store.states)
+    accounts = store.store.accounts()
     for i in range(0, len(accounts), WRITE_CHUNK):
         chunk = accounts[i : i + WRITE_CHUNK]
-        await target.save(chunk, [store.states[a] for a in chunk])
+        await target.save(chunk, store.store.load_now(chunk))
     await target.merge_ip(store.ip_accounts, store.engine.ip_window_ms() or 0)
     report.accounts, report.foreign_ips = len(accounts), len(store.ip_accounts)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from alerts.holds import AlertStore
 from alerts.routing import Outputs
-from rules.state import AccountState
+from rules.state import States
 from rules.state_codec import STATE_CODEC
 from store import RedisClient, is_cluster
 from store.client import queue_get_many, unpack_many
@@ -35,18 +35,16 @@ from streams.state_codec import RecordCodec
 class AccountStateStore:
     """Records are opaque bytes here: ``codec`` (``streams.state_codec``) makes and reads them."""
 
-    def __init__(
-        self, redis: RedisClient, prefix: str = "txmon:", codec: RecordCodec[AccountState] | None = None
-    ) -> None:
+    def __init__(self, redis: RedisClient, prefix: str = "txmon:", codec: RecordCodec | None = None) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
         self.cluster = is_cluster(redis)
         # default: the record format and its versions (``rules.state_codec``)
-        self.codec: RecordCodec[AccountState] = codec or STATE_CODEC
+        self.codec: RecordCodec = codec or STATE_CODEC
 
-    async def load(self, accounts: Sequence[str]) -> list[AccountState | None]:
+    async def load(self, accounts: Sequence[str]) -> States:
         if not accounts:
-            return []
+            return States.empty(0)
         pipe = self.redis.pipeline(transaction=False)
         groups = self.queue_load(pipe, accounts)
         return self.unpack(self.replies(accounts, groups, await pipe.execute()))
@@ -59,10 +57,10 @@ class AccountStateStore:
     def replies(accounts: Sequence[str], groups: Sequence[Sequence[int]], replies: Sequence[Any]) -> list[Any]:
         return unpack_many(len(accounts), groups, replies)
 
-    def unpack(self, raws: Sequence[Any]) -> list[AccountState | None]:
+    def unpack(self, raws: Sequence[Any]) -> States:
         return self.codec.decode(raws)
 
-    def encode(self, accounts: Sequence[str], states: Sequence[AccountState]) -> dict[str, bytes]:
+    def encode(self, accounts: Sequence[str], states: States) -> dict[str, bytes]:
         """Packed records, built before any output is sent so a failure here sends nothing."""
         key = self.keys.account_state
         return dict(zip(map(key, accounts), self.codec.encode(states), strict=True))

@@ -22,7 +22,7 @@ from alerts.holds import AlertStore
 from alerts.model import Alert, HoldInstruction, PoliceReport
 from alerts.routing import police_report
 from rules.model import SEVERITY_RANK
-from rules.state import AccountState
+from rules.state import AccountView, States
 from store import RedisClient, get_many
 from store.keys import Keys
 
@@ -46,7 +46,7 @@ class AccountStates(Protocol):
     """The read side of ``streams.account_store.AccountStore`` (``streams.console_main`` hands
     the console a ``RedisAccountStore``): each account's state, None when it has none."""
 
-    async def load(self, accounts: Sequence[str]) -> list[AccountState | None]: ...
+    async def load(self, accounts: Sequence[str]) -> States: ...
 
 
 class Geo(Protocol):
@@ -259,7 +259,7 @@ def _ms(ms: int) -> str | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds") if ms else None
 
 
-def profile(state: AccountState | None) -> dict[str, Any] | None:
+def profile(state: AccountView | None) -> dict[str, Any] | None:
     """The account's rule state as facts: devices, biometric results by device, countries."""
     if state is None:  # none yet
         return None

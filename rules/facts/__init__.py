@@ -4,7 +4,7 @@ A fact is one thing txmon remembers about an account (its devices, its last OTP-
 its day's total, its payers, ...). Its class, a part of ``rules.features.BatchContext``, owns
 all of it in one place:
 
-- ``STORED``: the ``rules.state.AccountState`` fields it keeps between batches (no other fact
+- ``STORED``: the ``rules.state`` fields it keeps between batches (no other fact
   writes them; ``tests/unit/rules/test_facts.py`` checks every field has one owner);
 - its cached properties: per row, what the stored state says combined with the earlier rows
   of the same batch, so a rule sees the account as if events were judged one by one in order;

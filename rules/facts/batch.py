@@ -16,7 +16,7 @@ import numpy.typing as npt
 from rules.columns import INCOMING_TRANSFER, LOGIN, TRANSFER, EventBatch
 from rules.facts import batch_only
 from rules.ip_cluster import Episode
-from rules.state import HOUR_MS, AccountState
+from rules.state import HOUR_MS, AccountLists, States
 from rules.window import group_order, pair_keys, prior_in_group
 
 Bools = npt.NDArray[np.bool_]
@@ -46,7 +46,7 @@ class BatchBase:
     def __init__(
         self,
         batch: EventBatch,
-        states: Sequence[AccountState | None],
+        states: States,
         countries: npt.NDArray[np.str_],
         home_countries: frozenset[str],
         counterparty_listed: Bools | None = None,
@@ -72,14 +72,19 @@ class BatchBase:
         # each row's partition and offset (``rules.facts.delivery``).
         self.money_ids = money_ids if money_ids is not None else np.zeros(n, np.int64)
         self.sources = sources
-        empty = AccountState()
-        self._st = [s or empty for s in states]  # stored state per account code
+        # Stored lists per account code (an account with none reads as empty ones).
+        empty = AccountLists()
+        self._st = [s or empty for s in states.lists]
         if facts:  # from ``batch_facts`` on this same batch: cached properties already known
             self.__dict__.update(facts)
 
     def _per_account(self, values: Sequence[int]) -> Ints:
         """Expand one value per account to one value per row."""
         return np.asarray(values, dtype=np.int64)[self.batch.account]
+
+    def _stored(self, name: str) -> Ints:
+        """A scalar field of the row's account as stored before the batch (``rules.state.SCALARS``)."""
+        return self.states.column(name)[self.batch.account]
 
     @batch_only
     def by_account(self) -> Ints:

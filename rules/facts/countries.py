@@ -10,7 +10,7 @@ import numpy as np
 from rules.facts import batch_only
 from rules.facts.batch import BatchBase, Bools, Ints
 from rules.facts.devices import remember
-from rules.state import MAX_COUNTRIES, AccountState
+from rules.state import MAX_COUNTRIES, States
 from rules.window import group_order, last_in_group, member, pair_keys, prior_in_group, short_string_codes
 
 
@@ -54,8 +54,9 @@ class Countries(BatchBase):
         )
         return (prior >= 0) | member(pairs, stored, where=prior < 0)
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, states: States) -> None:
         """The countries used (most recent last, the newest MAX_COUNTRIES)."""
+        new = states.filled_lists
         codes, names, pairs, order = self.country_pairs
         _, rows = last_in_group(pairs, self._with_country, order)
         rows.sort()  # in row order so "most recent last" holds

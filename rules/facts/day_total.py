@@ -8,8 +8,8 @@ from typing import ClassVar
 import numpy as np
 
 from rules.facts import batch_only
-from rules.facts.batch import BatchBase, Ints, per_key
-from rules.state import AccountState
+from rules.facts.batch import BatchBase, Ints
+from rules.state import States
 from rules.window import cumsum_in_group, last_in_group, pair_keys
 
 
@@ -26,11 +26,10 @@ class DayTotal(BatchBase):
     @cached_property
     def day_total(self) -> Ints:
         """The account's outgoing total for the row's Vietnamese day, this transfer included."""
-        stored_day = self._per_account([s.day for s in self._st])
-        stored_total = self._per_account([s.day_total for s in self._st])
+        stored_day, stored_total = self._stored("day"), self._stored("day_total")
         return self._day_total_in_batch + np.where(stored_day == self.local_day, stored_total, 0)
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, new: States) -> None:
         """The total of the account's latest Vietnamese day: a late transfer (an earlier day)
         counts toward its own day's total but never replaces the latest day's."""
         b, day, total = self.batch, self.local_day, self.day_total
@@ -38,8 +37,9 @@ class DayTotal(BatchBase):
         latest = np.full(len(new), np.iinfo(np.int64).min, np.int64)
         np.maximum.at(latest, b.account[out], day[out])
         on_latest = out & (day == latest[b.account])
-        for a, d, t in per_key(last_in_group(b.account, on_latest, self.by_account), day, total):
-            s = new[a]
-            if d >= s.day:
-                s.day = d
-                s.day_total = t
+        accounts, rows = last_in_group(b.account, on_latest, self.by_account)
+        stored_day = new.column("day")
+        later = day[rows] >= stored_day[accounts]
+        accounts, rows = accounts[later], rows[later]
+        stored_day[accounts] = day[rows]
+        new.column("day_total")[accounts] = total[rows]

@@ -7,7 +7,6 @@ dropped, never judged twice) and written with the state in one atomic write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from itertools import chain
 from operator import attrgetter
 from typing import ClassVar
@@ -16,13 +15,13 @@ import numpy as np
 
 from rules.columns import EventBatch
 from rules.facts.batch import BatchBase, Bools, Ints, Sources
-from rules.state import MAX_APPLIED, RESEND_HORIZON_MS, AccountState
+from rules.state import MAX_APPLIED, RESEND_HORIZON_MS, AccountLists, States
 from rules.window import group_order, last_in_group, pair_keys, run_starts
 
 _APPLIED = attrgetter("applied")
 
 
-def redelivered(batch: EventBatch, states: Sequence[AccountState | None], sources: Sources | None) -> Bools:
+def redelivered(batch: EventBatch, states: States, sources: Sources | None) -> Bools:
     """Rows whose account's state already applied their input offset (a redelivery after a
     crash between the state write and the offset commit): their effects are in the state and
     their alerts were emitted, so judging them again would double-count and re-alert."""
@@ -33,7 +32,8 @@ def redelivered(batch: EventBatch, states: Sequence[AccountState | None], source
     part = np.full(len(states), -1, np.int64)
     upto = np.full(len(states), -1, np.int64)
     several: set[int] = set()
-    for a, s in enumerate(states):
+    lists = states.lists
+    for a, s in enumerate(lists):
         if s is None or not s.offsets:
             continue
         if len(s.offsets) == 1:
@@ -44,15 +44,16 @@ def redelivered(batch: EventBatch, states: Sequence[AccountState | None], source
     out: Bools = (sources.partition == part[acct]) & (sources.offset <= upto[acct])
     if several:
         for r in np.flatnonzero(np.isin(acct, list(several))).tolist():
-            offsets = states[int(acct[r])].offsets  # type: ignore[union-attr]
+            offsets = lists[int(acct[r])].offsets  # type: ignore[union-attr]
             out[r] = int(sources.offset[r]) <= offsets.get(int(sources.partition[r]), -1)
     return out
 
 
-def replayed(batch: EventBatch, states: Sequence[AccountState | None], money_ids: Ints) -> Bools:
+def replayed(batch: EventBatch, stored: States, money_ids: Ints) -> Bools:
     """Money events an account's state already counted: a resend from an earlier batch
     must not add to the day's total, the usual amount or the inflow a second time."""
     out = np.zeros(len(batch), np.bool_)
+    states = stored.lists
     rows = np.flatnonzero(money_ids)
     if len(rows):
         hashes = money_ids[rows].tolist()
@@ -69,9 +70,10 @@ def replayed(batch: EventBatch, states: Sequence[AccountState | None], money_ids
 class Delivery(BatchBase):
     STORED: ClassVar[tuple[str, ...]] = ("applied", "applied_ms", "offsets")
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, states: States) -> None:
         """The money ids of each account's rows (in arrival order), and for live input the
         offset of its last row per input partition."""
+        new = states.filled_lists
         b = self.batch
         rows = np.flatnonzero(self.money_ids)
         if len(rows):
@@ -92,7 +94,7 @@ class Delivery(BatchBase):
                     offsets[p] = o
 
 
-def _remember_ids(s: AccountState, ids: list[int], times: list[int]) -> None:
+def _remember_ids(s: AccountLists, ids: list[int], times: list[int]) -> None:
     """Add money event ids; keep those within RESEND_HORIZON_MS of the newest, at most MAX_APPLIED."""
     applied, at = s.applied, s.applied_ms
     if len(at) != len(applied):  # written before event times were kept: count them as the newest

@@ -16,7 +16,7 @@ import numpy as np
 from rules.columns import BIOMETRIC, LOGIN
 from rules.facts import batch_only
 from rules.facts.batch import BatchBase, Bools, Ints, per_key
-from rules.state import MAX_DEVICES, AccountState
+from rules.state import MAX_DEVICES, AccountLists, States
 from rules.window import from_prior, last_in_group, prior_in_group
 
 
@@ -57,17 +57,17 @@ class Devices(BatchBase):
         b = self.batch
         prior = self._prior_device_bio
         in_batch = (prior >= 0) & (b.bio[np.maximum(prior, 0)] == 1)
-        from_state = self._stored(prior < 0, lambda s, device: s.bio.get(device, 0) > 0)
+        from_state = self._in_lists(prior < 0, lambda s, device: s.bio.get(device, 0) > 0)
         return self.has_device & (in_batch | from_state)
 
     @cached_property
     def device_seen(self) -> Bools:
         """The device was used on this account before this row."""
         prior = self._prior_device_use
-        from_state = self._stored(prior < 0, lambda s, device: device in s.known_devices)
+        from_state = self._in_lists(prior < 0, lambda s, device: device in s.known_devices)
         return self.has_device & ((prior >= 0) | from_state)
 
-    def _stored(self, where: Bools, known: Callable[[AccountState, str], bool]) -> Bools:
+    def _in_lists(self, where: Bools, known: Callable[[AccountLists, str], bool]) -> Bools:
         """``known(state, device)`` for the row's account and device, at the rows of ``where``
         that name a device (those with no earlier row of the batch to answer from); else False."""
         b = self.batch
@@ -87,7 +87,7 @@ class Devices(BatchBase):
     def new_device_login_ms(self) -> Ints:
         """Time of the account's last new-device login before each row (0: none known)."""
         prior = self._prior(self.new_device_login)
-        stored = self._per_account([s.new_device_login_ms for s in self._st])
+        stored = self._stored("new_device_login_ms")
         return from_prior(prior, self.batch.ts_ms, stored)
 
     @cached_property
@@ -119,17 +119,17 @@ class Devices(BatchBase):
         named = self.has_device & ~self.device_verified & ~self.same_as_last_transfer_device
         return named | self.device_missing
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, new: States) -> None:
         """The last new-device login and transfer device, each device's latest face-match result
         (the newest MAX_DEVICES), and the devices used (most recent last)."""
-        b = self.batch
+        b, lists = self.batch, new.filled_lists
         acct, dev, ts, names = b.account, b.device, b.ts_ms, b.devices
-        for a, t in per_key(last_in_group(acct, self.new_device_login, self.by_account), ts):
-            new[a].new_device_login_ms = t
-        for a, d, t in per_key(last_in_group(acct, self.is_transfer & self.has_device, self.by_account), dev, ts):
-            s = new[a]
-            s.last_transfer_device = names[d]
-            s.last_transfer_ms = t
+        accounts, rows = last_in_group(acct, self.new_device_login, self.by_account)
+        new.column("new_device_login_ms")[accounts] = ts[rows]
+        found = last_in_group(acct, self.is_transfer & self.has_device, self.by_account)
+        new.column("last_transfer_ms")[found[0]] = ts[found[1]]
+        for a, d in per_key(found, dev):
+            lists[a].last_transfer_device = names[d]
         bio_mask = (b.kind == BIOMETRIC) & self.has_device
         _, bio_rows = last_in_group(self.device_pair, bio_mask, self.by_device_pair)  # keys ascending
         for a, d, t, result in zip(
@@ -139,13 +139,13 @@ class Devices(BatchBase):
             b.bio[bio_rows].tolist(),
             strict=True,
         ):
-            bio = new[a].bio
+            bio = lists[a].bio
             bio[names[d]] = t if result == 1 else -t
             if len(bio) > MAX_DEVICES:  # forget the oldest result
                 del bio[min(bio, key=lambda device: abs(bio[device]))]
         _, used = last_in_group(self.device_pair, self.has_device, self.by_device_pair)
         used.sort()  # in row order so "most recent last" holds
         for a, d in zip(acct[used].tolist(), dev[used].tolist(), strict=True):
-            known, name = new[a].known_devices, names[d]
+            known, name = lists[a].known_devices, names[d]
             if not known or known[-1] != name:  # inline check: most events reuse the last device
                 remember(known, name, MAX_DEVICES)

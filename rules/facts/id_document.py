@@ -9,8 +9,8 @@ import numpy as np
 
 from rules.columns import ID_DOCUMENT_CHANGE
 from rules.facts import batch_only
-from rules.facts.batch import BatchBase, Ints, per_key
-from rules.state import AccountState
+from rules.facts.batch import BatchBase, Ints
+from rules.state import States
 from rules.window import from_prior, last_in_group
 
 
@@ -25,16 +25,14 @@ class IdDocument(BatchBase):
     def id_expires_day(self) -> Ints:
         """Expiry day of the account's latest ID document known before the row (-1: none)."""
         b = self.batch
-        stored = self._per_account([s.id_expires_day for s in self._st])
+        stored = self._stored("id_expires_day")
         column = b.id_expires_day if b.id_expires_day is not None else np.full(len(b), -1, np.int32)
         return from_prior(self._prior_id_change, column, stored).astype(np.int64)
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, new: States) -> None:
         """The expiry of the latest ID document the batch records."""
         b = self.batch
         if b.id_expires_day is None:
             return
-        for a, expires in per_key(
-            last_in_group(b.account, b.kind == ID_DOCUMENT_CHANGE, self.by_account), b.id_expires_day
-        ):
-            new[a].id_expires_day = expires
+        accounts, rows = last_in_group(b.account, b.kind == ID_DOCUMENT_CHANGE, self.by_account)
+        new.column("id_expires_day")[accounts] = b.id_expires_day[rows]

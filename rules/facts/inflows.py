@@ -19,7 +19,8 @@ from rules.state import (
     MAX_PAYERS,
     PAYER_RETENTION_MS,
     UNKNOWN_VND,
-    AccountState,
+    AccountLists,
+    States,
 )
 from rules.window import factor, last_in_group, pair_keys, window_sum
 
@@ -108,11 +109,12 @@ class Inflows(BatchBase):
             money_out[r] += sum(s.flow_out[first:])
         return money_in, money_out
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, states: States) -> None:
         """Money in and out per hour (the last FLOW_RETENTION_H hours), each payer's latest
         incoming transfer (the newest MAX_PAYERS within PAYER_RETENTION_MS) and the newest
         incoming transfers (MAX_INFLOWS). Summed per account and hour with numpy first, so the
         Python loops run once per account or bucket, not once per row."""
+        new = states.filled_lists
         b = self.batch
         rows = np.flatnonzero(self.is_transfer | self.is_incoming)
         if len(rows) == 0:
@@ -134,7 +136,7 @@ class Inflows(BatchBase):
 
 
 def _add_hourly(
-    new: list[AccountState], acct: npt.NDArray[np.integer], hour: Ints, money_in: Ints, money_out: Ints
+    new: list[AccountLists], acct: npt.NDArray[np.integer], hour: Ints, money_in: Ints, money_out: Ints
 ) -> None:
     """Add money in / out per (account, hour) bucket, the buckets in hour order."""
     uniq, first, inverse = factor(pair_keys(acct, hour - int(hour.min())))
@@ -156,7 +158,7 @@ def _add_hourly(
             s.flow_out[i] += sent
 
 
-def _hour_slot(s: AccountState, hour: int) -> int:
+def _hour_slot(s: AccountLists, hour: int) -> int:
     """Index of ``hour`` in the account's hourly flow (a late event), inserted in order when missing."""
     i = bisect.bisect_left(s.flow_hour, hour)
     if i == len(s.flow_hour) or s.flow_hour[i] != hour:
@@ -166,7 +168,7 @@ def _hour_slot(s: AccountState, hour: int) -> int:
     return i
 
 
-def _remember_payers(new: list[AccountState], acct: npt.NDArray[np.integer], ts: Ints, payers: list[str]) -> None:
+def _remember_payers(new: list[AccountLists], acct: npt.NDArray[np.integer], ts: Ints, payers: list[str]) -> None:
     """Each payer's latest incoming transfer; the newest MAX_PAYERS within PAYER_RETENTION_MS."""
     codes, names = factorize(payers)
     width = len(names) + 1
@@ -185,7 +187,7 @@ def _remember_payers(new: list[AccountState], acct: npt.NDArray[np.integer], ts:
             new[a].payers = {p: t for t, p in newest_first[:MAX_PAYERS]}
 
 
-def _stored_inflows(s: AccountState, min_payment_vnd: int) -> list[tuple[int, str]]:
+def _stored_inflows(s: AccountLists, min_payment_vnd: int) -> list[tuple[int, str]]:
     """The account's stored ``(ms, payer)`` inflows of at least ``min_payment_vnd`` (or of unknown amount)."""
     if min_payment_vnd <= 0:
         return list(zip(s.inflow_ms, s.inflow_from, strict=True))
@@ -197,13 +199,13 @@ def _stored_inflows(s: AccountState, min_payment_vnd: int) -> list[tuple[int, st
     ]
 
 
-def _amounts(s: AccountState) -> list[int]:
+def _amounts(s: AccountLists) -> list[int]:
     """``inflow_vnd`` aligned with ``inflow_ms``: inflows kept before amounts were are ``UNKNOWN_VND``."""
     return [UNKNOWN_VND] * (len(s.inflow_ms) - len(s.inflow_vnd)) + s.inflow_vnd
 
 
 def _remember_inflows(
-    new: list[AccountState], accounts: list[int], times: list[int], payers: list[str], amounts: list[int]
+    new: list[AccountLists], accounts: list[int], times: list[int], payers: list[str], amounts: list[int]
 ) -> None:
     """Append incoming transfers (in arrival order) and keep each account's newest ones."""
     for a in set(accounts):  # a record of before amounts were kept: align them first

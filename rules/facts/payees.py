@@ -16,7 +16,7 @@ from rules.state import (
     MAX_OUTFLOWS,
     MAX_PAID_DAYS,
     PAID_RETENTION_DAYS,
-    AccountState,
+    States,
 )
 
 _MAX_DAY = 1 << 40  # later than any day number
@@ -120,11 +120,12 @@ class Payees(BatchBase):
                 paid.setdefault(payee, set()).add(int(day[e]))
         return paid
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, states: States) -> None:
         """Record each (payee, Vietnamese day) of the batch's transfers once, ``paid_day`` kept in
         day order (a late transfer is inserted at its day); the oldest days go first. A transfer
         to a payee paid on an earlier day, or of ``LARGE_OUTFLOW_VND`` or more, is also kept as
         an outflow (``outflow_*``)."""
+        new = states.filled_lists
         b = self.batch
         rows = np.flatnonzero(self.is_transfer)
         if len(rows) == 0 or b.dest is None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from rules.facts import batch_only
 from rules.facts.batch import BatchBase, Bools, Ints
-from rules.state import MAX_TAINTED, TAINTED_RETENTION_MS, AccountState
+from rules.state import MAX_TAINTED, TAINTED_RETENTION_MS, States
 from rules.window import window_sum
 
 
@@ -31,8 +31,9 @@ class Tainted(BatchBase):
             count[r] += sum(1 for t in self._st[b.account[r]].tainted_ms if t > since)
         return count
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, states: States) -> None:
         """Add the tainted credits' times; keep the newest MAX_TAINTED within the retention."""
+        new = states.filled_lists
         b, tainted = self.batch, self.tainted_in
         for a, t in zip(b.account[tainted].tolist(), b.ts_ms[tainted].tolist(), strict=True):
             times = new[a].tainted_ms

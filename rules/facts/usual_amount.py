@@ -9,7 +9,7 @@ import numpy as np
 
 from rules.facts import batch_only
 from rules.facts.batch import BatchBase, Ints
-from rules.state import AccountState
+from rules.state import States
 from rules.window import cumsum_in_group
 
 
@@ -29,18 +29,10 @@ class UsualAmount(BatchBase):
     def prior_transfers(self) -> tuple[Ints, Ints]:
         """How many transfers the account made before the row, and their total."""
         count, total = self._transfers_in_batch
-        stored_count = self._per_account([s.transfer_count for s in self._st])
-        stored_total = self._per_account([s.transfer_sum for s in self._st])
-        return count + stored_count, total + stored_total
+        return count + self._stored("transfer_count"), total + self._stored("transfer_sum")
 
-    def advance(self, new: list[AccountState]) -> None:
-        """Add the batch's transfers, summed per account with numpy first."""
+    def advance(self, new: States) -> None:
+        """Add the batch's transfers, summed per account."""
         b, out = self.batch, self.is_transfer
-        count = np.bincount(b.account[out], minlength=len(new))
-        senders = np.flatnonzero(count)
-        totals = np.zeros(len(new), np.int64)
-        np.add.at(totals, b.account[out], b.amount[out])
-        for a, n, total in zip(senders.tolist(), count[senders].tolist(), totals[senders].tolist(), strict=True):
-            s = new[a]
-            s.transfer_count += n
-            s.transfer_sum += total
+        new.column("transfer_count")[:] += np.bincount(b.account[out], minlength=len(new))
+        np.add.at(new.column("transfer_sum"), b.account[out], b.amount[out])

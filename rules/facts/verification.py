@@ -10,8 +10,8 @@ import numpy as np
 
 from rules.columns import BIOMETRIC, OTP_PHONE_CHANGE
 from rules.facts import batch_only
-from rules.facts.batch import BatchBase, Bools, Ints, per_key
-from rules.state import AccountState
+from rules.facts.batch import BatchBase, Bools, Ints
+from rules.state import States
 from rules.window import from_prior, last_in_group
 
 
@@ -25,7 +25,7 @@ class Verification(BatchBase):
     @cached_property
     def otp_change_ms(self) -> Ints:
         """Time of the account's last OTP-phone change before each row (0: none known)."""
-        stored = self._per_account([s.otp_change_ms for s in self._st])
+        stored = self._stored("otp_change_ms")
         return from_prior(self._prior_otp, self.batch.ts_ms, stored)
 
     @batch_only
@@ -37,7 +37,7 @@ class Verification(BatchBase):
     def otp_confirmed(self) -> Bools:
         """A matched biometric came after the last OTP-phone change (before this row)."""
         prior_bio = self._prior_face_match
-        stored_confirmed = self._per_account([s.otp_confirmed for s in self._st])
+        stored_confirmed = self._stored("otp_confirmed")
         prior_otp = self._prior_otp
         # Rows of the batch come after anything stored, so in-batch order decides first.
         return np.where(
@@ -49,7 +49,7 @@ class Verification(BatchBase):
     @cached_property
     def last_face_match_ms(self) -> Ints:
         """Time of the account's last matched biometric (any device) before the row (0: none)."""
-        stored = self._per_account([s.bio_match_ms for s in self._st])
+        stored = self._stored("bio_match_ms")
         return from_prior(self._prior_face_match, self.batch.ts_ms, stored)
 
     def face_match_within(self, seconds: int) -> Bools:
@@ -57,16 +57,15 @@ class Verification(BatchBase):
         since = self.batch.ts_ms - self.last_face_match_ms
         return (self.last_face_match_ms > 0) & (since >= 0) & (since <= seconds * 1000)
 
-    def advance(self, new: list[AccountState]) -> None:
+    def advance(self, new: States) -> None:
         """The latest face match; the latest OTP change, confirmed when a match followed it."""
         b = self.batch
-        matches = last_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1), self.by_account)
-        last_match = dict(zip(matches[0].tolist(), matches[1].tolist(), strict=True))
-        for a, t in per_key(matches, b.ts_ms):
-            s = new[a]
-            s.otp_confirmed = True
-            s.bio_match_ms = t
-        accounts, rows = last_in_group(b.account, b.kind == OTP_PHONE_CHANGE, self.by_account)
-        for a, row, t in zip(accounts.tolist(), rows.tolist(), b.ts_ms[rows].tolist(), strict=True):
-            new[a].otp_change_ms = t
-            new[a].otp_confirmed = last_match.get(a, -1) > row
+        matched, match_rows = last_in_group(b.account, (b.kind == BIOMETRIC) & (b.bio == 1), self.by_account)
+        new.column("bio_match_ms")[matched] = b.ts_ms[match_rows]
+        confirmed = new.column("otp_confirmed")
+        confirmed[matched] = 1
+        changed, rows = last_in_group(b.account, b.kind == OTP_PHONE_CHANGE, self.by_account)
+        last_match = np.full(len(new), -1, np.int64)
+        last_match[matched] = match_rows
+        new.column("otp_change_ms")[changed] = b.ts_ms[rows]
+        confirmed[changed] = last_match[changed] > rows

@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from rules.ip_cluster import MAX_VISITS, IpVisits, merge_ip
-from rules.state import MAX_IP_ACCOUNTS, AccountState
+from rules.state import MAX_IP_ACCOUNTS, States
 from rules.state_codec import STATE_CODEC
 from store import connect
 from streams.account_store import AccountStore, BatchRead, MemoryAccountStore, RedisAccountStore
@@ -53,15 +53,21 @@ async def opened(where: tuple[str, str]) -> AsyncIterator[AccountStore]:
         await client.aclose()
 
 
-def _state(i: int) -> AccountState:
-    return AccountState(
-        last_transfer_device=f"d{i}",
-        known_devices=[f"d{i}", "shared"],
-        bio={f"d{i}": 1_700_000_000_000 + i},
-        otp_change_ms=i,
-        offsets={0: 10 * i, 3: i},
-        applied=[i, i + 1],
-    )
+def _states(*ids: int | None) -> States:
+    """Accounts' states, each set apart by its number (None: no state)."""
+    return States.of([None if i is None else _fields(i) for i in ids])
+
+
+def _fields(i: int) -> dict[str, Any]:
+    return {
+        "last_transfer_device": f"d{i}",
+        "known_devices": [f"d{i}", "shared"],
+        "bio": {f"d{i}": 1_700_000_000_000 + i},
+        "otp_change_ms": i,
+        "day_total": 1_000 * i,
+        "offsets": {0: 10 * i, 3: i},
+        "applied": [i, i + 1],
+    }
 
 
 async def test_an_account_without_a_record_has_no_state(where: tuple[str, str]) -> None:
@@ -73,16 +79,16 @@ async def test_an_account_without_a_record_has_no_state(where: tuple[str, str]) 
 async def test_a_saved_state_reads_back_whole_with_its_applied_offsets(where: tuple[str, str]) -> None:
     async with opened(where) as store:
         accounts = [f"A{i}" for i in range(50)]  # spread over every master of a cluster
-        await store.save(accounts, [_state(i) for i in range(50)])
+        await store.save(accounts, _states(*range(50)))
         got = await store.load([*reversed(accounts), "nobody"])
-        assert got == [*(_state(i) for i in reversed(range(50))), None]
+        assert got == _states(*reversed(range(50)), None)
 
 
 async def test_a_second_save_replaces_the_record(where: tuple[str, str]) -> None:
     async with opened(where) as store:
-        await store.save(["A1", "A2"], [_state(1), _state(2)])
-        await store.save(["A1"], [_state(7)])
-        assert await store.load(["A1", "A2"]) == [_state(7), _state(2)]
+        await store.save(["A1", "A2"], _states(1, 2))
+        await store.save(["A1"], _states(7))
+        assert await store.load(["A1", "A2"]) == _states(7, 2)
 
 
 def _updates(rng: random.Random, n_accounts: int) -> IpVisits:
@@ -128,39 +134,39 @@ async def _put_on_list(store: AccountStore, accounts: list[str]) -> None:
 async def test_read_batch_is_load_the_list_and_merge_ip_together(where: tuple[str, str]) -> None:
     async with opened(where) as store:
         accounts = [f"A{i}" for i in range(30)]
-        await store.save_packed(store.pack(accounts[:20], [_state(i) for i in range(20)]))
+        await store.save_packed(store.pack(accounts[:20], _states(*range(20))))
         await _put_on_list(store, ["P1", "P3"])
         rng, expected = random.Random(9), dict[str, IpVisits]()
         for _ in range(4):
             updates = {f"203.0.113.{k}": _updates(rng, 5) for k in range(3)}
             expected = {ip: merge_ip(expected.get(ip, {}), v, W) for ip, v in updates.items()}
             read = await store.read_batch([*reversed(accounts), "nobody"], ["P0", "P1", "P3", "P4"], updates, W)
-            assert read.states == [*([None] * 10), *(_state(i) for i in reversed(range(20))), None]
+            assert read.states == _states(*([None] * 10), *reversed(range(20)), None)
             assert read.listed == frozenset({"P1", "P3"})
             assert read.ip_accounts == expected
-        assert await store.load(accounts[:2]) == [_state(0), _state(1)]  # reading changed no state
+        assert await store.load(accounts[:2]) == _states(0, 1)  # reading changed no state
 
 
 async def test_read_batch_of_nothing_reads_nothing(where: tuple[str, str]) -> None:
     async with opened(where) as store:
         await _put_on_list(store, ["P1"])
-        assert await store.read_batch([], [], {}, W) == BatchRead([], frozenset(), {})
+        assert await store.read_batch([], [], {}, W) == BatchRead(States.empty(0), frozenset(), {})
         read = await store.read_batch(["A1"], [], {}, W)  # no counterparty asked: none listed
-        assert read == BatchRead([None], frozenset(), {})
+        assert read == BatchRead(States.empty(1), frozenset(), {})
 
 
 async def test_a_packed_save_replaces_the_records_whole(where: tuple[str, str]) -> None:
     async with opened(where) as store:
-        await store.save(["A1", "A2"], [_state(1), _state(2)])
-        packed = store.pack(["A2", "A3"], [_state(8), _state(9)])
-        assert await store.load(["A2", "A3"]) == [_state(2), None]  # packing saves nothing
+        await store.save(["A1", "A2"], _states(1, 2))
+        packed = store.pack(["A2", "A3"], _states(8, 9))
+        assert await store.load(["A2", "A3"]) == _states(2, None)  # packing saves nothing
         await store.save_packed(packed)
-        assert await store.load(["A1", "A2", "A3"]) == [_state(1), _state(8), _state(9)]
+        assert await store.load(["A1", "A2", "A3"]) == _states(1, 8, 9)
 
 
 @pytest.mark.parametrize("codec", [None, STATE_CODEC], ids=["objects", "bytes"])
 async def test_the_memory_stores_synchronous_twins_agree_with_its_methods(
-    codec: RecordCodec[AccountState] | None,
+    codec: RecordCodec | None,
 ) -> None:
     sync, wrapped = MemoryAccountStore(codec, frozenset({"P2"})), MemoryAccountStore(codec, frozenset({"P2"}))
     rng = random.Random(3)
@@ -170,11 +176,12 @@ async def test_the_memory_stores_synchronous_twins_agree_with_its_methods(
         payees = [f"P{rng.randint(0, 3)}" for _ in range(3)]
         read = sync.read_batch_now(accounts, payees, updates, W)
         assert read == await wrapped.read_batch(accounts, payees, updates, W), step
-        states = [_state(rng.randint(0, 99)) for _ in accounts]
+        states = _states(*(rng.randint(0, 99) for _ in accounts))
         sync.save_packed_now(sync.pack(accounts, states))
         await wrapped.save_packed(wrapped.pack(accounts, states))
         assert sync.load_now(accounts) == await wrapped.load(accounts) == states, step
-        assert (sync.states, sync.records, sync.ip_accounts) == (wrapped.states, wrapped.records, wrapped.ip_accounts)
+        assert sync.accounts() == wrapped.accounts() and sync.ip_accounts == wrapped.ip_accounts
+        assert sync.load_now(sync.accounts()) == wrapped.load_now(wrapped.accounts())
 
 
 class _Recorded:
@@ -201,14 +208,14 @@ async def test_the_workers_read_is_one_round_trip_ending_with_the_state_marker(
         assert isinstance(store, RedisAccountStore)
         marker = StateMarker(store.redis, store.states.keys.prefix)
         token = await marker.create()
-        await store.save(["A1"], [_state(1)])
+        await store.save(["A1"], _states(1))
         await _put_on_list(store, ["P1"])
         calls: list[tuple[str, object]] = []
         real_pipeline = store.redis.pipeline
         monkeypatch.setattr(store.redis, "pipeline", lambda **kw: _Recorded(real_pipeline(**kw), calls))
         visits = {"203.0.113.9": {"A1": [(1_000, 2_000, "e1", "Login")]}}
         read = await store.read_batch(["A1", "A2"], ["P1"], visits, W, marker=marker, generation=token)
-        assert read == BatchRead([_state(1), None], frozenset({"P1"}), visits)
+        assert read == BatchRead(_states(1, None), frozenset({"P1"}), visits)
         assert [name for name, _ in calls].count("execute") == 1  # one round trip
         assert calls[-2:] == [("get", marker.key), ("execute", None)]  # the marker read last
         monkeypatch.undo()

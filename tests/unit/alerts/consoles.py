@@ -21,7 +21,7 @@ from alerts.lifecycle import HoldLifecycle, Topics
 from alerts.routing import Outputs, build_outputs
 from alerts.users import UserStore
 from rules.model import Action, Channel, RuleHit, Severity
-from rules.state import AccountState
+from rules.state import States
 from streams.account_store import RedisAccountStore
 from tests.unit.alerts.conftest import MemoryKafka
 
@@ -116,7 +116,7 @@ async def start_console(
         cases[name] = out.holds[0].hold_id if out.holds else out.alerts[0].alert_id
     devices, bio = ["phone-1", "phone-2"], {"phone-1": 1_795_000_000_000}
     accounts = RedisAccountStore(redis, P)  # as the worker writes the state
-    await accounts.save(["ACC1"], [AccountState(known_devices=devices, bio=bio, countries=["VN", "US"])])
+    await accounts.save(["ACC1"], States.of([{"known_devices": devices, "bio": bio, "countries": ["VN", "US"]}]))
     options = {"prefix": P, "session_ttl_s": 60, "flush_interval_s": 0, **app_options}
     app = create_app(redis, lifecycle, users, accounts, **options)
     app.router.add_routes(extra_routes)

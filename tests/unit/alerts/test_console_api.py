@@ -14,7 +14,7 @@ from redis import exceptions as redis_exceptions
 from alerts.console.cases import CaseReader, QueueFilter, facts
 from alerts.routing import build_outputs
 from rules.model import Action, Severity
-from rules.state import AccountState
+from rules.state import States
 from store.keys import Keys
 from streams.account_store import MemoryAccountStore, RedisAccountStore
 from tests.unit.alerts.consoles import NOW, PASSWORD, Console, P, Transfer, _hit, start_console
@@ -287,7 +287,7 @@ def test_facts_place_ips_the_evidence_left_without_a_country() -> None:
 
 async def test_the_case_detail_reads_the_account_state_through_the_store_it_is_given(console: Console) -> None:
     store = MemoryAccountStore()  # nothing for ACC2 under its Redis key: only this store has it
-    await store.save(["ACC2"], [AccountState(known_devices=["tablet-9"], countries=["VN"])])
+    await store.save(["ACC2"], States.of([{"known_devices": ["tablet-9"], "countries": ["VN"]}]))
     detail = await CaseReader(console.redis, store, P).detail(console.cases["crit"])
     assert detail is not None and detail["account"]["account_id"] == "ACC2"
     assert detail["account"]["profile"]["known_devices"] == ["tablet-9"]

@@ -16,6 +16,7 @@ from alerts.routing import Outputs, build_outputs
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.model import Action, Channel, RuleHit, Severity
+from rules.state import States
 from streams.codec import decode_records
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
@@ -218,7 +219,7 @@ def test_engine_hits_have_reasons_in_both_languages_on_every_channel() -> None:
         event("login", "l1", ip="8.8.8.8"),
     ]
     batch = decoded(events)
-    hits = RuleEngine(load_ruleset(), NoGeo()).evaluate(batch, [None]).hits
+    hits = RuleEngine(load_ruleset(), NoGeo()).evaluate(batch, States.empty(1)).hits
     out = route(hits, batch)
     assert {"R2", "R3", "R6a"} <= {a.rule_id for a in out.alerts}
     items: list[Alert | PoliceReport | HoldInstruction] = [*out.alerts, *out.police, *out.holds]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,8 @@ from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.ip_cluster import IpVisits
 from rules.model import RuleHit
-from rules.state import AccountState
+from rules.state import AccountView
+from streams.account_store import MemoryAccountStore
 from streams.backtest import InMemory
 from streams.codec import to_columns
 from streams.events import decode_event
@@ -64,13 +65,32 @@ def onboarded(device: str = "d1", account: str = "A") -> list[dict[str, Any]]:
     ]
 
 
+class StoredStates(Mapping[str, AccountView]):
+    """A store's states by account, read as the engine reads them (the lists are the store's own)."""
+
+    def __init__(self, store: MemoryAccountStore) -> None:
+        self.store = store
+
+    def __getitem__(self, account: str) -> AccountView:
+        view = self.store.load_now([account])[0]
+        if view is None:
+            raise KeyError(account)
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.store.accounts())
+
+    def __len__(self) -> int:
+        return len(self.store.accounts())
+
+
 class Runner:
     """Batches through one engine, keeping state as the worker keeps it in Redis:
     per account, the shared suspicious list (``listed``) and R6b's store per foreign IP."""
 
     def __init__(self, listed: frozenset[str] = frozenset()) -> None:
         self.store = InMemory(RuleEngine(load_ruleset(), FakeGeo()), listed)
-        self.state: dict[str, AccountState] = self.store.states
+        self.state = StoredStates(self.store.store)
         self.ip_accounts: dict[str, IpVisits] = self.store.ip_accounts
         self.replayed = 0
 

@@ -13,24 +13,25 @@ import pytest
 
 from rules.features import BatchContext, batch_facts
 from rules.model import RuleHit
-from rules.state import RESEND_HORIZON_MS
+from rules.state import RESEND_HORIZON_MS, States
+from rules.state_codec import STATE_CODEC
 from streams.codec import decode_records
 from tests.unit.rules.test_rules import (
     BIG,
     DAY,
     ENGINE,
     LISTED,
-    PACK,
-    UNPACK,
     A,
     S,
     bio,
     ev,
     judge,
+    keep,
     login,
     onboard,
     otp,
     partitions,
+    stored,
     transfer,
 )
 
@@ -313,13 +314,13 @@ def test_decisions_without_explanations_are_the_same(seed: int) -> None:
     events = _random_scenario(seed) + _random_money_flow(seed)
     batch = decode_records([orjson.dumps(e) for e in events], None).batch
     listed = np.fromiter((d in LISTED for d in batch.dest or ()), np.bool_, len(batch))
-    full = ENGINE.evaluate(batch, [None] * len(batch.accounts), listed)
-    bare = ENGINE.evaluate(batch, [None] * len(batch.accounts), listed, explain=False)
+    full = ENGINE.evaluate(batch, States.empty(len(batch.accounts)), listed)
+    bare = ENGINE.evaluate(batch, States.empty(len(batch.accounts)), listed, explain=False)
     assert [(h.rule_id, h.row, h.action, h.severity) for h in bare.hits] == [
         (h.rule_id, h.row, h.action, h.severity) for h in full.hits
     ]
     assert all(h.reason_en == "" and h.evidence == {} for h in bare.hits)
-    assert [PACK.encode(s) for s in bare.states] == [PACK.encode(s) for s in full.states]
+    assert STATE_CODEC.encode(bare.states) == STATE_CODEC.encode(full.states)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -331,11 +332,12 @@ def test_facts_computed_ahead_change_nothing(seed: int) -> None:
     first, second = (
         decode_records([orjson.dumps(e) for e in part], None).batch for part in (events[:half], events[half:])
     )
-    earlier = ENGINE.evaluate(first, [None] * len(first.accounts))
-    stored = {a: PACK.encode(s) for a, s in zip(first.accounts, earlier.states, strict=True)}
+    earlier = ENGINE.evaluate(first, States.empty(len(first.accounts)))
+    store: dict[str, bytes] = {}
+    keep(store, first.accounts, earlier.states)
 
-    def states() -> list[Any]:  # fresh copies: the engine updates the states it is given in place
-        return [UNPACK.decode(stored[a]) if a in stored else None for a in second.accounts]
+    def states() -> States:  # fresh copies: the engine updates the lists it is given in place
+        return stored(store, second.accounts)
 
     listed = np.fromiter((d in LISTED for d in second.dest or ()), np.bool_, len(second))
     countries, _ = ENGINE.foreign_ips(second)
@@ -346,7 +348,7 @@ def test_facts_computed_ahead_change_nothing(seed: int) -> None:
     ahead = ENGINE.evaluate(second, states(), listed, countries=countries, facts=facts)
     fresh = ENGINE.evaluate(second, states(), listed, countries=countries)
     assert full_decisions(ahead.hits) == full_decisions(fresh.hits)
-    assert [PACK.encode(s) for s in ahead.states] == [PACK.encode(s) for s in fresh.states]
+    assert STATE_CODEC.encode(ahead.states) == STATE_CODEC.encode(fresh.states)
 
 
 def _same(a: Any, b: Any) -> bool:

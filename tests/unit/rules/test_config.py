@@ -10,6 +10,7 @@ from rules.config import DEFAULT_RULES_FILE, ConfigError, load_ruleset, load_rul
 from rules.engine import RuleEngine
 from rules.model import Action, Channel, Severity
 from rules.registry import RULES
+from rules.state import States
 from streams.codec import decode_records
 
 
@@ -109,8 +110,11 @@ def test_a_disabled_rule_is_not_active_and_never_hits() -> None:
     )
     batch = decode_records([raw], [b"A"]).batch
     # an unknown account: R3 (never-seen device) and R4 (no biometrics on file) both fire
-    assert [h.rule_id for h in RuleEngine(load_ruleset(), NoGeo()).evaluate(batch, [None]).hits] == ["R3", "R4"]
-    assert [h.rule_id for h in RuleEngine(rs, NoGeo()).evaluate(batch, [None]).hits] == ["R4"]
+    assert [h.rule_id for h in RuleEngine(load_ruleset(), NoGeo()).evaluate(batch, States.empty(1)).hits] == [
+        "R3",
+        "R4",
+    ]
+    assert [h.rule_id for h in RuleEngine(rs, NoGeo()).evaluate(batch, States.empty(1)).hits] == ["R4"]
 
 
 def test_a_disabled_rule_is_still_validated() -> None:

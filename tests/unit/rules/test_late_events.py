@@ -14,7 +14,7 @@ import pytest
 from rules.ip_cluster import IpVisits, merge_ip
 from rules.model import RuleHit
 from streams.codec import EventTimeBounds, decode_records
-from tests.unit.rules.test_rules import DAY, ENGINE, PACK, T0, UNPACK, S, ev, login, onboard, transfer
+from tests.unit.rules.test_rules import DAY, ENGINE, T0, S, ev, keep, login, onboard, stored, transfer
 
 BOUNDS = EventTimeBounds.of_seconds(7 * 86_400, 300)
 T0_MS = int(T0.timestamp() * 1000)  # 09:00 in Hanoi
@@ -33,14 +33,14 @@ def judge_arriving(batches: Sequence[Sequence[tuple[dict[str, Any], int]]], *, b
         arrival = [T0_MS + at for _, at in pairs]
         decoded = decode_records(raw, keys, arrival_ms=arrival, bounds=BOUNDS if bounded else None)
         batch = decoded.batch
-        states = [UNPACK.decode(store[a]) if a in store else None for a in batch.accounts]
+        states = stored(store, batch.accounts)
         countries, ips = ENGINE.foreign_ips(batch)
         for ip, visits in ENGINE.ip_updates(batch, countries).items():
             ip_visits[ip] = merge_ip(ip_visits.get(ip, {}), visits, ENGINE.ip_window_ms() or 0)
         seen = {ip: ip_visits[ip] for ip in ips if ip in ip_visits}
         listed = np.zeros(len(batch), np.bool_)
         result = ENGINE.evaluate(batch, states, listed, ip_accounts=seen, countries=countries)
-        store.update(zip(batch.accounts, (PACK.encode(s) for s in result.states), strict=True))
+        keep(store, batch.accounts, result.states)
         for h in result.hits:  # hits already raised are dropped, as the worker's alert records do
             if (h.rule_id, h.event_id) not in raised:
                 raised.add((h.rule_id, h.event_id))

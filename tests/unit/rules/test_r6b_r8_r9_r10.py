@@ -219,7 +219,7 @@ def test_r8_inflows_kept_before_amounts_were_count_as_victim_sized() -> None:
     runner.run(_paid_in([300_000] * 3))
     old = runner.state["A"]
     assert old.inflow_vnd == [300_000] * 3
-    old.inflow_vnd = []  # as the record of before decodes
+    old.lists.inflow_vnd = []  # as the record of before decodes
     later = [incoming(50 + i, f"Q{i}", 1_000_000) for i in range(2)]
     [hit] = [h for h in runner.run([*later, transfer(100, 2_600_000)]) if h.rule_id == "R8"]
     assert str(hit.action) == "hold" and hit.evidence["payers_of_hold_size"] == 5

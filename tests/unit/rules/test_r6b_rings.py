@@ -15,6 +15,7 @@ import pytest
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.ip_cluster import merge_account, merge_ip, ring_visits
+from rules.state import States
 from streams.codec import to_columns
 from streams.events import decode_event
 from tests.unit.rules.conftest import T0, FakeGeo, Runner, ev
@@ -165,7 +166,9 @@ def test_back_tests_without_explanations_get_bare_earlier_hits() -> None:
     merged = {"8.8.8.8": merge_ip(stored, engine.ip_updates(batch, countries)["8.8.8.8"], W)}  # as the caller does
     for explain in (True, False):
         hits = [
-            h for h in engine.evaluate(batch, [None], ip_accounts=merged, explain=explain).hits if h.rule_id == "R6b"
+            h
+            for h in engine.evaluate(batch, States.empty(1), ip_accounts=merged, explain=explain).hits
+            if h.rule_id == "R6b"
         ]
         assert sorted(h.event_id for h in hits) == ["A3-login-20", "a1", "a2"]
         assert all(bool(h.reason_en) == explain and bool(h.evidence) == explain for h in hits)

@@ -14,6 +14,7 @@ from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.model import Outcome
 from rules.registry import RuleResult
+from rules.state import States
 from streams.codec import to_columns
 from streams.events import decode_event
 from tests.unit.rules.conftest import FakeGeo, ev, onboarded, transfer
@@ -38,7 +39,7 @@ EVENTS = [*onboarded(), transfer(50, device="stranger"), *onboarded(account="B")
 
 
 def test_every_rule_has_an_outcome() -> None:
-    result = RuleEngine(load_ruleset(), FakeGeo()).evaluate(_batch(EVENTS), [None, None])
+    result = RuleEngine(load_ruleset(), FakeGeo()).evaluate(_batch(EVENTS), States.empty(2))
     outcomes = {e.rule_id: e for e in result.executions}
     judged = [r.definition.id for r in load_ruleset().rules if r.definition.evaluate is not None]
     assert list(outcomes) == judged
@@ -61,7 +62,7 @@ def _fails_explaining(ctx: Any, params: Any) -> RuleResult:
 @pytest.mark.parametrize("evaluate", [_boom, _fails_explaining], ids=["raises", "raises half-way"])
 def test_a_failing_rule_is_an_outcome_and_an_alert_per_account(evaluate: Any) -> None:
     batch = _batch(EVENTS)
-    result = _engine_where_r3(evaluate).evaluate(batch, [None, None])
+    result = _engine_where_r3(evaluate).evaluate(batch, States.empty(2))
     [r3] = [e for e in result.executions if e.rule_id == "R3"]
     assert r3.outcome is Outcome.ERROR and r3.error and r3.hits == 0
     assert set(result.errors) == {"R3"}
@@ -74,7 +75,8 @@ def test_a_failing_rule_is_an_outcome_and_an_alert_per_account(evaluate: Any) ->
     assert {str(h.action) for h in errors} == {"alert"} and "R3" in errors[0].reason_en
     # the other rules still decided, and the state still advanced past the batch
     assert {e.rule_id for e in result.executions if e.outcome is Outcome.ERROR} == {"R3"}
-    assert result.states[0].last_transfer_device == "stranger"
+    state = result.states[0]
+    assert state is not None and state.last_transfer_device == "stranger"
     out = build_outputs(result.hits, result.batch.events, now=utc_now(), bank_code="970400", hold_duration_s=60)
     alerts = [a for a in out.alerts if a.rule_id == "R3:error"]
     assert len(alerts) == 2 and all(a.alert_id.startswith("A-R3:error-") for a in alerts)
@@ -83,8 +85,8 @@ def test_a_failing_rule_is_an_outcome_and_an_alert_per_account(evaluate: Any) ->
 
 def test_an_error_alert_never_takes_the_id_of_the_rules_own_alert() -> None:
     batch = _batch([*onboarded(), ev("login", 40, device_id="x"), transfer(50, device="stranger")])
-    failed = _engine_where_r3(_boom).evaluate(batch, [None])
-    fine = RuleEngine(load_ruleset(), FakeGeo()).evaluate(batch, [None])
+    failed = _engine_where_r3(_boom).evaluate(batch, States.empty(1))
+    fine = RuleEngine(load_ruleset(), FakeGeo()).evaluate(batch, States.empty(1))
     now = utc_now()
     ids_failed = {
         a.alert_id for a in build_outputs(failed.hits, batch.events, now=now, bank_code="", hold_duration_s=1).alerts

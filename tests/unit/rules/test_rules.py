@@ -7,7 +7,6 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import msgspec
 import numpy as np
 import orjson
 import pytest
@@ -16,7 +15,8 @@ from rules.config import load_ruleset
 from rules.engine import RuleEngine
 from rules.ip_cluster import IpVisits, merge_ip
 from rules.model import RuleHit
-from rules.state import AccountState
+from rules.state import States
+from rules.state_codec import STATE_CODEC
 from streams.codec import decode_records
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -37,7 +37,16 @@ class PrefixGeo:
 
 
 ENGINE = RuleEngine(load_ruleset(), PrefixGeo())
-PACK, UNPACK = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(AccountState)
+
+
+def stored(store: dict[str, bytes], accounts: Sequence[str]) -> States:
+    """The accounts' states from ``store`` (account -> record bytes, as Redis keeps them)."""
+    return STATE_CODEC.decode([store.get(a) for a in accounts])
+
+
+def keep(store: dict[str, bytes], accounts: Sequence[str], states: States) -> None:
+    """Save a batch's new states into ``store`` as record bytes."""
+    store.update(zip(accounts, STATE_CODEC.encode(states), strict=True))
 
 
 def ev(kind: str, ms: int, account: str = "A", eid: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -95,7 +104,7 @@ def judge(batches: Sequence[Sequence[dict[str, Any]]]) -> list[RuleHit]:
     hits: list[RuleHit] = []
     for events in batches:
         batch = decode_records([orjson.dumps(e) for e in events], None).batch  # as the worker
-        states = [UNPACK.decode(store[a]) if a in store else None for a in batch.accounts]
+        states = stored(store, batch.accounts)
         listed = np.fromiter((d in LISTED for d in batch.dest or ()), np.bool_, len(batch))
         countries, ips = ENGINE.foreign_ips(batch)
         for ip, visits in ENGINE.ip_updates(batch, countries).items():
@@ -103,7 +112,7 @@ def judge(batches: Sequence[Sequence[dict[str, Any]]]) -> list[RuleHit]:
         seen = {ip: ip_visits[ip] for ip in ips if ip in ip_visits}
         result = ENGINE.evaluate(batch, states, listed, ip_accounts=seen, countries=countries)
         assert result.errors == {}
-        store.update(zip(batch.accounts, (PACK.encode(s) for s in result.states), strict=True))
+        keep(store, batch.accounts, result.states)
         for h in result.hits:
             if (h.rule_id, h.event_id) not in raised:
                 raised.add((h.rule_id, h.event_id))

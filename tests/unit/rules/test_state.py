@@ -1,4 +1,4 @@
-"""AccountState stays bounded however many events an account has, and packs to msgpack and back."""
+"""An account's state stays bounded however many events it has, and packs to its record and back."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
-from rules.state import MAX_COUNTRIES, MAX_DEVICES, AccountState
+from rules.state import MAX_COUNTRIES, MAX_DEVICES, AccountLists, AccountView, States
+from rules.state_codec import STATE_CODEC
 from streams.codec import to_columns
 from streams.events import decode_event
 
@@ -29,7 +30,6 @@ class OctetGeo:
 
 
 ENGINE = RuleEngine(load_ruleset(), OctetGeo())
-PACK, UNPACK = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(AccountState)
 
 
 def ev(kind: str, i: int, **fields: Any) -> dict[str, Any]:
@@ -52,15 +52,16 @@ def busy_account(n_devices: int, n_countries: int) -> list[dict[str, Any]]:
     return events
 
 
-def run(batches: list[list[dict[str, Any]]]) -> AccountState:
-    state: AccountState | None = None
+def run(batches: list[list[dict[str, Any]]]) -> AccountView:
+    state = States.empty(1)
     for events in batches:
         batch = to_columns([decode_event(orjson.dumps(e)) for e in events])
-        result = ENGINE.evaluate(batch, [state])
+        result = ENGINE.evaluate(batch, state)
         assert result.errors == {}
-        state = UNPACK.decode(PACK.encode(result.states[0]))
-    assert state is not None
-    return state
+        state = STATE_CODEC.decode(STATE_CODEC.encode(result.states))
+    view = state[0]
+    assert view is not None
+    return view
 
 
 def _one_batch(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -113,7 +114,6 @@ def test_the_latest_result_per_device_is_kept_and_a_failed_match_withdraws_one()
     ]
     for batches in (_one_batch(events), _one_per_batch(events), [events[:3], events[3:]]):
         state = run(batches)
-        assert state.bio_since_transfer == []  # retired: never written
         assert [d for d, t in state.bio.items() if t > 0] == ["a", "b", "c"]
         assert state.last_transfer_device == "a" and set(state.bio) == {"a", "b", "c", "d"} and state.bio["d"] < 0
 
@@ -129,11 +129,11 @@ def test_otp_confirmation_follows_event_order() -> None:
 
 
 @pytest.mark.parametrize(
-    "state",
+    "fields",
     [
-        AccountState(),
-        run([busy_account(MAX_DEVICES + 3, len(COUNTRIES))]),
-        AccountState(
+        {},
+        run([busy_account(MAX_DEVICES + 3, len(COUNTRIES))]).fields(),
+        dict(
             last_transfer_device="đt-Nguyễn",
             known_devices=["x", "đt-Nguyễn"],
             bio={"x": -1_795_831_200_000, "đt-Nguyễn": 1_795_831_260_000},
@@ -145,27 +145,26 @@ def test_otp_confirmation_follows_event_order() -> None:
             day=20_785,
             day_total=10**15,
             bio_match_ms=1_795_831_260_000,
-            bio_since_transfer=["đt-Nguyễn"],
             inflow_ms=[1_795_831_000_000, 1_795_831_100_000],
             inflow_from=["0011223344", "Nguyễn-0099"],
         ),
     ],
     ids=["empty", "after a busy account", "every field set"],
 )
-def test_msgpack_round_trip(state: AccountState) -> None:
-    packed = PACK.encode(state)
-    assert UNPACK.decode(packed) == state
-    assert isinstance(msgspec.msgpack.decode(packed), list)  # array_like: compact, positional
+def test_record_round_trip(fields: dict[str, Any]) -> None:
+    states = States.of([fields])
+    [record] = STATE_CODEC.encode(states)
+    assert STATE_CODEC.decode([record])[0] == states[0]
+    lists = record[2 + 80 :]  # after the header and the fixed-width scalars
+    assert isinstance(msgspec.msgpack.decode(lists), list)  # array_like: compact, positional
 
 
 def test_state_packed_by_an_older_version_decodes_with_defaults() -> None:
-    """Fields are appended at the end, so a record written before they existed still decodes."""
-    full = msgspec.to_builtins(
-        AccountState(known_devices=["a"], otp_change_ms=5, bio_since_transfer=["a"], applied=[7])
-    )
-    fields = AccountState.__struct_fields__
-    for kept in range(8, len(full)):
-        old = UNPACK.decode(PACK.encode(full[:kept]))
-        assert old.known_devices == ["a"] and old.otp_change_ms == 5
-        assert old.bio_since_transfer == ([] if kept <= fields.index("bio_since_transfer") else ["a"])
+    """List fields are appended at the end, so lists written before one existed still decode."""
+    full = msgspec.to_builtins(AccountLists(known_devices=["a"], applied=[7]))
+    fields = AccountLists.__struct_fields__
+    encode, decode = msgspec.msgpack.encode, msgspec.msgpack.Decoder(AccountLists).decode
+    for kept in range(2, len(full)):
+        old = decode(encode(full[:kept]))
+        assert old.known_devices == ["a"]
         assert old.applied == ([] if kept <= fields.index("applied") else [7])

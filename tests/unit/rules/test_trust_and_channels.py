@@ -10,7 +10,7 @@ import pytest
 from rules.config import ConfigError, load_ruleset_text
 from rules.engine import RuleEngine
 from streams.backtest import InMemory
-from tests.unit.rules.conftest import FakeGeo, Runner, ev, onboarded, transfer
+from tests.unit.rules.conftest import FakeGeo, Runner, StoredStates, ev, onboarded, transfer
 
 abroad = "8.8.8.8"
 
@@ -82,7 +82,7 @@ def _runner_with(text: str) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.store = InMemory(RuleEngine(base, FakeGeo()))
-            self.state, self.ip_accounts = self.store.states, self.store.ip_accounts
+            self.state, self.ip_accounts = StoredStates(self.store.store), self.store.ip_accounts
 
     return Configured
 

@@ -11,6 +11,7 @@ from alerts.routing import build_outputs, hit_alert_id
 from rules.columns import EventBatch
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
+from streams.account_store import MemoryAccountStore
 from streams.backtest import InMemory
 from streams.codec import to_columns
 from streams.events import decode_event
@@ -42,6 +43,6 @@ def test_a_hit_raised_before_is_not_raised_again() -> None:
     first = store.judge(_batch([transfer(10, account="A", event_id="ref-1", ip="14.1.1.1")])).hits
     assert [h.rule_id for h in first if h.rule_id == "R7"] == ["R7"]
     # the same event again, as a batch redelivered to a worker whose state write was lost
-    store.states.clear()
+    store.store = MemoryAccountStore(suspicious=frozenset({LISTED}))  # every state lost
     again = store.judge(_batch([transfer(10, account="A", event_id="ref-1", ip="14.1.1.1")])).hits
     assert [h for h in again if h.rule_id == "R7"] == []
