@@ -6,8 +6,10 @@ The events are the bench's (``loadtest.bank_traffic``, seed 11, 50,000 accounts)
 20,000-event batches, decoded once and judged as the bench's ``engine`` row judges them (in
 memory, the worker's garbage-collector settings). ``RuleEngine.timings`` adds up each rule's
 evaluation (with the shared facts it was the first to need: a fact one rule computes is free to
-the rules after it) and each fact's ``advance``; what is left of the total is the engine's own
-work (dropping redelivered rows, building hits) and the in-memory store. Printed as microseconds
+the rules after it) and each fact's ``advance``; the back-test's store adds its reading
+(``store:read``: states, listed counterparties, the IP merge) and its saving (``store:save``);
+what is left of the total is the engine's own work (building hits, copying the states to
+advance) and the back-test's deduplication. Printed as microseconds
 per event, the median of ``--rounds`` rounds; it decides nothing and asserts nothing.
 """
 

@@ -2,9 +2,9 @@
 
 A batch's states are ``States``: one row per account code of the batch, in two parts.
 
-- ``States.scalars``: the fields that are one number per account (``SCALARS``, a numpy
-  structured dtype of little-endian int64), one fixed-width column each. The store reads a
-  batch's rows with one ``frombuffer`` and writes them with one ``tobytes``
+- ``States.scalars``: the fixed-width fields (``SCALARS``, a numpy structured dtype): one
+  little-endian int64 each, and the countries as ``MAX_COUNTRIES`` fixed slots. The store reads
+  a batch's rows with one ``frombuffer`` and writes them with one ``tobytes``
   (``rules.state_codec``); a fact reads a column for every row of the batch with one fancy
   index and writes it back with one assignment, no per-account Python.
 - ``States.lists``: each account's bounded lists and maps (devices, countries, payers,
@@ -81,9 +81,13 @@ SCALARS = np.dtype(
         # R10: how many transfers it made and their total (its usual amount is the mean).
         ("transfer_count", "<i8"),
         ("transfer_sum", "<i8"),
+        # R6a: the countries of the account's logins and transfers, most recent last, the newest
+        # MAX_COUNTRIES, left-aligned (0: empty); each ISO code as ``country_codes`` makes it.
+        ("countries", "<u4", (MAX_COUNTRIES,)),
     ]
 )
-SCALAR_NAMES: tuple[str, ...] = SCALARS.names or ()
+FIXED_NAMES: tuple[str, ...] = SCALARS.names or ()
+SCALAR_NAMES = tuple(n for n in FIXED_NAMES if n != "countries")  # the int64 ones
 _DEFAULT = np.zeros(1, SCALARS)
 _DEFAULT["day"] = _DEFAULT["id_expires_day"] = -1
 
@@ -97,7 +101,6 @@ class AccountLists(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     known_devices: list[str] = msgspec.field(default_factory=list)
     # Latest biometric result per device: +ts_ms when matched, -ts_ms when not.
     bio: dict[str, int] = msgspec.field(default_factory=dict)
-    countries: list[str] = msgspec.field(default_factory=list)
     # R8: payers of incoming transfers -> time of their latest one (newest MAX_PAYERS kept),
     # and money in / out per hour for the last FLOW_RETENTION_H hours, as three parallel
     # lists in hour order (flat lists: no small container per hour to allocate or pack).
@@ -135,8 +138,32 @@ class AccountLists(msgspec.Struct, array_like=True, kw_only=True, gc=False):
 
 
 LIST_NAMES: tuple[str, ...] = AccountLists.__struct_fields__
-FIELDS = SCALAR_NAMES + LIST_NAMES
+FIELDS = FIXED_NAMES + LIST_NAMES
 """Every stored field, by name: what a fact's ``STORED`` names."""
+
+
+def country_codes(names: npt.NDArray[np.str_]) -> npt.NDArray[np.uint32]:
+    """ISO country codes (``'<U2'``, as ``rules.geo`` gives them) as the numbers the country
+    slots hold: the two characters' code points, 16 bits each; '' is 0."""
+    chars = np.ascontiguousarray(names, dtype="<U2").view(np.uint32).reshape(-1, 2) & np.uint32(0xFFFF)
+    return ((chars[:, 0] << np.uint32(16)) | chars[:, 1]).astype(np.uint32)
+
+
+def country_names(codes: npt.NDArray[np.uint32]) -> list[str]:
+    """The country slots' codes back to ISO codes, empty slots left out."""
+    return [chr(c >> 16) + (chr(c & 0xFFFF) if c & 0xFFFF else "") for c in codes.tolist() if c]
+
+
+def write_fixed(fields: Mapping[str, Any], into: npt.NDArray[np.void]) -> None:
+    """Write the fixed-width fields named in ``fields`` (countries as ISO codes) into a row."""
+    for name in SCALAR_NAMES:
+        if name in fields:
+            into[name] = int(fields[name])
+    if "countries" in fields:
+        codes = country_codes(np.asarray(list(fields["countries"])[-MAX_COUNTRIES:], dtype="<U2"))
+        slots = np.zeros(MAX_COUNTRIES, np.uint32)
+        slots[: len(codes)] = codes
+        into["countries"] = slots
 
 
 class AccountView:
@@ -151,6 +178,8 @@ class AccountView:
         if name in SCALAR_NAMES:
             value = int(self._row[name])
             return bool(value) if name == "otp_confirmed" else value
+        if name == "countries":
+            return country_names(self._row["countries"])
         return getattr(self.lists, name)
 
     def fields(self) -> dict[str, Any]:
@@ -184,9 +213,7 @@ class States:
         for i, fields in enumerate(accounts):
             if fields is None:
                 continue
-            for name in SCALAR_NAMES:
-                if name in fields:
-                    out.scalars[name][i] = int(fields[name])
+            write_fixed(fields, out.scalars[i])
             out.lists[i] = AccountLists(**{k: v for k, v in fields.items() if k in LIST_NAMES})
         return out
 

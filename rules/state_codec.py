@@ -4,7 +4,7 @@ A record is ``MARKER, version, payload``. ``MARKER`` (0xC1) is the one byte msgp
 uses, so a record that starts with anything else is a version-1 record (the bare msgpack
 array txmon wrote before records carried a version).
 
-- Version 5 (written now): the account's ``rules.state.SCALARS`` row, 80 fixed bytes, then
+- Version 5 (written now): the account's ``rules.state.SCALARS`` row, 112 fixed bytes, then
   its ``AccountLists`` as a positional msgpack array. A batch's rows are read with one
   ``np.frombuffer`` over their joined scalar blocks and one msgpack decode of their joined
   lists, and written with one ``tobytes``.
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from rules.state import LIST_NAMES, SCALAR_NAMES, SCALARS, AccountLists, States
+from rules.state import FIXED_NAMES, LIST_NAMES, SCALARS, AccountLists, States, write_fixed
 
 MARKER = 0xC1
 VERSION = 5
@@ -129,7 +129,7 @@ class StateCodec:
             raise UnknownStateFormat(msg)
         else:
             old = self._v4.decode(memoryview(record)[2:])
-        out.scalars[i] = tuple(int(getattr(old, name)) for name in SCALAR_NAMES)
+        write_fixed({name: getattr(old, name) for name in FIXED_NAMES}, out.scalars[i])
         out.lists[i] = AccountLists(**{name: getattr(old, name) for name in LIST_NAMES})
 
     @staticmethod

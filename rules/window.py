@@ -203,3 +203,40 @@ def short_string_codes(values: npt.NDArray[np.str_]) -> tuple[Ints, list[str]]:
         return inverse, first_low.view("<U2").tolist()
     names, inverse = np.unique(values, return_inverse=True)
     return inverse.reshape(-1).astype(np.int64), names.tolist()
+
+
+def remember_recent(slots: npt.NDArray[Any], accounts: npt.NDArray[np.integer], values: npt.NDArray[Any]) -> None:
+    """``slots`` (one row per account, most recent last, left-aligned, 0: empty) after moving
+    or adding each ``values[i]`` to the end of row ``accounts[i]``, in the order given, keeping
+    the newest ``slots.shape[1]``: what ``list.remove``, ``append`` and ``del items[:-limit]``
+    do per value, for every account at once. Each (account, value) pair is given once.
+
+    >>> s = np.array([[1, 2, 3], [4, 0, 0]])
+    >>> remember_recent(s, np.array([0, 1, 0]), np.array([2, 5, 9]))
+    >>> s.tolist()
+    [[3, 2, 9], [4, 5, 0]]
+    """
+    if len(accounts) == 0:
+        return
+    width = slots.shape[1]
+    touched, at = np.unique(accounts, return_inverse=True)
+    old = slots[touched]
+    held = np.repeat(np.arange(len(touched)), width)
+    kept = old.ravel()
+    # Stored values before the new ones (priority -width..-1, in their order); a value given
+    # again leaves its old place.
+    priority = np.concatenate([np.tile(np.arange(-width, 0), len(touched)), np.arange(len(at))])
+    given = at.astype(np.int64) << 32 | values.astype(np.int64)
+    stay = (kept != 0) & ~np.isin(held.astype(np.int64) << 32 | kept.astype(np.int64), given)
+    owner = np.concatenate([held, at])
+    stay = np.concatenate([stay, np.ones(len(at), np.bool_)])
+    owner, priority, value = owner[stay], priority[stay], np.concatenate([kept, values])[stay]
+    order = np.lexsort((priority, owner))
+    owner, value = owner[order], value[order]
+    count = np.bincount(owner, minlength=len(touched))
+    index = np.arange(len(owner)) - (np.cumsum(count) - count)[owner]  # position within its account
+    drop = count[owner] - np.minimum(count[owner], width)  # the oldest beyond the width
+    newest = index >= drop
+    out = np.zeros_like(old)
+    out[owner[newest], (index - drop)[newest]] = value[newest]
+    slots[touched] = out

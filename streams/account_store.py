@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from alerts.holds import AlertStore
 from alerts.routing import Outputs
@@ -142,16 +143,19 @@ class RedisAccountStore:
 
 class MemoryAccountStore:
     """In memory. Without a codec it keeps the states as columns (the back-test's speed: no
-    encoding per account): one row of scalars and one ``AccountLists`` per account, the lists
-    handed out and taken back as they are; with a codec it keeps the codec's bytes, as Redis
-    does. ``suspicious`` is the shared list as it stands."""
+    encoding per account): per account a row of ``_scalars`` and of ``_lists`` (an object
+    array), the lists handed out and taken back as they are, each read and write one fancy
+    index; with a codec it keeps the codec's bytes, as Redis does. ``suspicious`` is the shared
+    list as it stands."""
 
     def __init__(self, codec: RecordCodec | None = None, suspicious: frozenset[str] = frozenset()) -> None:
         self.codec = codec
         self.suspicious = suspicious
         self.rows: dict[str, int] = {}  # account -> its row in ``_scalars`` and ``_lists``
-        self._scalars = States.empty(0).scalars
-        self._lists: list[AccountLists] = []
+        # One row more than the accounts at least: the spare rows are the defaults (None: no
+        # state), so row -1, the last, is what an account without a state reads.
+        self._scalars = States.empty(1).scalars
+        self._lists = np.full(1, None, dtype=object)
         self.records: dict[str, bytes] = {}
         self.ip_accounts: dict[str, IpVisits] = {}
 
@@ -159,17 +163,15 @@ class MemoryAccountStore:
         """Every account with a state, in the order first saved."""
         return list(self.rows if self.codec is None else self.records)
 
+    def _rows(self, accounts: Sequence[str]) -> npt.NDArray[np.int64]:
+        get = self.rows.get
+        return np.fromiter((get(a, -1) for a in accounts), np.int64, len(accounts))
+
     def load_now(self, accounts: Sequence[str]) -> States:
         if self.codec is not None:
             return self.codec.decode([self.records.get(a) for a in accounts])
-        get = self.rows.get
-        rows = np.fromiter((get(a, -1) for a in accounts), np.int64, len(accounts))
-        out = States.empty(len(accounts))
-        known = rows >= 0
-        out.scalars[known] = self._scalars[rows[known]]
-        lists = self._lists
-        out.lists = [lists[r] if r >= 0 else None for r in rows.tolist()]
-        return out
+        rows = self._rows(accounts)
+        return States(self._scalars[rows], self._lists[rows].tolist())
 
     def read_batch_now(
         self, accounts: Sequence[str], counterparties: Sequence[str], ip_updates: Mapping[str, IpVisits], window_ms: int
@@ -187,22 +189,21 @@ class MemoryAccountStore:
             self.records.update(packed)
             return
         accounts, states = packed
-        rows, kept, at = self.rows, self._lists, []
-        for account, lists in zip(accounts, states.lists, strict=True):
-            if lists is None:  # saved without a state: an empty one, as a record would read
-                lists = AccountLists()
-            r = rows.get(account)
-            if r is None:
-                rows[account] = r = len(kept)
-                kept.append(lists)
-            else:
-                kept[r] = lists
-            at.append(r)
-        if len(kept) > len(self._scalars):  # grow by half again, as a list does
-            grown = States.empty(max(len(kept), len(self._scalars) * 3 // 2)).scalars
-            grown[: len(self._scalars)] = self._scalars
-            self._scalars = grown
+        at, rows = self._rows(accounts), self.rows
+        for i in np.flatnonzero(at < 0).tolist():  # accounts saved for the first time
+            at[i] = rows[accounts[i]] = len(rows)
+        if len(rows) >= len(self._scalars):  # grow by half again, as a list does, keeping a spare row
+            size = max(len(rows) + 1, len(self._scalars) * 3 // 2)
+            scalars, lists = States.empty(size).scalars, np.full(size, None, dtype=object)
+            scalars[: len(self._scalars)], lists[: len(self._lists)] = self._scalars, self._lists
+            self._scalars, self._lists = scalars, lists
         self._scalars[at] = states.scalars
+        kept = np.empty(len(at), dtype=object)
+        kept[:] = states.lists
+        if None in states.lists:  # saved without a state: an empty one, as a record would read
+            for i in [i for i, lists in enumerate(states.lists) if lists is None]:
+                kept[i] = AccountLists()
+        self._lists[at] = kept
 
     def save_now(self, accounts: Sequence[str], states: States) -> None:
         self.save_packed_now(self.pack(accounts, states))

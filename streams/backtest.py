@@ -29,6 +29,7 @@ from alerts.routing import hit_alert_id
 from rules.columns import EventBatch
 from rules.config import Ruleset, load_ruleset
 from rules.engine import Evaluation, RuleEngine, Sources
+from rules.facts import add_elapsed
 from rules.geo import load_geoip
 from rules.model import Action
 from streams.account_store import MemoryAccountStore
@@ -104,7 +105,9 @@ class InMemory:
             countries, _ = self.engine.foreign_ips(batch)
         payees = counterparties(batch.dest) if listed is None else ()
         updates = self.engine.ip_updates(batch, countries)
+        timings, started = self.engine.timings, time.perf_counter()
         read = self.store.read_batch_now(batch.accounts, payees, updates, self.engine.ip_window_ms() or 0)
+        add_elapsed(timings, "store:read", started)
         if listed is None:
             listed = rows_on_list(batch.dest or [None] * len(batch), read.listed)
         result = self.engine.evaluate(
@@ -118,7 +121,9 @@ class InMemory:
             explain=explain,
             sources=sources,
         )
+        started = time.perf_counter()
         self.store.save_packed_now(self.store.pack(batch.accounts, result.states))
+        add_elapsed(timings, "store:save", started)
         fresh = []
         for hit in result.hits:
             key = hit_alert_id(hit)  # as the worker's alert records: two accounts may share an event id

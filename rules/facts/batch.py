@@ -82,8 +82,8 @@ class BatchBase:
         """Expand one value per account to one value per row."""
         return np.asarray(values, dtype=np.int64)[self.batch.account]
 
-    def _stored(self, name: str) -> Ints:
-        """A scalar field of the row's account as stored before the batch (``rules.state.SCALARS``)."""
+    def _stored(self, name: str) -> npt.NDArray[Any]:
+        """A fixed-width field of the row's account as stored before the batch (``rules.state.SCALARS``)."""
         return self.states.column(name)[self.batch.account]
 
     @batch_only

@@ -6,12 +6,12 @@ from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from rules.facts import batch_only
 from rules.facts.batch import BatchBase, Bools, Ints
-from rules.facts.devices import remember
-from rules.state import MAX_COUNTRIES, States
-from rules.window import group_order, last_in_group, member, pair_keys, prior_in_group, short_string_codes
+from rules.state import States, country_codes
+from rules.window import group_order, last_in_group, pair_keys, prior_in_group, remember_recent, short_string_codes
 
 
 class Countries(BatchBase):
@@ -41,26 +41,21 @@ class Countries(BatchBase):
         _, _, pairs, order = self.country_pairs
         return prior_in_group(pairs, self._with_country, order)
 
+    @batch_only
+    def _country_code(self) -> npt.NDArray[np.uint32]:
+        """The row's country as the number the stored slots hold (``rules.state.country_codes``)."""
+        return country_codes(self.countries)
+
     @cached_property
     def country_seen(self) -> Bools:
         """The account used an IP of this country before this row."""
-        codes, names, pairs, _ = self.country_pairs
-        prior = self._prior_country
-        index = {c: i for i, c in enumerate(names)}
-        width = int(codes.max(initial=0)) + 2
-        stored = np.asarray(
-            [a * width + index[c] + 1 for a, s in enumerate(self._st) for c in s.countries if c in index],
-            dtype=np.int64,
-        )
-        return (prior >= 0) | member(pairs, stored, where=prior < 0)
+        code = self._country_code
+        stored = (self._stored("countries") == code[:, None]).any(axis=1) & (code != 0)
+        return (self._prior_country >= 0) | stored
 
-    def advance(self, states: States) -> None:
+    def advance(self, new: States) -> None:
         """The countries used (most recent last, the newest MAX_COUNTRIES)."""
-        new = states.filled_lists
-        codes, names, pairs, order = self.country_pairs
+        _, _, pairs, order = self.country_pairs
         _, rows = last_in_group(pairs, self._with_country, order)
         rows.sort()  # in row order so "most recent last" holds
-        for a, c in zip(self.batch.account[rows].tolist(), codes[rows].tolist(), strict=True):
-            seen, name = new[a].countries, names[c]
-            if not seen or seen[-1] != name:
-                remember(seen, name, MAX_COUNTRIES)
+        remember_recent(new.column("countries"), self.batch.account[rows], self._country_code[rows])

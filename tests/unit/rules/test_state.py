@@ -13,7 +13,7 @@ import pytest
 
 from rules.config import load_ruleset
 from rules.engine import RuleEngine
-from rules.state import MAX_COUNTRIES, MAX_DEVICES, AccountLists, AccountView, States
+from rules.state import MAX_COUNTRIES, MAX_DEVICES, SCALARS, AccountLists, AccountView, States
 from rules.state_codec import STATE_CODEC
 from streams.codec import to_columns
 from streams.events import decode_event
@@ -155,7 +155,7 @@ def test_record_round_trip(fields: dict[str, Any]) -> None:
     states = States.of([fields])
     [record] = STATE_CODEC.encode(states)
     assert STATE_CODEC.decode([record])[0] == states[0]
-    lists = record[2 + 80 :]  # after the header and the fixed-width scalars
+    lists = record[2 + SCALARS.itemsize :]  # after the header and the fixed-width fields
     assert isinstance(msgspec.msgpack.decode(lists), list)  # array_like: compact, positional
 
 

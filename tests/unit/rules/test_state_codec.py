@@ -44,15 +44,19 @@ EVERY_FIELD: dict[str, Any] = {
     "outflow_vnd": [33],
     "inflow_vnd": [34],
 }
-# Version 5: the header, then the scalars as little-endian int64 in ``rules.state.SCALARS``
-# order, then the lists as a positional msgpack array of ``AccountLists``' 20 fields.
-SCALARS_OF_EVERY_FIELD = struct.pack("<10q", 13, 1, 18, 14, 15, 16, 17, 19, 20, 21)
-LISTS_OF_EVERY_FIELD = (
-    "dc0014a2643192a26430a2643182a264310ba26430f492a2564ea2555381a2703116911791189119911a911b"
-    "911e81031d911c91a27031912291a27032911f912091a270329121"
+# Version 5: the header, then the fixed-width fields in ``rules.state.SCALARS`` order (ten
+# little-endian int64, then the country slots: each ISO code's two characters as 16 bits each in a
+# little-endian uint32, left-aligned, 0 empty), then the lists as a positional msgpack array of
+# ``AccountLists``' 19 fields.
+SCALARS_OF_EVERY_FIELD = struct.pack("<10q", 13, 1, 18, 14, 15, 16, 17, 19, 20, 21) + struct.pack(
+    "<8I", ord("V") << 16 | ord("N"), ord("U") << 16 | ord("S"), 0, 0, 0, 0, 0, 0
 )
-EMPTY = bytes.fromhex("c105") + struct.pack("<10q", 0, 0, 0, 0, 0, -1, 0, -1, 0, 0)
-EMPTY_LISTS = "dc0014c090809080909090909090809090909090909090"
+LISTS_OF_EVERY_FIELD = (
+    "dc0013a2643192a26430a2643182a264310ba26430f481a2703116911791189119911a911b911e81031d911c"
+    "91a27031912291a27032911f912091a270329121"
+)
+EMPTY = bytes.fromhex("c105") + struct.pack("<10q", 0, 0, 0, 0, 0, -1, 0, -1, 0, 0) + bytes(32)
+EMPTY_LISTS = "dc0013c0908080909090909090809090909090909090"
 
 # ``EVERY_FIELD`` (and a retired field, ``bio_since_transfer``: ["r"]) as a version-4 record,
 # txmon's format until 2026-12-03 (code at 4b99d4b): a positional msgpack array of 31 fields.

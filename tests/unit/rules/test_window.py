@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
+from rules.facts.devices import remember
 from rules.window import (
     cumsum_in_group,
     factor,
@@ -13,6 +16,7 @@ from rules.window import (
     member,
     pair_keys,
     prior_in_group,
+    remember_recent,
     short_string_codes,
     window_sum,
 )
@@ -177,3 +181,20 @@ def test_short_string_codes_agree_with_unique() -> None:
     assert names == expected_names.tolist() and codes.tolist() == expected_codes.reshape(-1).tolist()
     wide = np.array(["VNM", "USA", "VNM"])  # not two letters: the general path
     assert short_string_codes(wide)[1] == ["USA", "VNM"]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_remember_recent_is_remove_append_and_keep_the_newest(seed: int) -> None:
+    """Against the per-value list operations it replaces (``rules.facts.devices.remember``)."""
+    rng = random.Random(seed)
+    width, accounts = rng.randint(1, 5), rng.randint(1, 6)
+    lists = [rng.sample(range(1, 9), rng.randint(0, width)) for _ in range(accounts)]
+    slots = np.zeros((accounts, width), np.int64)
+    for a, values in enumerate(lists):
+        slots[a, : len(values)] = values
+    every = [(a, v) for a in range(accounts) for v in range(1, 12)]
+    pairs = rng.sample(every, rng.randint(0, min(20, len(every))))
+    for a, v in pairs:
+        remember(lists[a], v, width)  # type: ignore[arg-type]
+    remember_recent(slots, np.array([a for a, _ in pairs], np.int64), np.array([v for _, v in pairs], np.int64))
+    assert [[v for v in row if v] for row in slots.tolist()] == lists
