@@ -158,6 +158,9 @@ class MemoryAccountStore:
         self._lists = np.full(1, None, dtype=object)
         self.records: dict[str, bytes] = {}
         self.ip_accounts: dict[str, IpVisits] = {}
+        # The accounts last loaded and their rows: saving that same sequence (the back-test
+        # saves the batch it loaded) looks none of them up again.
+        self._loaded: tuple[Sequence[str], npt.NDArray[np.int64]] | None = None
 
     def accounts(self) -> list[str]:
         """Every account with a state, in the order first saved."""
@@ -171,6 +174,7 @@ class MemoryAccountStore:
         if self.codec is not None:
             return self.codec.decode([self.records.get(a) for a in accounts])
         rows = self._rows(accounts)
+        self._loaded = (accounts, rows)
         return States(self._scalars[rows], self._lists[rows].tolist())
 
     def read_batch_now(
@@ -181,7 +185,7 @@ class MemoryAccountStore:
 
     def pack(self, accounts: Sequence[str], states: States) -> Packed:
         if self.codec is None:
-            return list(accounts), states
+            return accounts, states
         return dict(zip(accounts, self.codec.encode(states), strict=True))
 
     def save_packed_now(self, packed: Packed) -> None:
@@ -189,9 +193,11 @@ class MemoryAccountStore:
             self.records.update(packed)
             return
         accounts, states = packed
-        at, rows = self._rows(accounts), self.rows
-        for i in np.flatnonzero(at < 0).tolist():  # accounts saved for the first time
-            at[i] = rows[accounts[i]] = len(rows)
+        loaded, rows = self._loaded, self.rows
+        at = loaded[1].copy() if loaded is not None and loaded[0] is accounts else self._rows(accounts)
+        for i in np.flatnonzero(at < 0).tolist():  # no state when loaded: saved for the first time
+            account = accounts[i]
+            at[i] = rows.setdefault(account, len(rows))
         if len(rows) >= len(self._scalars):  # grow by half again, as a list does, keeping a spare row
             size = max(len(rows) + 1, len(self._scalars) * 3 // 2)
             scalars, lists = States.empty(size).scalars, np.full(size, None, dtype=object)
