@@ -11,7 +11,7 @@ import numpy.typing as npt
 from rules.facts import batch_only
 from rules.facts.batch import BatchBase, Bools, Ints
 from rules.state import States, country_codes
-from rules.window import group_order, last_in_group, pair_keys, prior_in_group, remember_recent, short_string_codes
+from rules.window import group_order, last_in_group, pair_keys, prior_in_group, remember_recent
 
 
 class Countries(BatchBase):
@@ -24,11 +24,15 @@ class Countries(BatchBase):
         return self.is_login_or_transfer & known & ~home
 
     @batch_only
-    def country_pairs(self) -> tuple[Ints, list[str], Ints, Ints]:
-        """``(country code per row, country names, (account, country) key per row, rows sorted by that key)``."""
-        codes, names = short_string_codes(self.countries)
-        pairs = pair_keys(self.batch.account, codes)
-        return codes, names, pairs, group_order(pairs)
+    def _country_code(self) -> npt.NDArray[np.uint32]:
+        """The row's country as the number the stored slots hold (``rules.state.country_codes``)."""
+        return country_codes(self.countries)
+
+    @batch_only
+    def country_pairs(self) -> tuple[Ints, Ints]:
+        """``((account, country) key per row, rows sorted by that key)``."""
+        pairs = pair_keys(self.batch.account, self._country_code)
+        return pairs, group_order(pairs)
 
     @batch_only
     def _with_country(self) -> Bools:
@@ -38,13 +42,8 @@ class Countries(BatchBase):
     @batch_only
     def _prior_country(self) -> Ints:
         """Last earlier login or transfer row of the same account and country (-1: none in this batch)."""
-        _, _, pairs, order = self.country_pairs
+        pairs, order = self.country_pairs
         return prior_in_group(pairs, self._with_country, order)
-
-    @batch_only
-    def _country_code(self) -> npt.NDArray[np.uint32]:
-        """The row's country as the number the stored slots hold (``rules.state.country_codes``)."""
-        return country_codes(self.countries)
 
     @cached_property
     def country_seen(self) -> Bools:
@@ -55,7 +54,7 @@ class Countries(BatchBase):
 
     def advance(self, new: States) -> None:
         """The countries used (most recent last, the newest MAX_COUNTRIES)."""
-        _, _, pairs, order = self.country_pairs
+        pairs, order = self.country_pairs
         _, rows = last_in_group(pairs, self._with_country, order)
         rows.sort()  # in row order so "most recent last" holds
         remember_recent(new.column("countries"), self.batch.account[rows], self._country_code[rows])

@@ -70,10 +70,10 @@ def replayed(batch: EventBatch, stored: States, money_ids: Ints) -> Bools:
 class Delivery(BatchBase):
     STORED: ClassVar[tuple[str, ...]] = ("applied", "applied_ms", "offsets")
 
-    def advance(self, states: States) -> None:
+    def advance(self, new: States) -> None:
         """The money ids of each account's rows (in arrival order), and for live input the
         offset of its last row per input partition."""
-        new = states.filled_lists
+        lists = new.filled_lists
         b = self.batch
         rows = np.flatnonzero(self.money_ids)
         if len(rows):
@@ -84,12 +84,12 @@ class Delivery(BatchBase):
             starts = np.flatnonzero(run_starts(grouped))
             ends = np.r_[starts[1:], len(order)]
             for a, lo, hi in zip(grouped[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
-                _remember_ids(new[a], ids[lo:hi], times[lo:hi])
+                _remember_ids(lists[a], ids[lo:hi], times[lo:hi])
         if self.sources is not None and len(b):
             partition, offset = self.sources
             _, last = last_in_group(pair_keys(b.account, partition), np.ones(len(b), np.bool_))
             for a, p, o in zip(b.account[last].tolist(), partition[last].tolist(), offset[last].tolist(), strict=True):
-                offsets = new[a].offsets
+                offsets = lists[a].offsets
                 if o > offsets.get(p, -1):
                     offsets[p] = o
 

@@ -109,26 +109,26 @@ class Inflows(BatchBase):
             money_out[r] += sum(s.flow_out[first:])
         return money_in, money_out
 
-    def advance(self, states: States) -> None:
+    def advance(self, new: States) -> None:
         """Money in and out per hour (the last FLOW_RETENTION_H hours), each payer's latest
         incoming transfer (the newest MAX_PAYERS within PAYER_RETENTION_MS) and the newest
         incoming transfers (MAX_INFLOWS). Summed per account and hour with numpy first, so the
         Python loops run once per account or bucket, not once per row."""
-        new = states.filled_lists
+        lists = new.filled_lists
         b = self.batch
         rows = np.flatnonzero(self.is_transfer | self.is_incoming)
         if len(rows) == 0:
             return
         acct, ts, amount = b.account[rows], b.ts_ms[rows], b.amount[rows]
         incoming = self.is_incoming[rows]
-        _add_hourly(new, acct, ts // HOUR_MS, np.where(incoming, amount, 0), np.where(incoming, 0, amount))
+        _add_hourly(lists, acct, ts // HOUR_MS, np.where(incoming, amount, 0), np.where(incoming, 0, amount))
         if incoming.any():
             dest = b.dest or [None] * len(b)
             payers = [dest[r] or "" for r in rows[incoming].tolist()]
-            _remember_payers(new, acct[incoming], ts[incoming], payers)
-            _remember_inflows(new, acct[incoming].tolist(), ts[incoming].tolist(), payers, amount[incoming].tolist())
+            _remember_payers(lists, acct[incoming], ts[incoming], payers)
+            _remember_inflows(lists, acct[incoming].tolist(), ts[incoming].tolist(), payers, amount[incoming].tolist())
         for a in np.unique(acct).tolist():  # every account with a money row
-            s = new[a]
+            s = lists[a]
             hours = s.flow_hour
             if hours[0] <= hours[-1] - FLOW_RETENTION_H:  # hours are in order: drop from the front
                 drop = bisect.bisect_right(hours, hours[-1] - FLOW_RETENTION_H)

@@ -120,12 +120,12 @@ class Payees(BatchBase):
                 paid.setdefault(payee, set()).add(int(day[e]))
         return paid
 
-    def advance(self, states: States) -> None:
+    def advance(self, new: States) -> None:
         """Record each (payee, Vietnamese day) of the batch's transfers once, ``paid_day`` kept in
         day order (a late transfer is inserted at its day); the oldest days go first. A transfer
         to a payee paid on an earlier day, or of ``LARGE_OUTFLOW_VND`` or more, is also kept as
         an outflow (``outflow_*``)."""
-        new = states.filled_lists
+        lists = new.filled_lists
         b = self.batch
         rows = np.flatnonzero(self.is_transfer)
         if len(rows) == 0 or b.dest is None:
@@ -139,7 +139,7 @@ class Payees(BatchBase):
             payee = dest[r]
             if not payee:
                 continue
-            s = new[a]
+            s = lists[a]
             lo, hi = bisect.bisect_left(s.paid_day, d), bisect.bisect_right(s.paid_day, d)
             if vnd >= LARGE_OUTFLOW_VND or payee in s.paid_to[:lo]:
                 s.outflow_ms.append(t)
@@ -151,13 +151,13 @@ class Payees(BatchBase):
                 s.paid_day.insert(hi, d)
                 touched.add(a)
         for a in touched:
-            s = new[a]
+            s = lists[a]
             too_old = bisect.bisect_right(s.paid_day, s.paid_day[-1] - PAID_RETENTION_DAYS)
             drop = max(len(s.paid_day) - MAX_PAID_DAYS, too_old)
             if drop > 0:
                 del s.paid_to[:drop], s.paid_day[:drop]
         for a in sent:
-            s = new[a]
+            s = lists[a]
             since = s.outflow_ms[-1] - FLOW_RETENTION_H * HOUR_MS  # the latest to arrive
             if len(s.outflow_ms) > MAX_OUTFLOWS or s.outflow_ms[0] <= since:
                 kept = [i for i, t in enumerate(s.outflow_ms) if t > since][-MAX_OUTFLOWS:]

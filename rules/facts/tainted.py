@@ -31,12 +31,12 @@ class Tainted(BatchBase):
             count[r] += sum(1 for t in self._st[b.account[r]].tainted_ms if t > since)
         return count
 
-    def advance(self, states: States) -> None:
+    def advance(self, new: States) -> None:
         """Add the tainted credits' times; keep the newest MAX_TAINTED within the retention."""
-        new = states.filled_lists
+        lists = new.filled_lists
         b, tainted = self.batch, self.tainted_in
         for a, t in zip(b.account[tainted].tolist(), b.ts_ms[tainted].tolist(), strict=True):
-            times = new[a].tainted_ms
+            times = lists[a].tainted_ms
             times.append(int(t))
             newest = max(times)
             times[:] = [x for x in times if x > newest - TAINTED_RETENTION_MS][-MAX_TAINTED:]
