@@ -31,11 +31,12 @@ class AlertStore:
         self.redis = redis
         self.k = Keys(prefix)
 
-    async def deduplicate(self, out: Outputs, now: datetime) -> Outputs:
+    async def deduplicate(self, out: Outputs, now: datetime, ahead: Outputs | None = None) -> Outputs:
         """Drop alerts already emitted; attach new alerts to a hold already active on the account.
 
         One round trip. Returns what is new: those alerts, their police
-        reports, and holds for accounts without an active hold.
+        reports, and holds for accounts without an active hold. ``ahead``: what the batch
+        before emitted and is still recording (``streams.monitor``), counted as recorded.
         """
         if not out.alerts:
             return out
@@ -51,6 +52,9 @@ class AlertStore:
             for h, raw in zip(out.holds, replies[len(out.alerts) :], strict=True)
             if raw is not None and _still_active(raw, now)
         }
+        if ahead is not None:
+            seen.update(a.alert_id for a in ahead.alerts)
+            active.update((h.account_id, account_hold_value(h)) for h in ahead.holds)
         fresh = Outputs()
         fresh.alerts = _first_of_each([a for a in out.alerts if a.alert_id not in seen], lambda a: a.alert_id)
         fresh.police = _first_of_each([p for p in out.police if p.report_id not in seen], lambda p: p.report_id)
@@ -87,7 +91,7 @@ class AlertStore:
         for h in out.holds:
             expires = datetime.fromisoformat(h.expires_at)
             pipe.set(self.k.hold(h.hold_id), encoder.encode(h))
-            pipe.set(self.k.account_hold(h.account_id), f"{h.hold_id}|{int(expires.timestamp() * 1000)}")
+            pipe.set(self.k.account_hold(h.account_id), account_hold_value(h))
             pipe.zadd(self.k.holds_expiry, {h.hold_id: expires.timestamp()})
 
     async def active_hold(self, account_id: str, now: datetime) -> HoldInstruction | None:
@@ -126,6 +130,11 @@ def _first_of_each(items: list[T], key: Callable[[T], str]) -> list[T]:
 
 def _decode(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def account_hold_value(hold: HoldInstruction) -> str:
+    """What ``hold:account:{account}`` holds while ``hold`` is active: ``{hold_id}|{expires_ms}``."""
+    return f"{hold.hold_id}|{int(datetime.fromisoformat(hold.expires_at).timestamp() * 1000)}"
 
 
 def _still_active(raw: bytes | str, now: datetime) -> bool:

@@ -217,6 +217,28 @@ class States:
             out.lists[i] = AccountLists(**{k: v for k, v in fields.items() if k in LIST_NAMES})
         return out
 
+    def take(self, rows: npt.NDArray[np.int64]) -> States:
+        """The states of ``rows``, in that order (the scalars copied, the lists shared)."""
+        lists = self.lists
+        return States(self.scalars[rows], [lists[i] for i in rows.tolist()])
+
+    @classmethod
+    def interleaved(cls, first: npt.NDArray[np.bool_], a: States, b: States) -> States:
+        """``a``'s rows where ``first`` is true and ``b``'s where it is false, each in order.
+
+        >>> x, y = States.of([{"day": 1}, {"day": 2}]), States.of([None])
+        >>> [s and s.day for s in States.interleaved(np.array([True, False, True]), x, y)]
+        [1, None, 2]
+        """
+        out = cls.empty(len(first))
+        out.scalars[first], out.scalars[~first] = a.scalars, b.scalars
+        lists = out.lists
+        for i, s in zip(np.flatnonzero(first).tolist(), a.lists, strict=True):
+            lists[i] = s
+        for i, s in zip(np.flatnonzero(~first).tolist(), b.lists, strict=True):
+            lists[i] = s
+        return out
+
     def advanced(self) -> States:
         """A copy of the scalars and every account's lists (new ones where none), for the facts'
         ``advance`` to write: the lists are this batch's own (decoded for it), changed in place."""

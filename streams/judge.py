@@ -6,6 +6,10 @@ states, counterparties on the suspicious list, R6b's IP visits, and last the sta
 A second round trip finds which of the batch's alert ids are already recorded. Nothing is
 written here: the batch loop (``streams.monitor``) saves the packed states and alert
 records after the outputs are acknowledged (``streams.state`` says what is atomic).
+
+A batch may be judged while the batch before is still being saved (``ahead``): its
+accounts' states are then that batch's new states, not Redis's, and its alerts and holds
+count as recorded. The other accounts' records are not being written, so Redis's are current.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 from aiokafka import ConsumerRecord
 
 from alerts.holds import AlertStore
 from alerts.routing import Outputs, build_outputs, utc_now
 from rules.engine import Evaluation, RuleEngine
+from rules.state import States
 from store import RedisClient
 from streams.account_store import Packed, RedisAccountStore
 from streams.codec import Decoded, EventTimeBounds
@@ -42,6 +48,12 @@ class Verdict:
     packed: Packed
     now: datetime
 
+    def rows_of(self, accounts: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Each account's row in this batch's states (-1: not in this batch)."""
+        index = {a: i for i, a in enumerate(self.decoded.batch.accounts)}
+        get = index.get
+        return np.fromiter((get(a, -1) for a in accounts), np.int64, len(accounts))
+
 
 class Judge:
     def __init__(self, settings: Settings, metrics: Metrics, redis: RedisClient) -> None:
@@ -58,17 +70,19 @@ class Judge:
         engine: RuleEngine,
         generation: str | None,
         records: Sequence[ConsumerRecord],
-        settle: Callable[[], Awaitable[None]] | None = None,
+        settle: Callable[[], Awaitable[Verdict | None]] | None = None,
     ) -> Verdict:
         """Decode, load, evaluate and deduplicate ``records``. ``settle`` is awaited after the
-        decode and before anything is read from Redis: the batch before still being saved."""
+        decode and before anything is read from Redis: it waits for the batches still being
+        saved but the last, and returns that one's verdict (None when none is in flight)."""
         m = self.metrics
         t = time.perf_counter()
         decoded = decode_input(records, self.time_bounds, self.settings.max_event_bytes)
         batch = decoded.batch
         t = stage(m, "decode", t)
+        ahead = None
         if settle is not None:
-            await settle()
+            ahead = await settle()
             t = time.perf_counter()
         # One round trip: the accounts' states, which counterparties are on the suspicious
         # list, and R6b's visits of the batch's foreign IPs, merged and read back in one
@@ -76,19 +90,27 @@ class Judge:
         # last: Redis still holds the state this worker wrote (else StateLost).
         countries, _ = engine.foreign_ips(batch)
         payees = counterparties(batch.dest)
+        accounts, ahead_rows = batch.accounts, None
+        if ahead is not None:
+            ahead_rows = ahead.rows_of(accounts)
+            accounts = [accounts[i] for i in np.flatnonzero(ahead_rows < 0).tolist()]
         read = await self.store.read_batch(
-            batch.accounts,
+            accounts,
             payees,
             engine.ip_updates(batch, countries),
             engine.ip_window_ms() or 0,
             marker=self.marker,
             generation=generation,
         )
+        states = read.states
+        if ahead is not None and ahead_rows is not None and len(accounts) < len(batch.accounts):
+            in_ahead = ahead_rows >= 0
+            states = States.interleaved(in_ahead, ahead.evaluation.states.take(ahead_rows[in_ahead]), states)
         listed = rows_on_list(batch.dest or [], read.listed) if payees else None
         t = stage(m, "state_load", t)
         sources = sources_of(records, decoded.rows)
         evaluation = engine.evaluate(
-            batch, read.states, listed, ip_accounts=read.ip_accounts, countries=countries, sources=sources
+            batch, states, listed, ip_accounts=read.ip_accounts, countries=countries, sources=sources
         )
         now = utc_now()
         outputs = build_outputs(
@@ -99,7 +121,7 @@ class Judge:
             hold_duration_s=engine.ruleset.hold_duration_s,
         )
         t = stage(m, "evaluate", t)
-        fresh = await self.alert_store.deduplicate(outputs, now)
+        fresh = await self.alert_store.deduplicate(outputs, now, None if ahead is None else ahead.fresh)
         packed = self.store.pack(batch.accounts, evaluation.states)
         stage(m, "dedupe", t)
         return Verdict(decoded, evaluation, len(outputs.alerts) - len(fresh.alerts), fresh, packed, now)

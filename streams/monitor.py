@@ -19,11 +19,15 @@ very same deterministic ids again, which every consumer can deduplicate; after
 2, redelivered events find their alert ids recorded and emit nothing.
 
 Overlap: a batch's outputs are sent before ``step`` returns; the wait for their
-acknowledgement and the Redis writes (1 and 2) run while the next batch is fetched and
-decoded, and that batch reads nothing from Redis before they are done (``_settle``, stage
-``settle`` is the wait that was not hidden). So no batch reads states older than the
-batch before wrote, and 3 still follows 2. A failure of 1 or 2 judges that batch again
-from the states it had not saved, with the retries and isolation of any batch.
+acknowledgement and the Redis writes (1 and 2) run while the next batch is fetched, decoded
+and judged. That next batch takes the states of the accounts the batch in flight changed
+from its verdict, not from Redis, and counts its alerts and holds as recorded
+(``streams.judge``); every batch before that one is saved before it reads anything
+(``_settle_ahead``; stage ``settle`` is the wait that was not hidden). Saves stay in batch
+order (a batch's tail waits for the tail before it), so 2 never writes a state ahead of the
+batches it was judged after, and 3 still follows 2. A failure of 1 or 2 judges that batch
+again from the states it had not saved, and every batch judged after it too, with the
+retries and isolation of any batch: the same deterministic ids.
 """
 
 from __future__ import annotations
@@ -82,10 +86,13 @@ Fetched = dict[TopicPartition, list[ConsumerRecord]]
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
+    """A judged batch whose outputs are sent and whose acknowledgement and save are in flight."""
+
     fetched: Fetched
     records: Sequence[ConsumerRecord]
     engine: RuleEngine
     tail: asyncio.Future[None]
+    verdict: Verdict | None = None  # what the next batch is judged after (None: judge it from Redis)
 
 
 class Monitor(Service):
@@ -102,7 +109,7 @@ class Monitor(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self._next_engine: RuleEngine | None = None
         self._uncommitted: dict[TopicPartition, int] = {}
-        self._pending: _Pending | None = None  # the batch whose acks and state save are in flight
+        self._pending: list[_Pending] = []  # batches whose acks and state save are in flight, in order
         self.batching = AdaptiveBatch(settings)
         self._last_commit = 0.0
         self.producer: AIOKafkaProducer | None = None
@@ -209,7 +216,7 @@ class Monitor(Service):
         """Fetch and judge one batch; returns how many records it held.
 
         The batch's outputs are sent before this returns; their acknowledgement and the state
-        save finish while the next batch is fetched and decoded (``_settle``)."""
+        save finish while the next batch is fetched, decoded and judged (``_settle_ahead``)."""
         assert self.consumer is not None  # noqa: S101  (started in on_start)
         if self.readiness.state_lost:  # found at start: judge nothing until the state is rebuilt
             async with self.batch_lock:
@@ -220,7 +227,7 @@ class Monitor(Service):
         if not fetched:
             self.batching.fetched(0)
             # A quiet input still gets its last batch settled and committed (else a crash re-delivers it).
-            if self._pending is not None or (self._uncommitted and self._commit_due()):
+            if self._pending or (self._uncommitted and self._commit_due()):
                 async with self.batch_lock:
                     await self._settle()
                     if self._commit_due():
@@ -236,7 +243,7 @@ class Monitor(Service):
             self.batching.fetched(len(records))
             self.fetched += len(records)
             try:
-                verdict = await self.judge.judge(self.engine, self.generation, records, settle=self._settle)
+                verdict = await self.judge.judge(self.engine, self.generation, records, settle=self._settle_ahead)
                 assert self.producer is not None  # noqa: S101
                 sent = await send_outputs(
                     self.producer, self.settings, self.metrics, records, verdict.fresh, verdict.decoded.dead
@@ -247,32 +254,59 @@ class Monitor(Service):
                 await self._handle_isolating(records)
                 await self._done(fetched, records)
                 return len(records)
-            tail = asyncio.ensure_future(self._finish(verdict, sent))
-            self._pending = _Pending(fetched, records, self.engine, tail)
+            before = self._pending[-1].tail if self._pending else None
+            tail = asyncio.ensure_future(self._finish(verdict, sent, before))
+            self._pending.append(_Pending(fetched, records, self.engine, tail, verdict))
         return len(records)
 
-    async def _finish(self, verdict: Verdict, sent: Sent) -> None:
-        """A judged batch's outputs acknowledged, then its alerts and states saved."""
+    async def _finish(self, verdict: Verdict, sent: Sent, before: asyncio.Future[None] | None) -> None:
+        """A judged batch's outputs acknowledged, then, once the batch before is saved, its
+        alerts and states saved. The batch before failing fails this one unsaved: it was
+        judged after states that were never written."""
         assert self.producer is not None  # noqa: S101
         t = time.perf_counter()
         await acknowledged(self.producer, self.settings, self.metrics, sent)
         t = stage(self.metrics, "produce", t)
+        if before is not None:
+            await asyncio.shield(before)  # its own failure is handled by ``_settle``; here it only stops us
+            t = time.perf_counter()
         await self.store.save_batch(verdict.packed, self.alert_store, verdict.fresh, verdict.now)
         stage(self.metrics, "state_save", t)
         self.judge.count(verdict)
 
-    async def _settle(self) -> None:
-        """Wait for the batch in flight to be acknowledged and saved, then mark it for commit.
+    async def _settle_ahead(self) -> Verdict | None:
+        """Before a batch reads Redis: settle every batch in flight but the last, whose verdict
+        the new batch is judged after. When any of them failed, or the last has already, every
+        batch is settled (judged again from Redis) and the new batch reads only Redis (None)."""
+        while len(self._pending) > 1:
+            if not await self._settle_first():
+                await self._settle()
+                return None
+        if not self._pending:
+            return None
+        last = self._pending[-1]
+        if last.verdict is None or (last.tail.done() and last.tail.exception() is not None):
+            await self._settle()
+            return None
+        return last.verdict
 
-        Its failure (a passing outage, say) judges it again from the states it had not
-        saved, with the retries and isolation of any batch: the same deterministic ids."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
+    async def _settle(self) -> None:
+        """Wait for every batch in flight to be acknowledged and saved, marking each for commit."""
+        while self._pending:
+            await self._settle_first()
+
+    async def _settle_first(self) -> bool:
+        """Wait for the oldest batch in flight to be acknowledged and saved, then mark it for
+        commit; False when it failed. Its failure (a passing outage, say) judges it again from
+        the states it had not saved, with the retries and isolation of any batch: the same
+        deterministic ids. (The batches after it fail with it and are judged again in turn.)"""
+        pending = self._pending.pop(0)
         t = time.perf_counter()
+        saved = True
         try:
             await pending.tail
         except Exception as exc:  # noqa: BLE001
+            saved = False
             log.debug("saving a batch of %d failed (%r); handled again with retries", len(pending.records), exc)
             engine, self.engine = self.engine, pending.engine  # judged by the rules it was judged by
             try:
@@ -281,6 +315,7 @@ class Monitor(Service):
                 self.engine = engine
         self.metrics.stage_seconds.labels("settle").observe(time.perf_counter() - t)
         await self._done(pending.fetched, pending.records)
+        return saved
 
     async def _done(self, fetched: Fetched, records: Sequence[ConsumerRecord]) -> None:
         """A batch's effects are saved: its offsets may be committed."""

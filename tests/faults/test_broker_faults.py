@@ -91,6 +91,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         "TXMON_KAFKA_PORT": str(kafka),
         "TXMON_KAFKA_CONTROLLER_PORT": str(controller),
         "TXMON_REDIS_PORT": str(redis),
+        "TXMON_POSTGRES_PORT": str(free_port()),  # its own, as every port here: the suite runs beside `make up`
     }
     b = Broker(env, f"127.0.0.1:{kafka}", f"redis://127.0.0.1:{redis}/0")
     try:

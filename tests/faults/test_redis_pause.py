@@ -56,6 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "TXMON_KAFKA_PORT": str(kafka),
         "TXMON_KAFKA_CONTROLLER_PORT": str(controller),
         "TXMON_REDIS_PORT": str(redis),
+        "TXMON_POSTGRES_PORT": str(free_port()),  # its own, as every port here: the suite runs beside `make up`
     }
     script = ROOT / "deploy" / "services.sh"
     started = subprocess.run(["bash", str(script), "up"], env=env, capture_output=True, text=True, timeout=900)

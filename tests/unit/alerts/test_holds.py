@@ -102,6 +102,22 @@ async def test_the_same_alert_twice_in_one_batch_is_kept_once(store: AlertStore)
     assert fresh.holds[0].alert_ids == [alert_id("R2", "e1", account="A")]
 
 
+async def test_the_batch_still_being_recorded_counts_as_recorded(store: AlertStore) -> None:
+    """The worker judges a batch while the one before is saved (``streams.monitor``): that
+    one's alerts and holds, handed as ``ahead``, give what recording them first would give."""
+    later = (hit("R2", 1), hit("R3", 2), hit("R6a", 11, Action.ALERT))
+    ahead = await store.deduplicate(outputs(hit("R2", 1)), NOW)
+    unrecorded = await store.deduplicate(outputs(*later), NOW, ahead)
+    await emit(store, outputs(hit("R2", 1)))
+    recorded = await store.deduplicate(outputs(*later), NOW)
+    assert [a.alert_id for a in unrecorded.alerts] == [
+        alert_id("R3", "e2", account="A"),
+        alert_id("R6a", "e11", account="B"),
+    ]
+    assert unrecorded.alerts[0].hold_id == ahead.holds[0].hold_id and unrecorded.holds == []
+    assert msgspec.to_builtins(unrecorded) == msgspec.to_builtins(recorded)
+
+
 async def test_empty_outputs(store: AlertStore) -> None:
     fresh = await emit(store, Outputs())
     assert (fresh.alerts, fresh.police, fresh.holds) == ([], [], [])
