@@ -190,21 +190,6 @@ def member(values: Ints, table: Ints, where: npt.NDArray[np.bool_] | None = None
     return out
 
 
-def short_string_codes(values: npt.NDArray[np.str_]) -> tuple[Ints, list[str]]:
-    """``(code per row, names)`` for an array of short strings such as country codes,
-    codes ascending with the names like ``np.unique(values, return_inverse=True)``.
-
-    Two-letter strings are compared as one 64-bit integer each, far cheaper than sorting strings.
-    """
-    if values.dtype == np.dtype("<U2") and values.flags.c_contiguous:
-        both = values.view(np.uint64)  # little-endian: the first character in the low 32 bits
-        uniq, _, inverse = factor(((both << np.uint64(32)) | (both >> np.uint64(32))).astype(np.int64))
-        first_low = (uniq.astype(np.uint64) << np.uint64(32)) | (uniq.astype(np.uint64) >> np.uint64(32))
-        return inverse, first_low.view("<U2").tolist()
-    names, inverse = np.unique(values, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64), names.tolist()
-
-
 def remember_recent(slots: npt.NDArray[Any], accounts: npt.NDArray[np.integer], values: npt.NDArray[Any]) -> None:
     """``slots`` (one row per account, most recent last, left-aligned, 0: empty) after moving
     or adding each ``values[i]`` to the end of row ``accounts[i]``, in the order given, keeping

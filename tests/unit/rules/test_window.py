@@ -17,7 +17,6 @@ from rules.window import (
     pair_keys,
     prior_in_group,
     remember_recent,
-    short_string_codes,
     window_sum,
 )
 
@@ -172,15 +171,6 @@ def test_member_agrees_with_isin(seed: int) -> None:
     rng = np.random.default_rng(seed)
     values, table = rng.integers(0, 50, 200), rng.integers(0, 50, rng.integers(0, 12))
     assert member(values, table).tolist() == np.isin(values, table).tolist()
-
-
-def test_short_string_codes_agree_with_unique() -> None:
-    values = np.array(["VN", "", "US", "VN", "KH", "US", ""], dtype="<U2")
-    codes, names = short_string_codes(values)
-    expected_names, expected_codes = np.unique(values, return_inverse=True)
-    assert names == expected_names.tolist() and codes.tolist() == expected_codes.reshape(-1).tolist()
-    wide = np.array(["VNM", "USA", "VNM"])  # not two letters: the general path
-    assert short_string_codes(wide)[1] == ["USA", "VNM"]
 
 
 @pytest.mark.parametrize("seed", range(30))
