@@ -116,6 +116,17 @@ async def test_a_failed_save_judges_the_batch_again_before_its_offsets_are_commi
     assert consumer.commits == [{TopicPartition("in", 0): 9}]
 
 
+def judging_records(m: Monitor) -> list[list[int]]:
+    """The offsets of each batch ``m`` judges again (``handle``), in order."""
+    judged: list[list[int]] = []
+
+    async def handle(records: Sequence[Any]) -> None:
+        judged.append([r.offset for r in records])
+
+    m.handle = handle  # type: ignore[method-assign]
+    return judged
+
+
 async def test_the_next_batch_is_judged_after_the_last_one_in_flight() -> None:
     m, consumer = monitor()
     ahead = object()
@@ -126,12 +137,7 @@ async def test_the_next_batch_is_judged_after_the_last_one_in_flight() -> None:
 
 async def test_after_a_failed_save_every_batch_is_judged_again_in_order_and_from_redis() -> None:
     m, consumer = monitor()
-    judged: list[list[int]] = []
-
-    async def handle(records: Sequence[Any]) -> None:
-        judged.append([r.offset for r in records])
-
-    m.handle = handle  # type: ignore[method-assign]
+    judged = judging_records(m)
     # The second tail fails because the first did (``_finish`` waits for the tail before it).
     failed = ConnectionError("redis went away")
     m._pending = [pending(m, done(failed), 7, object()), pending(m, done(failed), 9, object())]
@@ -142,12 +148,7 @@ async def test_after_a_failed_save_every_batch_is_judged_again_in_order_and_from
 
 async def test_a_last_batch_that_already_failed_is_not_judged_after() -> None:
     m, _ = monitor()
-    judged: list[list[int]] = []
-
-    async def handle(records: Sequence[Any]) -> None:
-        judged.append([r.offset for r in records])
-
-    m.handle = handle  # type: ignore[method-assign]
+    judged = judging_records(m)
     m._pending = [pending(m, done(ConnectionError("down")), 7, object())]
     assert await m._settle_ahead() is None
     assert judged == [[7, 8]]
